@@ -1,0 +1,85 @@
+package sandboxes
+
+import (
+	"context"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/nodeagent/agentapi"
+)
+
+// API is what the GraphQL resolvers and other front ends need of the
+// sandbox service. Every method is scoped by team: a sandbox of another team
+// is NOT_FOUND. Errors carry apperr codes.
+type API interface {
+	Create(ctx context.Context, teamID string, in CreateInput) (*structs.Sandbox, error)
+	Get(ctx context.Context, teamID, id string) (*structs.Sandbox, error)
+	List(ctx context.Context, teamID string, q ListQuery) (Page, error)
+	Terminate(ctx context.Context, teamID, id string) (*structs.Sandbox, error)
+	SetTimeout(ctx context.Context, teamID, id string, seconds int) (*structs.Sandbox, error)
+	// Execute runs code and returns its whole result. onEvent, when not nil,
+	// receives the ExecutionStarted event, then every output chunk in order,
+	// before Execute returns.
+	Execute(ctx context.Context, teamID, sandboxID string, in ExecuteInput, onEvent func(ExecEvent)) (*ExecutionResult, error)
+	// Events streams the team's sandbox events (of one sandbox when
+	// sandboxID is not empty) until ctx ends; the channel is then closed.
+	Events(ctx context.Context, teamID, sandboxID string) (<-chan structs.SandboxEvent, error)
+}
+
+// CreateInput is what a caller may ask of a new sandbox. Nil or zero fields
+// take the server's defaults.
+type CreateInput struct {
+	Template       string
+	Region         string
+	TimeoutSeconds *int
+	VCPUs          *float64
+	MemoryMB       *int
+	DiskMB         *int
+	Env            []structs.EnvVar
+	Metadata       []byte // JSON
+}
+
+// ListQuery filters and pages a team's sandboxes, newest first.
+type ListQuery struct {
+	State *structs.SandboxState
+	First int    // 0 = default page size
+	After string // cursor from a previous page
+}
+
+// Page is one page of sandboxes.
+type Page struct {
+	Sandboxes   []*structs.Sandbox
+	EndCursor   string
+	HasNextPage bool
+	TotalCount  int
+}
+
+// ExecuteInput is one execution request.
+type ExecuteInput struct {
+	Language       string
+	Code           string
+	ContextID      string
+	TimeoutSeconds *int
+	Stdin          string
+	Env            []structs.EnvVar
+}
+
+// ExecEvent is one event of a streamed execution: exactly one of Started
+// and Output is set.
+type ExecEvent struct {
+	Started *ExecutionStarted
+	Output  *agentapi.OutputChunk
+}
+
+// ExecutionStarted is sent once, before any output.
+type ExecutionStarted struct {
+	ExecutionID string
+	SandboxID   string
+	StartedAt   time.Time
+}
+
+// ExecutionResult is the outcome of one execution.
+type ExecutionResult struct {
+	ID string
+	agentapi.ExecResult
+}

@@ -1,0 +1,143 @@
+package structs
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// SandboxState is the lifecycle state of a sandbox.
+type SandboxState string
+
+// The sandbox states, as in the GraphQL enum.
+const (
+	SandboxCreating  SandboxState = "CREATING"
+	SandboxRunning   SandboxState = "RUNNING"
+	SandboxExecuting SandboxState = "EXECUTING"
+	SandboxStopping  SandboxState = "STOPPING"
+	SandboxStopped   SandboxState = "STOPPED"
+	SandboxFailed    SandboxState = "FAILED"
+)
+
+// Terminal reports whether no further transition can leave the state.
+func (s SandboxState) Terminal() bool { return s == SandboxStopped || s == SandboxFailed }
+
+// Valid reports whether s is one of the known states.
+func (s SandboxState) Valid() bool {
+	switch s {
+	case SandboxCreating, SandboxRunning, SandboxExecuting, SandboxStopping, SandboxStopped, SandboxFailed:
+		return true
+	}
+	return false
+}
+
+// Stop reasons recorded in Sandbox.StopReason.
+const (
+	StopReasonTerminated   = "TERMINATED"    // the user asked
+	StopReasonTimeout      = "TIMEOUT"       // the sandbox lifetime ran out
+	StopReasonExited       = "EXITED"        // envd exited or the container died
+	StopReasonAgentRestart = "AGENT_RESTART" // the node agent restarted; the sandbox did not survive
+	StopReasonStartFailed  = "START_FAILED"  // the runtime could not start it
+)
+
+// Team owns sandboxes and API keys. Every lookup is scoped by team.
+type Team struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// APIKey authenticates a caller as a team. Only the SHA-256 hash of the
+// secret is stored; Prefix is the recognisable start of the key shown to
+// people ("ci_live_ab12…").
+type APIKey struct {
+	ID        string    `json:"id"`
+	TeamID    string    `json:"teamId"`
+	Name      string    `json:"name"`
+	Prefix    string    `json:"prefix"`
+	Hash      string    `json:"hash"` // hex SHA-256 of the whole key
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// EnvVar is one environment variable given to a sandbox or an execution.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Sandbox is the control plane's record of one sandbox.
+type Sandbox struct {
+	ID             string          `json:"id"`
+	TeamID         string          `json:"teamId"`
+	Template       string          `json:"template"`
+	Region         string          `json:"region"`
+	NodeID         string          `json:"nodeId"`
+	State          SandboxState    `json:"state"`
+	StopReason     string          `json:"stopReason,omitempty"`
+	Error          string          `json:"error,omitempty"`
+	VCPUs          float64         `json:"vcpus"`
+	MemoryMB       int             `json:"memoryMB"`
+	DiskMB         int             `json:"diskMB"`
+	TimeoutSeconds int             `json:"timeoutSeconds"`
+	Env            []EnvVar        `json:"env,omitempty"`
+	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	StartedAt      time.Time       `json:"startedAt,omitzero"`
+	StoppedAt      time.Time       `json:"stoppedAt,omitzero"`
+	ExpiresAt      time.Time       `json:"expiresAt,omitzero"`
+	CreateIndex    uint64          `json:"createIndex"`
+	ModifyIndex    uint64          `json:"modifyIndex"`
+}
+
+// Copy returns a copy that may be changed without touching the original.
+func (s *Sandbox) Copy() *Sandbox {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Env = append([]EnvVar(nil), s.Env...)
+	c.Metadata = append(json.RawMessage(nil), s.Metadata...)
+	return &c
+}
+
+// NodeStatus is the health of a node agent as the control plane sees it.
+type NodeStatus string
+
+// Node statuses.
+const (
+	NodeReady NodeStatus = "READY"
+	NodeDown  NodeStatus = "DOWN"
+)
+
+// Node is a node agent registered with its region's servers.
+type Node struct {
+	ID        string     `json:"id"`
+	Region    string     `json:"region"`
+	Zone      string     `json:"zone,omitempty"`
+	Status    NodeStatus `json:"status"`
+	VCPUs     float64    `json:"vcpus"`
+	MemoryMB  int        `json:"memoryMB"`
+	DiskMB    int        `json:"diskMB"`
+	Templates []string   `json:"templates"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
+// SandboxEventType says what changed about a sandbox.
+type SandboxEventType string
+
+// Sandbox event types.
+const (
+	SandboxEventCreated        SandboxEventType = "CREATED"
+	SandboxEventStateChanged   SandboxEventType = "STATE_CHANGED"
+	SandboxEventTimeoutChanged SandboxEventType = "TIMEOUT_CHANGED"
+)
+
+// SandboxEvent is published after Raft applies a change to a sandbox. It
+// carries the sandbox as it is after the change and the log index that
+// made it, so subscribers can order and de-duplicate events.
+type SandboxEvent struct {
+	Index   uint64           `json:"index"`
+	Type    SandboxEventType `json:"type"`
+	At      time.Time        `json:"at"`
+	Sandbox *Sandbox         `json:"sandbox"`
+}

@@ -1,0 +1,104 @@
+package agentapi
+
+import (
+	"context"
+	"time"
+)
+
+// Agent is what the control plane needs of a node agent. Implementations are
+// safe for concurrent use.
+type Agent interface {
+	// NodeID names the node this agent runs on.
+	NodeID() string
+	// StartSandbox starts a sandbox and returns once envd inside it answers.
+	StartSandbox(ctx context.Context, req StartRequest) (StartResult, error)
+	// StopSandbox kills a sandbox and removes everything it left on the
+	// host. Stopping an unknown or already stopped sandbox is not an error.
+	StopSandbox(ctx context.Context, sandboxID string) error
+	// Execute runs code in a sandbox. onOutput, when not nil, is called for
+	// every chunk in the order the process wrote it, before Execute returns.
+	Execute(ctx context.Context, sandboxID string, req ExecRequest, onOutput func(OutputChunk)) (ExecResult, error)
+	// Sandboxes lists the ids of the sandboxes that run on this node now.
+	Sandboxes(ctx context.Context) ([]string, error)
+}
+
+// ExitFunc is called by an agent when a sandbox ends without being asked
+// to (envd exited, the container was killed). reason is one of the
+// structs.StopReason values.
+type ExitFunc func(sandboxID, reason string)
+
+// StartRequest asks an agent to start one sandbox.
+type StartRequest struct {
+	SandboxID string
+	TeamID    string
+	Template  string
+	VCPUs     float64
+	MemoryMB  int
+	DiskMB    int
+	Env       map[string]string
+}
+
+// StartResult says where and how fast a sandbox started.
+type StartResult struct {
+	NodeID   string
+	Duration time.Duration
+}
+
+// Language is a language envd can run, as in the GraphQL enum.
+type Language string
+
+// Languages of the walking skeleton.
+const (
+	Python     Language = "PYTHON"
+	JavaScript Language = "JAVASCRIPT"
+	Bash       Language = "BASH"
+)
+
+// ExecRequest asks for one execution inside a sandbox.
+type ExecRequest struct {
+	ExecutionID    string
+	Language       Language
+	Code           string
+	Stdin          string
+	Env            map[string]string
+	Timeout        time.Duration // wall-clock limit; the process is killed after it
+	MaxOutputBytes int           // per stream; output beyond it is dropped and Truncated set
+}
+
+// Stream names an output stream.
+type Stream string
+
+// Streams.
+const (
+	Stdout Stream = "STDOUT"
+	Stderr Stream = "STDERR"
+)
+
+// OutputChunk is a piece of output as the process wrote it. Seq starts at 1
+// and counts chunks of both streams together, so it orders them.
+type OutputChunk struct {
+	Stream Stream
+	Data   []byte
+	Seq    int64
+}
+
+// ExecError describes why an execution failed inside the sandbox (as
+// opposed to an API error): a timeout, a signal, a language error.
+type ExecError struct {
+	Name      string // e.g. TIMEOUT, KILLED
+	Value     string
+	Traceback string
+}
+
+// ExecResult is the outcome of one execution.
+type ExecResult struct {
+	Stdout          string
+	Stderr          string
+	ExitCode        int
+	Truncated       bool
+	TimedOut        bool
+	Error           *ExecError
+	Duration        time.Duration
+	CPUTime         time.Duration
+	PeakMemoryBytes int64
+}
