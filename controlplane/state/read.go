@@ -1,0 +1,149 @@
+package state
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+// reader holds the typed queries shared by Snapshot and WriteTxn. A query
+// on the fixed schema cannot fail; an error means a bug, so it panics.
+type reader struct {
+	txn *memdb.Txn
+}
+
+func first[T any](r reader, table, index string, arg string) *T {
+	obj, err := r.txn.First(table, index, arg)
+	if err != nil {
+		panic(fmt.Sprintf("state: %s.%s: %v", table, index, err))
+	}
+	if obj == nil {
+		return nil
+	}
+	return obj.(*T)
+}
+
+func all[T any](r reader, table, index string, args ...any) []*T {
+	it, err := r.txn.Get(table, index, args...)
+	if err != nil {
+		panic(fmt.Sprintf("state: %s.%s: %v", table, index, err))
+	}
+	var out []*T
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		out = append(out, obj.(*T))
+	}
+	return out
+}
+
+// Index returns the log index of the latest write (0 for an empty state).
+func (r reader) Index() uint64 {
+	row := first[indexRow](r, tableIndex, indexID, indexRowKey)
+	if row == nil {
+		return 0
+	}
+	return row.Value
+}
+
+// TeamByID returns the team, or nil.
+func (r reader) TeamByID(id string) *structs.Team {
+	return first[structs.Team](r, tableTeams, indexID, id)
+}
+
+// Teams returns every team, by id.
+func (r reader) Teams() []*structs.Team {
+	return all[structs.Team](r, tableTeams, indexID)
+}
+
+// APIKeyByID returns the key, or nil.
+func (r reader) APIKeyByID(id string) *structs.APIKey {
+	return first[structs.APIKey](r, tableAPIKeys, indexID, id)
+}
+
+// APIKeyByHash returns the key whose secret hashes to hash, or nil.
+func (r reader) APIKeyByHash(hash string) *structs.APIKey {
+	return first[structs.APIKey](r, tableAPIKeys, indexHash, hash)
+}
+
+// APIKeysByTeam returns the team's keys, by id.
+func (r reader) APIKeysByTeam(teamID string) []*structs.APIKey {
+	return all[structs.APIKey](r, tableAPIKeys, indexTeam, teamID)
+}
+
+// SandboxByID returns the sandbox, or nil.
+func (r reader) SandboxByID(id string) *structs.Sandbox {
+	return first[structs.Sandbox](r, tableSandboxes, indexID, id)
+}
+
+// SandboxesByTeam returns the team's sandboxes, newest first (CreateIndex
+// descending).
+func (r reader) SandboxesByTeam(teamID string) []*structs.Sandbox {
+	out := all[structs.Sandbox](r, tableSandboxes, indexTeam, teamID)
+	slices.SortFunc(out, func(a, b *structs.Sandbox) int {
+		return -compareCreate(a, b)
+	})
+	return out
+}
+
+// SandboxesByNode returns the sandboxes placed on the node, oldest first
+// (CreateIndex ascending).
+func (r reader) SandboxesByNode(nodeID string) []*structs.Sandbox {
+	out := all[structs.Sandbox](r, tableSandboxes, indexNode, nodeID)
+	slices.SortFunc(out, compareCreate)
+	return out
+}
+
+// SandboxesByState returns the sandboxes in the state, oldest first
+// (CreateIndex ascending).
+func (r reader) SandboxesByState(st structs.SandboxState) []*structs.Sandbox {
+	out := all[structs.Sandbox](r, tableSandboxes, indexState, string(st))
+	slices.SortFunc(out, compareCreate)
+	return out
+}
+
+// SandboxesNonTerminal returns every sandbox not yet STOPPED or FAILED,
+// oldest first (CreateIndex ascending).
+func (r reader) SandboxesNonTerminal() []*structs.Sandbox {
+	var out []*structs.Sandbox
+	for _, st := range []structs.SandboxState{
+		structs.SandboxCreating, structs.SandboxRunning, structs.SandboxExecuting, structs.SandboxStopping,
+	} {
+		out = append(out, all[structs.Sandbox](r, tableSandboxes, indexState, string(st))...)
+	}
+	slices.SortFunc(out, compareCreate)
+	return out
+}
+
+// Sandboxes returns every sandbox, by id.
+func (r reader) Sandboxes() []*structs.Sandbox {
+	return all[structs.Sandbox](r, tableSandboxes, indexID)
+}
+
+// NodeByID returns the node, or nil.
+func (r reader) NodeByID(id string) *structs.Node {
+	return first[structs.Node](r, tableNodes, indexID, id)
+}
+
+// Nodes returns every node, by id.
+func (r reader) Nodes() []*structs.Node {
+	return all[structs.Node](r, tableNodes, indexID)
+}
+
+// compareCreate orders sandboxes by CreateIndex, then id.
+func compareCreate(a, b *structs.Sandbox) int {
+	switch {
+	case a.CreateIndex < b.CreateIndex:
+		return -1
+	case a.CreateIndex > b.CreateIndex:
+		return 1
+	}
+	switch {
+	case a.ID < b.ID:
+		return -1
+	case a.ID > b.ID:
+		return 1
+	}
+	return 0
+}

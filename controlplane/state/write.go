@@ -1,0 +1,68 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+// ErrNoIndex is returned by Commit when the transaction has no log index.
+var ErrNoIndex = errors.New("state: write without a log index")
+
+// WriteTxn is a write transaction: the Raft state machine's only way to
+// change the state. Its read methods see its own writes. Nothing is visible
+// to readers until Commit; Abort discards everything. Only one WriteTxn is
+// open at a time (a second one blocks until the first ends).
+//
+// Objects passed to the Upsert methods become part of the state: do not
+// modify them afterwards.
+type WriteTxn struct {
+	reader
+	index uint64
+}
+
+// WriteTxn opens a write transaction for the log entry at index.
+func (s *Store) WriteTxn(index uint64) *WriteTxn {
+	return &WriteTxn{reader: reader{txn: s.gen.Load().db.Txn(true)}, index: index}
+}
+
+// LogIndex returns the log index the transaction writes at.
+func (t *WriteTxn) LogIndex() uint64 { return t.index }
+
+// UpsertTeam inserts or replaces a team.
+func (t *WriteTxn) UpsertTeam(team *structs.Team) error { return t.insert(tableTeams, team) }
+
+// UpsertAPIKey inserts or replaces an API key.
+func (t *WriteTxn) UpsertAPIKey(key *structs.APIKey) error { return t.insert(tableAPIKeys, key) }
+
+// UpsertSandbox inserts or replaces a sandbox.
+func (t *WriteTxn) UpsertSandbox(sb *structs.Sandbox) error { return t.insert(tableSandboxes, sb) }
+
+// UpsertNode inserts or replaces a node.
+func (t *WriteTxn) UpsertNode(n *structs.Node) error { return t.insert(tableNodes, n) }
+
+func (t *WriteTxn) insert(table string, obj any) error {
+	if err := t.txn.Insert(table, obj); err != nil {
+		return fmt.Errorf("state: insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// Commit records the transaction's log index as the latest and makes the
+// writes visible.
+func (t *WriteTxn) Commit() error {
+	if t.index == 0 {
+		t.txn.Abort()
+		return ErrNoIndex
+	}
+	if err := t.insert(tableIndex, &indexRow{Key: indexRowKey, Value: t.index}); err != nil {
+		t.txn.Abort()
+		return err
+	}
+	t.txn.Commit()
+	return nil
+}
+
+// Abort discards the transaction. It is safe after Commit (a no-op).
+func (t *WriteTxn) Abort() { t.txn.Abort() }
