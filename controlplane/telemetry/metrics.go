@@ -1,0 +1,121 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metrics are the control plane's instruments. The Prometheus names are
+// executions_total, execution_duration_seconds, sandbox_creation_seconds,
+// sandboxes (by state), execution_errors_total and timeout_errors_total.
+type Metrics struct {
+	executions       metric.Int64Counter
+	execDuration     metric.Float64Histogram
+	creation         metric.Float64Histogram
+	execErrors       metric.Int64Counter
+	timeoutErrors    metric.Int64Counter
+	sandboxesByState metric.Int64ObservableGauge
+
+	mu     sync.Mutex
+	counts func() map[string]int
+}
+
+// NewMetrics creates the instruments on meter.
+func NewMetrics(meter metric.Meter) (*Metrics, error) {
+	m := &Metrics{}
+	var err error
+	if m.executions, err = meter.Int64Counter("executions", metric.WithDescription("Executions finished, by language and outcome.")); err != nil {
+		return nil, fmt.Errorf("metric executions: %w", err)
+	}
+	if m.execDuration, err = meter.Float64Histogram("execution_duration", metric.WithUnit("s"),
+		metric.WithDescription("Wall time of executions."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)); err != nil {
+		return nil, fmt.Errorf("metric execution_duration: %w", err)
+	}
+	if m.creation, err = meter.Float64Histogram("sandbox_creation", metric.WithUnit("s"),
+		metric.WithDescription("Time from createSandbox to RUNNING."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
+		return nil, fmt.Errorf("metric sandbox_creation: %w", err)
+	}
+	if m.execErrors, err = meter.Int64Counter("execution_errors", metric.WithDescription("Executions that failed: an error in the result or an API error.")); err != nil {
+		return nil, fmt.Errorf("metric execution_errors: %w", err)
+	}
+	if m.timeoutErrors, err = meter.Int64Counter("timeout_errors", metric.WithDescription("Executions and sandboxes killed by a timeout, by kind.")); err != nil {
+		return nil, fmt.Errorf("metric timeout_errors: %w", err)
+	}
+	if m.sandboxesByState, err = meter.Int64ObservableGauge("sandboxes", metric.WithDescription("Sandboxes by state.")); err != nil {
+		return nil, fmt.Errorf("metric sandboxes: %w", err)
+	}
+	if _, err = meter.RegisterCallback(m.observeSandboxes, m.sandboxesByState); err != nil {
+		return nil, fmt.Errorf("metric sandboxes callback: %w", err)
+	}
+	return m, nil
+}
+
+// SetSandboxCounter sets the function the sandboxes gauge reads, state →
+// count, at each scrape.
+func (m *Metrics) SetSandboxCounter(f func() map[string]int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.counts = f
+}
+
+func (m *Metrics) observeSandboxes(_ context.Context, o metric.Observer) error {
+	m.mu.Lock()
+	f := m.counts
+	m.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	for state, n := range f() {
+		o.ObserveInt64(m.sandboxesByState, int64(n), metric.WithAttributes(attribute.String("state", state)))
+	}
+	return nil
+}
+
+// Execution records one finished execution. outcome is "ok", "error" or
+// "timeout".
+func (m *Metrics) Execution(ctx context.Context, language, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	attrs := metric.WithAttributes(attribute.String("language", language), attribute.String("outcome", outcome))
+	m.executions.Add(ctx, 1, attrs)
+	m.execDuration.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("language", language)))
+	if outcome != "ok" {
+		m.execErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("language", language)))
+	}
+	if outcome == "timeout" {
+		m.Timeout(ctx, "execution")
+	}
+}
+
+// ExecutionError records an execution that failed before it ran (an API
+// error such as a stopped sandbox).
+func (m *Metrics) ExecutionError(ctx context.Context, language string) {
+	if m == nil {
+		return
+	}
+	m.execErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("language", language)))
+}
+
+// Timeout records a timeout of the given kind ("execution", "sandbox").
+func (m *Metrics) Timeout(ctx context.Context, kind string) {
+	if m == nil {
+		return
+	}
+	m.timeoutErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind)))
+}
+
+// SandboxCreated records the time from create to RUNNING.
+func (m *Metrics) SandboxCreated(ctx context.Context, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.creation.Record(ctx, d.Seconds())
+}

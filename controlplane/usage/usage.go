@@ -1,0 +1,73 @@
+package usage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/codeint/codeint/billing"
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/state"
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+// Service reports usage.
+type Service struct {
+	state *state.Store
+	plan  billing.Plan
+	now   func() time.Time
+}
+
+// New returns a service over st that prices with plan.
+func New(st *state.Store, plan billing.Plan, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{state: st, plan: plan, now: now}
+}
+
+// Report is a team's usage in a window and what it costs.
+type Report struct {
+	billing.Report
+	CostMicros int64
+}
+
+// maxWindow bounds a usage query.
+const maxWindow = 366 * 24 * time.Hour
+
+// Usage reports a team's usage in [from, to).
+func (s *Service) Usage(_ context.Context, teamID string, from, to time.Time) (Report, error) {
+	if to.Sub(from) > maxWindow {
+		return Report{}, apperr.New(apperr.InvalidArgument, "the usage window may span at most 366 days")
+	}
+	var ivs []billing.Interval
+	for _, sb := range s.state.Snapshot().SandboxesByTeam(teamID) {
+		if iv, ok := interval(sb); ok {
+			ivs = append(ivs, iv)
+		}
+	}
+	r, err := billing.Summarize(ivs, from, to, s.now())
+	if errors.Is(err, billing.ErrBadWindow) {
+		return Report{}, apperr.New(apperr.InvalidArgument, "the usage window must end after it starts (from %s, to %s)",
+			from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	if err != nil {
+		return Report{}, fmt.Errorf("usage of team %s: %w", teamID, err)
+	}
+	cost, err := s.plan.Cost(r)
+	if err != nil {
+		return Report{}, fmt.Errorf("usage of team %s: %w", teamID, err)
+	}
+	return Report{Report: r, CostMicros: cost}, nil
+}
+
+// interval is the time a sandbox held its allocation: from RUNNING until it
+// stopped (or now).
+func interval(sb *structs.Sandbox) (billing.Interval, bool) {
+	if sb.StartedAt.IsZero() {
+		return billing.Interval{}, false
+	}
+	return billing.Interval{SandboxID: sb.ID, TeamID: sb.TeamID, VCPUs: sb.VCPUs, MemoryMB: sb.MemoryMB,
+		Start: sb.StartedAt, End: sb.StoppedAt}, true
+}
