@@ -1,0 +1,47 @@
+# codeint — one binary for the whole platform. See README.md.
+SHELL   := /bin/bash
+GO      ?= go
+export PATH := /usr/local/go/bin:/usr/local/bin:$(PATH)
+
+LISTEN   ?= 127.0.0.1:8080
+DATA_DIR ?= $(CURDIR)/.data
+BENCH_N  ?= 200
+
+.PHONY: all deps build run test unit generate bench fmt vet clean
+
+all: build
+
+## deps: install what is missing (Debian packages, a pinned runc)
+deps:
+	@.ci/install-deps
+
+## build: bin/codeint and bin/envd (static, runs inside sandboxes)
+build:
+	$(GO) build -o bin/codeint ./cmd/codeint
+	CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o bin/envd ./cmd/envd
+
+## run: the whole platform on this machine
+run: deps build
+	bin/codeint dev --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+## test: vet, format check and the whole suite (needs root: real runc)
+test: deps build vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
+	$(GO) test -count=1 -timeout 30m ./...
+
+## generate: regenerate gqlgen code
+generate:
+	$(GO) generate ./...
+
+## bench: the platform's figures, measured in one run
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin
