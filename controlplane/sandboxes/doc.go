@@ -1,0 +1,14 @@
+// Package sandboxes is the control plane's sandbox service: it validates
+// requests, places sandboxes on nodes, commits every change through Raft
+// before it tells the caller, drives the node agents, runs executions, and
+// enforces sandbox lifetimes.
+//
+// The order of a create is the platform's invariant: validate → place →
+// commit CREATING → start on the agent → commit RUNNING (or FAILED, with the
+// runtime cleaned up). A sandbox the API acknowledged is in the Raft log.
+// Every method is scoped by team; another team's sandbox is NOT_FOUND.
+//
+// A Service is safe for concurrent use. EXECUTING is not written to Raft:
+// it is derived from the executions this server is running, so an execute
+// costs no consensus round trip.
+package sandboxes

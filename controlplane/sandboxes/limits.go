@@ -1,0 +1,185 @@
+package sandboxes
+
+import (
+	"encoding/json"
+	"regexp"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+// Limits are the server's defaults and bounds for sandboxes and executions.
+type Limits struct {
+	DefaultTimeout     time.Duration // sandbox lifetime when the caller gives none
+	MaxTimeout         time.Duration // the longest lifetime a caller may ask for
+	DefaultExecTimeout time.Duration
+	MaxExecTimeout     time.Duration
+	MaxCodeBytes       int
+	MaxOutputBytes     int // per stream and execution
+	DefaultVCPUs       float64
+	MaxVCPUs           float64
+	DefaultMemoryMB    int
+	MaxMemoryMB        int
+	DefaultDiskMB      int
+	MaxDiskMB          int
+}
+
+// DefaultLimits are the limits of `codeint dev`.
+func DefaultLimits() Limits {
+	return Limits{
+		DefaultTimeout:     300 * time.Second,
+		MaxTimeout:         30 * time.Minute,
+		DefaultExecTimeout: 60 * time.Second,
+		MaxExecTimeout:     30 * time.Minute,
+		MaxCodeBytes:       1 << 20,
+		MaxOutputBytes:     1 << 20,
+		DefaultVCPUs:       1,
+		MaxVCPUs:           8,
+		DefaultMemoryMB:    512,
+		MaxMemoryMB:        8192,
+		DefaultDiskMB:      512,
+		MaxDiskMB:          10240,
+	}
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// resolved is a validated create request with the defaults filled in.
+type resolved struct {
+	template string
+	region   string
+	timeout  time.Duration
+	vcpus    float64
+	memoryMB int
+	diskMB   int
+	env      []structs.EnvVar
+	metadata json.RawMessage
+}
+
+func invalid(format string, args ...any) error {
+	return apperr.New(apperr.InvalidArgument, format, args...)
+}
+
+// resolveCreate checks in against the limits and the known templates and
+// regions, and fills in defaults.
+func (s *Service) resolveCreate(in CreateInput) (resolved, error) {
+	l := s.cfg.Limits
+	r := resolved{template: in.Template, region: in.Region, timeout: l.DefaultTimeout,
+		vcpus: l.DefaultVCPUs, memoryMB: l.DefaultMemoryMB, diskMB: l.DefaultDiskMB}
+	if r.template == "" {
+		r.template = s.cfg.DefaultTemplate
+	}
+	if !s.knownTemplate(r.template) {
+		return r, invalid("unknown template %q; templates are %v", r.template, s.cfg.Templates)
+	}
+	if r.region == "" {
+		r.region = s.cfg.Region
+	}
+	if r.region != s.cfg.Region {
+		return r, invalid("unknown region %q; this cluster serves region %q", r.region, s.cfg.Region)
+	}
+	if in.TimeoutSeconds != nil {
+		t := *in.TimeoutSeconds
+		if t <= 0 || time.Duration(t)*time.Second > l.MaxTimeout {
+			return r, invalid("timeoutSeconds must be between 1 and %d, got %d", int(l.MaxTimeout.Seconds()), t)
+		}
+		r.timeout = time.Duration(t) * time.Second
+	}
+	if in.VCPUs != nil {
+		if v := *in.VCPUs; !(v > 0 && v <= l.MaxVCPUs) {
+			return r, invalid("vcpus must be above 0 and at most %g, got %g", l.MaxVCPUs, v)
+		}
+		r.vcpus = *in.VCPUs
+	}
+	if in.MemoryMB != nil {
+		if v := *in.MemoryMB; v < 64 || v > l.MaxMemoryMB {
+			return r, invalid("memoryMB must be between 64 and %d, got %d", l.MaxMemoryMB, v)
+		}
+		r.memoryMB = *in.MemoryMB
+	}
+	if in.DiskMB != nil {
+		if v := *in.DiskMB; v < 16 || v > l.MaxDiskMB {
+			return r, invalid("diskMB must be between 16 and %d, got %d", l.MaxDiskMB, v)
+		}
+		r.diskMB = *in.DiskMB
+	}
+	env, err := checkEnv(in.Env)
+	if err != nil {
+		return r, err
+	}
+	r.env = env
+	if len(in.Metadata) > 0 {
+		var obj map[string]any
+		if err := json.Unmarshal(in.Metadata, &obj); err != nil {
+			return r, invalid("metadata must be a JSON object: %v", err)
+		}
+		if len(in.Metadata) > 16<<10 {
+			return r, invalid("metadata must be at most 16 KiB, got %d bytes", len(in.Metadata))
+		}
+		r.metadata = append(json.RawMessage(nil), in.Metadata...)
+	}
+	return r, nil
+}
+
+func checkEnv(env []structs.EnvVar) ([]structs.EnvVar, error) {
+	if len(env) > 256 {
+		return nil, invalid("at most 256 environment variables, got %d", len(env))
+	}
+	for _, e := range env {
+		if !envName.MatchString(e.Name) {
+			return nil, invalid("environment variable name %q is not valid (letters, digits and _; not starting with a digit)", e.Name)
+		}
+	}
+	return append([]structs.EnvVar(nil), env...), nil
+}
+
+func (s *Service) knownTemplate(t string) bool {
+	for _, x := range s.cfg.Templates {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// languages the walking skeleton runs.
+var supportedLanguages = map[string]bool{"PYTHON": true, "JAVASCRIPT": true, "BASH": true}
+
+// resolveExec checks an execution request and returns its timeout.
+func (s *Service) resolveExec(in ExecuteInput) (time.Duration, error) {
+	l := s.cfg.Limits
+	if !supportedLanguages[in.Language] {
+		return 0, invalid("language %q is not available in this sandbox; available: BASH, JAVASCRIPT, PYTHON", in.Language)
+	}
+	if in.Code == "" {
+		return 0, invalid("code is empty")
+	}
+	if len(in.Code) > l.MaxCodeBytes {
+		return 0, invalid("code is %d bytes; the limit is %d", len(in.Code), l.MaxCodeBytes)
+	}
+	if in.ContextID != "" {
+		return 0, invalid("contextId %q: code-interpreter contexts are not available yet", in.ContextID)
+	}
+	if _, err := checkEnv(in.Env); err != nil {
+		return 0, err
+	}
+	timeout := l.DefaultExecTimeout
+	if in.TimeoutSeconds != nil {
+		t := *in.TimeoutSeconds
+		if t <= 0 || time.Duration(t)*time.Second > l.MaxExecTimeout {
+			return 0, invalid("timeoutSeconds must be between 1 and %d, got %d", int(l.MaxExecTimeout.Seconds()), t)
+		}
+		timeout = time.Duration(t) * time.Second
+	}
+	return timeout, nil
+}
+
+// describeStopped says why a sandbox can no longer be used.
+func describeStopped(sb *structs.Sandbox) error {
+	reason := sb.StopReason
+	if reason == "" {
+		reason = "no reason recorded"
+	}
+	return apperr.New(apperr.FailedPrecondition, "sandbox %s is %s (%s); create a new one", sb.ID, sb.State, reason)
+}

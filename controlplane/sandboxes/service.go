@@ -1,0 +1,297 @@
+package sandboxes
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/codeint/codeint/controlplane/agents"
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/command"
+	"github.com/codeint/codeint/controlplane/events"
+	"github.com/codeint/codeint/controlplane/state"
+	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/controlplane/telemetry"
+	"github.com/codeint/codeint/placement"
+)
+
+var tracer = otel.Tracer("github.com/codeint/codeint/controlplane/sandboxes")
+
+// Store is what the service needs of the Raft store.
+type Store interface {
+	Apply(ctx context.Context, t command.Type, req any) (any, error)
+	State() *state.Store
+}
+
+// Config wires a Service.
+type Config struct {
+	Store           Store
+	Agents          *agents.Registry
+	Broker          *events.Broker
+	Metrics         *telemetry.Metrics // may be nil
+	Logger          *slog.Logger
+	Region          string
+	Templates       []string
+	DefaultTemplate string
+	Limits          Limits
+	Now             func() time.Time // time.Now when nil
+	ExpiryInterval  time.Duration    // how often lifetimes are checked; 250 ms when zero
+}
+
+// Service implements API.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	executing map[string]int // sandbox id → executions running on this server
+	stopping  map[string]bool
+	closed    bool
+}
+
+var _ API = (*Service)(nil)
+
+// New returns a service; call Run to enforce lifetimes.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ExpiryInterval <= 0 {
+		cfg.ExpiryInterval = 250 * time.Millisecond
+	}
+	if cfg.DefaultTemplate == "" && len(cfg.Templates) > 0 {
+		cfg.DefaultTemplate = cfg.Templates[0]
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, executing: map[string]int{}, stopping: map[string]bool{}}
+}
+
+func newID(prefix string) string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // the kernel's RNG failing is not recoverable
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Create validates, places, commits and starts a sandbox.
+func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*structs.Sandbox, error) {
+	ctx, span := tracer.Start(ctx, "sandboxes.Create")
+	defer span.End()
+	start := s.cfg.Now()
+	r, err := s.resolveCreate(in)
+	if err != nil {
+		return nil, err
+	}
+	decision, err := s.place(r)
+	if err != nil {
+		return nil, err
+	}
+	agent, ok := s.cfg.Agents.Get(decision.NodeID)
+	if !ok {
+		return nil, apperr.New(apperr.Unavailable, "node %s was chosen but its agent is not reachable", decision.NodeID)
+	}
+
+	now := s.cfg.Now()
+	sb := structs.Sandbox{
+		ID: newID("sb_"), TeamID: teamID, Template: r.template, Region: r.region,
+		NodeID: decision.NodeID, State: structs.SandboxCreating,
+		VCPUs: r.vcpus, MemoryMB: r.memoryMB, DiskMB: r.diskMB,
+		TimeoutSeconds: int(r.timeout.Seconds()), Env: r.env, Metadata: r.metadata,
+		ExpiresAt: now.Add(r.timeout),
+	}
+	span.SetAttributes(attribute.String("sandbox_id", sb.ID), attribute.String("team_id", teamID))
+	log := s.log.With("sandbox_id", sb.ID, "team_id", teamID)
+	if _, err := s.cfg.Store.Apply(ctx, command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: now}); err != nil {
+		return nil, fmt.Errorf("commit sandbox %s: %w", sb.ID, err)
+	}
+	log.Info("sandbox placed", "event", "sandbox_placed", "node_id", decision.NodeID, "placement", decision.Explain())
+
+	env := make(map[string]string, len(r.env))
+	for _, e := range r.env {
+		env[e.Name] = e.Value
+	}
+	res, startErr := agent.StartSandbox(ctx, agentStart(sb, env))
+	if startErr != nil {
+		log.Error("sandbox start failed", "event", "sandbox_start_failed", "error", startErr)
+		_, _ = s.update(context.WithoutCancel(ctx), command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxFailed,
+			StopReason: structs.StopReasonStartFailed, Error: startErr.Error()})
+		return nil, apperr.New(apperr.Unavailable, "sandbox %s could not be started: %v", sb.ID, startErr)
+	}
+	updated, err := s.update(ctx, command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxRunning,
+		ExpectStates: []structs.SandboxState{structs.SandboxCreating}})
+	if err != nil {
+		// Terminated or timed out while starting: do not leave it running.
+		_ = agent.StopSandbox(context.WithoutCancel(ctx), sb.ID)
+		return nil, fmt.Errorf("mark sandbox %s running: %w", sb.ID, err)
+	}
+	s.cfg.Metrics.SandboxCreated(ctx, s.cfg.Now().Sub(start))
+	log.Info("sandbox running", "event", "sandbox_running", "start_ms", res.Duration.Seconds()*1000)
+	return updated, nil
+}
+
+// place runs placement over the region's nodes and their allocations.
+func (s *Service) place(r resolved) (placement.Decision, error) {
+	snap := s.cfg.Store.State().Snapshot()
+	alloc := map[string]*placement.Node{}
+	var nodes []placement.Node
+	for _, n := range snap.Nodes() {
+		nodes = append(nodes, placement.Node{ID: n.ID, Region: n.Region, Ready: n.Status == structs.NodeReady,
+			Templates: n.Templates, VCPUs: n.VCPUs, MemoryMB: n.MemoryMB, DiskMB: n.DiskMB})
+	}
+	for i := range nodes {
+		alloc[nodes[i].ID] = &nodes[i]
+	}
+	for _, sb := range snap.SandboxesNonTerminal() {
+		if n := alloc[sb.NodeID]; n != nil {
+			n.AllocVCPUs += sb.VCPUs
+			n.AllocMemoryMB += sb.MemoryMB
+			n.AllocDiskMB += sb.DiskMB
+		}
+	}
+	d, err := placement.Place(placement.Request{Region: r.region, Template: r.template,
+		VCPUs: r.vcpus, MemoryMB: r.memoryMB, DiskMB: r.diskMB}, nodes)
+	if err != nil {
+		return d, apperr.New(apperr.ResourceExhausted, "%v", err)
+	}
+	return d, nil
+}
+
+// update commits a change to a sandbox and returns it as committed.
+func (s *Service) update(ctx context.Context, req command.SandboxUpdateRequest) (*structs.Sandbox, error) {
+	req.At = s.cfg.Now()
+	resp, err := s.cfg.Store.Apply(ctx, command.SandboxUpdate, req)
+	if err != nil {
+		return nil, err
+	}
+	sb, ok := resp.(*structs.Sandbox)
+	if !ok {
+		return nil, fmt.Errorf("sandbox update of %s returned %T", req.ID, resp)
+	}
+	return sb, nil
+}
+
+// Get returns a team's sandbox.
+func (s *Service) Get(_ context.Context, teamID, id string) (*structs.Sandbox, error) {
+	sb := s.cfg.Store.State().Snapshot().SandboxByID(id)
+	if sb == nil || sb.TeamID != teamID {
+		return nil, apperr.New(apperr.NotFound, "sandbox %q not found", id)
+	}
+	return s.view(sb), nil
+}
+
+// view returns what callers see: the committed record, EXECUTING while
+// this server runs code in it.
+func (s *Service) view(sb *structs.Sandbox) *structs.Sandbox {
+	s.mu.Lock()
+	busy := s.executing[sb.ID] > 0
+	s.mu.Unlock()
+	if busy && sb.State == structs.SandboxRunning {
+		c := sb.Copy()
+		c.State = structs.SandboxExecuting
+		return c
+	}
+	return sb
+}
+
+// defaultPageSize and maxPageSize bound List.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+)
+
+// List pages through a team's sandboxes, newest first.
+func (s *Service) List(_ context.Context, teamID string, q ListQuery) (Page, error) {
+	if q.State != nil && !q.State.Valid() {
+		return Page{}, invalid("unknown state %q", *q.State)
+	}
+	first := q.First
+	switch {
+	case first < 0:
+		return Page{}, invalid("first must not be negative, got %d", first)
+	case first == 0:
+		first = defaultPageSize
+	case first > maxPageSize:
+		return Page{}, invalid("first must be at most %d, got %d", maxPageSize, first)
+	}
+	afterID := ""
+	if q.After != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.After)
+		if err != nil {
+			return Page{}, invalid("after %q is not a cursor from this API", q.After)
+		}
+		afterID = string(b)
+	}
+	var all []*structs.Sandbox
+	for _, sb := range s.cfg.Store.State().Snapshot().SandboxesByTeam(teamID) {
+		v := s.view(sb)
+		if q.State == nil || v.State == *q.State {
+			all = append(all, v)
+		}
+	}
+	page := Page{TotalCount: len(all)}
+	startAt := 0
+	if afterID != "" {
+		startAt = -1
+		for i, sb := range all {
+			if sb.ID == afterID {
+				startAt = i + 1
+				break
+			}
+		}
+		if startAt < 0 {
+			return Page{}, invalid("after %q does not point at a sandbox of this list", q.After)
+		}
+	}
+	end := min(startAt+first, len(all))
+	page.Sandboxes = all[startAt:end]
+	page.HasNextPage = end < len(all)
+	if len(page.Sandboxes) > 0 {
+		page.EndCursor = Cursor(page.Sandboxes[len(page.Sandboxes)-1].ID)
+	}
+	return page, nil
+}
+
+// Cursor is the opaque cursor of a sandbox in a list.
+func Cursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+// SetTimeout makes the sandbox expire seconds from now.
+func (s *Service) SetTimeout(ctx context.Context, teamID, id string, seconds int) (*structs.Sandbox, error) {
+	sb, err := s.Get(ctx, teamID, id)
+	if err != nil {
+		return nil, err
+	}
+	max := s.cfg.Limits.MaxTimeout
+	if seconds <= 0 || time.Duration(seconds)*time.Second > max {
+		return nil, invalid("timeoutSeconds must be between 1 and %d, got %d", int(max.Seconds()), seconds)
+	}
+	if sb.State.Terminal() {
+		return nil, describeStopped(sb)
+	}
+	expires := s.cfg.Now().Add(time.Duration(seconds) * time.Second)
+	updated, err := s.update(ctx, command.SandboxUpdateRequest{ID: id, ExpiresAt: &expires, TimeoutSeconds: &seconds,
+		ExpectStates: []structs.SandboxState{structs.SandboxCreating, structs.SandboxRunning}})
+	if err != nil {
+		return nil, fmt.Errorf("set timeout of %s: %w", id, err)
+	}
+	return s.view(updated), nil
+}
+
+// Events streams a team's sandbox events.
+func (s *Service) Events(ctx context.Context, teamID, sandboxID string) (<-chan structs.SandboxEvent, error) {
+	if sandboxID != "" {
+		if _, err := s.Get(ctx, teamID, sandboxID); err != nil {
+			return nil, err
+		}
+	}
+	return s.cfg.Broker.Subscribe(ctx, events.Filter{TeamID: teamID, SandboxID: sandboxID}), nil
+}
