@@ -1,0 +1,135 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/codeint/codeint/cmd/envd/internal/reaper"
+	"github.com/codeint/codeint/nodeagent/envdproto"
+	"github.com/hashicorp/yamux"
+)
+
+// firstFrameTimeout bounds how long a new stream may stay silent.
+const firstFrameTimeout = 30 * time.Second
+
+// Config configures a Server.
+type Config struct {
+	// RunDir is envd's private directory for code files (/run/envd).
+	RunDir string
+	// WorkDir is the working directory of executions (/home/user).
+	WorkDir string
+	// Env is the environment every execution starts from, as KEY=VALUE;
+	// a request's env is added on top.
+	Env []string
+	// Reaper owns wait4; executions register their child with it.
+	Reaper *reaper.Reaper
+	// Logger receives envd's logs (stderr; stdout carries the protocol).
+	Logger *slog.Logger
+}
+
+// Server serves envdproto streams.
+type Server struct {
+	cfg Config
+	seq atomic.Uint64 // names code files
+	wg  sync.WaitGroup
+	env map[string]string // Config.Env parsed
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, env: make(map[string]string)}
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "" {
+			s.env[k] = v
+		}
+	}
+	return s
+}
+
+// Serve accepts streams from sess until it closes, then waits for the
+// streams being handled and returns.
+func (s *Server) Serve(sess *yamux.Session) error {
+	defer s.wg.Wait()
+	for {
+		stream, err := sess.Accept()
+		if err != nil {
+			if errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("envd: accept stream: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(stream)
+		}()
+	}
+}
+
+// handle serves one stream: it reads the request frame and answers.
+// It closes the stream.
+func (s *Server) handle(stream net.Conn) {
+	defer stream.Close()
+	_ = stream.SetReadDeadline(time.Now().Add(firstFrameTimeout))
+	typ, payload, err := envdproto.ReadFrame(stream)
+	if err != nil {
+		s.cfg.Logger.Warn("read request", "err", err)
+		return
+	}
+	_ = stream.SetReadDeadline(time.Time{})
+	switch typ {
+	case envdproto.FramePing:
+		if err := envdproto.WriteFrame(stream, envdproto.FramePong, nil); err != nil {
+			s.cfg.Logger.Warn("write pong", "err", err)
+		}
+	case envdproto.FrameExecRequest:
+		var req envdproto.ExecRequest
+		if err := envdproto.DecodeJSON(typ, payload, &req); err != nil {
+			s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
+			return
+		}
+		s.exec(stream, &req)
+	default:
+		s.writeError(stream, envdproto.CodeInvalidArgument, fmt.Sprintf("unexpected %s frame", typ))
+	}
+}
+
+func (s *Server) writeError(w io.Writer, code, msg string) {
+	if err := envdproto.WriteJSON(w, envdproto.FrameError, &envdproto.Error{Code: code, Message: msg}); err != nil {
+		s.cfg.Logger.Warn("write error frame", "err", err)
+	}
+}
+
+// environ merges the base environment with extra (validated by the caller),
+// extra winning, sorted by key so children see a stable order.
+func (s *Server) environ(extra map[string]string) []string {
+	merged := make(map[string]string, len(s.env)+len(extra))
+	for k, v := range s.env {
+		merged[k] = v
+	}
+	for k, v := range extra {
+		merged[k] = v
+	}
+	keys := make([]string, 0, len(merged))
+	for k := range merged {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	env := make([]string, 0, len(keys))
+	for _, k := range keys {
+		env = append(env, k+"="+merged[k])
+	}
+	return env
+}

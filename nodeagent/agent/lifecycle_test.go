@@ -1,0 +1,314 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/nodeagent/agentapi"
+	"golang.org/x/sys/unix"
+)
+
+func TestStopSandbox(t *testing.T) {
+	exits := newExitRecorder()
+	a := newAgent(t, exits.onExit)
+	id := startSandbox(t, a, agentapi.StartRequest{})
+	if ids, _ := a.Sandboxes(context.Background()); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("Sandboxes = %v", ids)
+	}
+	if _, err := a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: id}); !errors.Is(err, ErrSandboxExists) {
+		t.Fatalf("second StartSandbox of %s: %v, want ErrSandboxExists", id, err)
+	}
+
+	// A double fork into a new session escapes envd's process group; it
+	// must still not survive the sandbox.
+	res := run(t, a, id, agentapi.ExecRequest{Language: agentapi.Python, Code: `import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(1000)
+    os._exit(0)
+os.wait()
+print("forked")`})
+	if res.Stdout != "forked\n" {
+		t.Fatalf("double fork: %+v", res)
+	}
+	pids := cgroupPids(t, a, id)
+	if len(pids) < 2 { // envd and the sleeper
+		t.Fatalf("pids in the sandbox's cgroup: %v", pids)
+	}
+
+	if err := a.StopSandbox(context.Background(), id); err != nil {
+		t.Fatalf("StopSandbox: %v", err)
+	}
+	assertNoTrace(t, a, id)
+	for _, pid := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			t.Errorf("process %d of the sandbox survived StopSandbox", pid)
+		}
+	}
+	if err := a.StopSandbox(context.Background(), id); err != nil {
+		t.Fatalf("second StopSandbox: %v", err)
+	}
+	if _, err := a.Execute(context.Background(), id, agentapi.ExecRequest{Language: agentapi.Bash, Code: "true"}, nil); !errors.Is(err, ErrUnknownSandbox) {
+		t.Fatalf("Execute after stop: %v, want ErrUnknownSandbox", err)
+	}
+	if ids, _ := a.Sandboxes(context.Background()); len(ids) != 0 {
+		t.Fatalf("Sandboxes after stop = %v", ids)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := exits.count(); n != 0 {
+		t.Fatalf("OnExit called %d times for a sandbox stopped on request", n)
+	}
+}
+
+// cgroupPids returns the host pids in the sandbox's pids cgroup.
+func cgroupPids(t *testing.T, a *Agent, id string) []int {
+	t.Helper()
+	dirs, err := a.Runtime().CgroupDirs(id)
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("cgroup dirs: %v %v", dirs, err)
+	}
+	var pids []int
+	for _, d := range dirs {
+		data, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) > 0 {
+			return pids
+		}
+	}
+	return pids
+}
+
+func TestUnknownSandboxAndBadRequests(t *testing.T) {
+	a := newAgent(t, nil)
+	if _, err := a.Execute(context.Background(), "nope", agentapi.ExecRequest{Language: agentapi.Bash, Code: "true"}, nil); !errors.Is(err, ErrUnknownSandbox) {
+		t.Fatalf("Execute: %v", err)
+	}
+	if err := a.StopSandbox(context.Background(), "nope"); err != nil {
+		t.Fatalf("StopSandbox of an unknown sandbox: %v", err)
+	}
+	for _, req := range []agentapi.StartRequest{
+		{SandboxID: "../etc"},
+		{SandboxID: "ok", Template: "nope"},
+		{SandboxID: "ok", Env: map[string]string{"A=B": "c"}},
+	} {
+		if _, err := a.StartSandbox(context.Background(), req); !errors.Is(err, ErrInvalidRequest) {
+			t.Errorf("StartSandbox(%+v): %v, want ErrInvalidRequest", req, err)
+		}
+	}
+	if ids, _ := a.Sandboxes(context.Background()); len(ids) != 0 {
+		t.Fatalf("Sandboxes = %v", ids)
+	}
+}
+
+func TestOnExitWhenKilledFromOutside(t *testing.T) {
+	exits := newExitRecorder()
+	a := newAgent(t, exits.onExit)
+	id := startSandbox(t, a, agentapi.StartRequest{})
+	kill := exec.Command(runcPath, "--root", a.Runtime().StateDir(), "kill", id, "KILL")
+	if out, err := kill.CombinedOutput(); err != nil {
+		t.Fatalf("runc kill: %v: %s", err, out)
+	}
+	select {
+	case got := <-exits.ch:
+		if got != id+" "+structs.StopReasonExited {
+			t.Fatalf("OnExit(%s)", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnExit not called after the container was killed")
+	}
+	assertNoTrace(t, a, id)
+	if err := a.StopSandbox(context.Background(), id); err != nil {
+		t.Fatalf("StopSandbox after exit: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := exits.count(); n != 1 {
+		t.Fatalf("OnExit called %d times", n)
+	}
+}
+
+func TestStartTimeout(t *testing.T) {
+	// An "envd" that never answers.
+	mute := filepath.Join(env.binDir, "mute-envd")
+	if err := os.WriteFile(mute, []byte("#!/bin/sh\nexec sleep 100\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{NodeID: "n", DataDir: dataDir(t), RuncPath: runcPath, EnvdPath: mute,
+		CgroupParent: env.cgroupParent, StartTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	begin := time.Now()
+	_, err = a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: "mute"})
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("StartSandbox = %v, want a deadline error", err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Fatalf("StartSandbox took %v", took)
+	}
+	assertNoTrace(t, a, "mute")
+	if ids, _ := a.Sandboxes(context.Background()); len(ids) != 0 {
+		t.Fatalf("Sandboxes = %v", ids)
+	}
+}
+
+const (
+	crashHelperEnv = "CODEINT_AGENT_CRASH_HELPER" // the data dir
+	crashSandboxID = "crashed"
+)
+
+// runCrashHelper is the test binary re-executed as an agent process that
+// starts one sandbox, reports "ready <runc pid>" and waits to be killed.
+func runCrashHelper() {
+	a, err := New(Config{NodeID: "n", DataDir: os.Getenv(crashHelperEnv), RuncPath: runcPath,
+		EnvdPath: os.Getenv("CODEINT_ENVD"), CgroupParent: os.Getenv("CODEINT_CGROUP_PARENT")})
+	if err == nil {
+		_, err = a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: crashSandboxID})
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready", a.lookup(crashSandboxID).container.Pid())
+	select {}
+}
+
+// TestReconcileAfterCrash abandons an agent process with a running sandbox
+// (the agent frozen, its runc killed) and checks that a new agent on the
+// same data dir removes the container, the bundle and the cgroups.
+func TestReconcileAfterCrash(t *testing.T) {
+	// The orphans of the crash (runc, the container's init) would be
+	// re-parented to the host's PID 1, which may not reap them: adopt and
+	// reap them here instead.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	dir := dataDir(t)
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), crashHelperEnv+"="+dir, "CODEINT_ENVD="+env.envdPath, "CODEINT_CGROUP_PARENT="+env.cgroupParent)
+	helper.Stderr = os.Stderr
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		helper.Process.Kill()
+		helper.Wait()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	var runcPid int
+	if _, serr := fmt.Sscanf(line, "ready %d", &runcPid); err != nil || serr != nil {
+		t.Fatalf("helper said %q (%v)", line, err)
+	}
+	// The "crash": the agent stops dead (frozen, so it cannot clean up),
+	// its runc is killed. runc gives the container's init a parent-death
+	// signal, so the init dies with runc: what a crash leaves is a stopped
+	// container with its runc state, bundle and cgroups.
+	if err := syscall.Kill(helper.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-runcPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	helper.Process.Kill() // the frozen agent dies too
+	helper.Wait()
+
+	defer reapOrphan(runcPid)
+	defer reapOrphan(initPid(t, dir, crashSandboxID))
+
+	a := newAgentOn(t, dir, nil)
+	if states, err := a.Runtime().List(context.Background()); err != nil || len(states) != 1 || states[0].ID != crashSandboxID {
+		t.Fatalf("before reconcile: runc list = %+v, %v", states, err)
+	}
+	if dirs, err := a.Runtime().CgroupDirs(crashSandboxID); err != nil || len(dirs) == 0 {
+		t.Fatalf("before reconcile: cgroup dirs %v, %v", dirs, err)
+	}
+	cleaned, err := a.Reconcile(context.Background())
+	if err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if len(cleaned) != 1 || cleaned[0] != crashSandboxID {
+		t.Fatalf("Reconcile cleaned %v", cleaned)
+	}
+	assertNoTrace(t, a, crashSandboxID)
+	if cleaned, err := a.Reconcile(context.Background()); err != nil || len(cleaned) != 0 {
+		t.Fatalf("second Reconcile = %v, %v", cleaned, err)
+	}
+}
+
+// initPid reads the container init's host pid from runc's state.
+func initPid(t *testing.T, dataDir, id string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dataDir, "runc", id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Pid int `json:"init_process_pid"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil || st.Pid <= 0 {
+		t.Fatalf("runc state of %s: pid %d, %v", id, st.Pid, err)
+	}
+	return st.Pid
+}
+
+// reapOrphan reaps pid if it became a zombie child of this process.
+func reapOrphan(pid int) {
+	for range 50 {
+		var ws syscall.WaitStatus
+		if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid || err != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	a := newAgent(t, nil)
+	id := startSandbox(t, a, agentapi.StartRequest{MemoryMB: 64, VCPUs: 0.5})
+	res := run(t, a, id, agentapi.ExecRequest{Language: agentapi.Python, Code: "x = bytearray(200 << 20)\nprint('survived')"})
+	if res.ExitCode != 128+9 || res.Error == nil || res.Error.Name != "KILLED" || res.Stdout != "" {
+		t.Fatalf("200 MiB in a 64 MiB sandbox: %+v", res)
+	}
+	// The sandbox (envd) survives its program's OOM kill.
+	if res := run(t, a, id, agentapi.ExecRequest{Language: agentapi.Bash, Code: "echo alive"}); res.Stdout != "alive\n" {
+		t.Fatalf("after OOM: %+v", res)
+	}
+}
+
+func TestStartFailureCleansUp(t *testing.T) {
+	a := newAgent(t, nil)
+	// runc itself refuses: 1 MiB is below what the init already uses.
+	_, err := a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: "tiny", MemoryMB: 1})
+	if err == nil || !strings.Contains(err.Error(), "runc run failed") {
+		t.Fatalf("StartSandbox = %v, want runc's error", err)
+	}
+	assertNoTrace(t, a, "tiny")
+	if ids, _ := a.Sandboxes(context.Background()); len(ids) != 0 {
+		t.Fatalf("Sandboxes = %v", ids)
+	}
+}

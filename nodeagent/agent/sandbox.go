@@ -1,0 +1,35 @@
+package agent
+
+import (
+	"sync/atomic"
+
+	"github.com/codeint/codeint/nodeagent/envdclient"
+	"github.com/codeint/codeint/nodeagent/runc"
+)
+
+// sandbox is one sandbox the agent started. container and client are set
+// before ready closes and never change after.
+type sandbox struct {
+	id        string
+	container *runc.Container
+	client    *envdclient.Client
+
+	ready    chan struct{} // closed when envd answered its first ping
+	stopping atomic.Bool   // set by the first finish
+	stopped  chan struct{} // closed when finish is done; stopErr is set
+	stopErr  error
+}
+
+func newSandbox(id string) *sandbox {
+	return &sandbox{id: id, ready: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+// running reports whether the sandbox has started and is not stopping.
+func (sb *sandbox) running() bool {
+	select {
+	case <-sb.ready:
+		return !sb.stopping.Load()
+	default:
+		return false
+	}
+}

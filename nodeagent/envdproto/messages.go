@@ -1,0 +1,110 @@
+package envdproto
+
+import (
+	"fmt"
+	"time"
+)
+
+// Stream names an output stream in an Output frame.
+type Stream byte
+
+// Output streams.
+const (
+	StreamStdout Stream = 1
+	StreamStderr Stream = 2
+)
+
+// String names a stream as the API does.
+func (s Stream) String() string {
+	switch s {
+	case StreamStdout:
+		return "STDOUT"
+	case StreamStderr:
+		return "STDERR"
+	}
+	return fmt.Sprintf("Stream(%d)", byte(s))
+}
+
+// Languages envd runs, spelled as in the API's Language enum.
+const (
+	LangPython     = "PYTHON"
+	LangJavaScript = "JAVASCRIPT"
+	LangBash       = "BASH"
+)
+
+// Defaults envd applies when a request leaves a limit at zero.
+const (
+	DefaultTimeout        = 5 * time.Minute
+	DefaultMaxOutputBytes = 1 << 20
+)
+
+// ExecRequest asks envd to run a program. It is the payload of a
+// FrameExecRequest.
+type ExecRequest struct {
+	ID             string            `json:"id,omitempty"` // for logs
+	Language       string            `json:"language"`
+	Code           string            `json:"code"`
+	Stdin          string            `json:"stdin,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	TimeoutMS      int64             `json:"timeoutMs,omitempty"`      // 0: DefaultTimeout
+	MaxOutputBytes int               `json:"maxOutputBytes,omitempty"` // per stream; 0: DefaultMaxOutputBytes
+}
+
+// Timeout returns the request's wall-clock limit with the default applied.
+func (r *ExecRequest) Timeout() time.Duration {
+	if r.TimeoutMS <= 0 {
+		return DefaultTimeout
+	}
+	return time.Duration(r.TimeoutMS) * time.Millisecond
+}
+
+// OutputLimit returns the per-stream output cap with the default applied.
+func (r *ExecRequest) OutputLimit() int {
+	if r.MaxOutputBytes <= 0 {
+		return DefaultMaxOutputBytes
+	}
+	return r.MaxOutputBytes
+}
+
+// ExecError says why a program failed inside the sandbox.
+type ExecError struct {
+	Name      string `json:"name"` // e.g. ErrNameTimeout
+	Value     string `json:"value,omitempty"`
+	Traceback string `json:"traceback,omitempty"`
+}
+
+// Names of ExecError.
+const (
+	ErrNameTimeout = "TIMEOUT" // the wall-clock limit ran out
+	ErrNameKilled  = "KILLED"  // a signal ended the process
+)
+
+// Result is the outcome of an execution, the payload of a FrameResult. The
+// output itself travelled in Output frames before it.
+type Result struct {
+	ExitCode        int        `json:"exitCode"` // 128+signal when a signal ended it
+	Truncated       bool       `json:"truncated,omitempty"`
+	TimedOut        bool       `json:"timedOut,omitempty"`
+	Error           *ExecError `json:"error,omitempty"`
+	DurationNS      int64      `json:"durationNs"`
+	CPUTimeNS       int64      `json:"cpuTimeNs"` // user + system of the child and its waited-for descendants
+	PeakMemoryBytes int64      `json:"peakMemoryBytes"`
+}
+
+// Error codes carried by Error frames, named as the API's error codes.
+const (
+	CodeInvalidArgument = "INVALID_ARGUMENT"
+	CodeInternal        = "INTERNAL"
+)
+
+// Error is a request envd could not serve, the payload of a FrameError. It
+// implements error so a client can return it as is.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("envd: %s: %s", e.Code, e.Message)
+}
