@@ -1,0 +1,27 @@
+package graph
+
+import "time"
+
+// Region is one region of a deployment, as a Catalog reports it.
+type Region struct {
+	Name    string
+	Leader  string // address of the region's Raft leader; empty when none
+	Healthy bool
+}
+
+// Template is an image sandboxes start from, as a Catalog reports it.
+type Template struct {
+	Name        string
+	Description string
+	Languages   []string // values of the Language enum, e.g. "PYTHON"
+}
+
+// UsageReport is a team's usage over [From, To).
+type UsageReport struct {
+	From, To       time.Time
+	SandboxSeconds float64
+	Sandboxes      int
+	VCPUSeconds    float64
+	GiBSeconds     float64
+	CostMicros     int64
+}

@@ -1,0 +1,222 @@
+package graph
+
+import (
+	"time"
+
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/sandboxes"
+	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/graph/model"
+)
+
+// This file converts between the services' types and the schema's. It is
+// the only place that knows both.
+
+func toSandbox(s *structs.Sandbox) *model.Sandbox {
+	if s == nil {
+		return nil
+	}
+	names := make([]string, 0, len(s.Env))
+	for _, e := range s.Env {
+		names = append(names, e.Name)
+	}
+	return &model.Sandbox{
+		ID:             s.ID,
+		State:          model.SandboxState(s.State),
+		StopReason:     optString(s.StopReason),
+		Error:          optString(s.Error),
+		Template:       s.Template,
+		Region:         s.Region,
+		NodeID:         optString(s.NodeID),
+		Vcpus:          s.VCPUs,
+		MemoryMb:       s.MemoryMB,
+		DiskMb:         s.DiskMB,
+		TimeoutSeconds: s.TimeoutSeconds,
+		CreatedAt:      s.CreatedAt,
+		StartedAt:      optTime(s.StartedAt),
+		StoppedAt:      optTime(s.StoppedAt),
+		ExpiresAt:      optTime(s.ExpiresAt),
+		Metadata:       s.Metadata,
+		EnvNames:       names,
+	}
+}
+
+func toConnection(p sandboxes.Page) *model.SandboxConnection {
+	edges := make([]*model.SandboxEdge, 0, len(p.Sandboxes))
+	for _, s := range p.Sandboxes {
+		edges = append(edges, &model.SandboxEdge{Cursor: sandboxes.Cursor(s.ID), Node: toSandbox(s)})
+	}
+	return &model.SandboxConnection{
+		Edges:      edges,
+		PageInfo:   &model.PageInfo{EndCursor: optString(p.EndCursor), HasNextPage: p.HasNextPage},
+		TotalCount: p.TotalCount,
+	}
+}
+
+func toListQuery(state *model.SandboxState, first *int, after *string) (sandboxes.ListQuery, error) {
+	var q sandboxes.ListQuery
+	if state != nil {
+		s := structs.SandboxState(*state)
+		q.State = &s
+	}
+	if first != nil {
+		if *first < 0 {
+			return q, apperr.New(apperr.InvalidArgument, "first must not be negative, got %d", *first)
+		}
+		q.First = *first
+	}
+	if after != nil {
+		q.After = *after
+	}
+	return q, nil
+}
+
+func toCreateInput(in model.CreateSandboxInput) sandboxes.CreateInput {
+	return sandboxes.CreateInput{
+		Template:       deref(in.Template),
+		Region:         deref(in.Region),
+		TimeoutSeconds: in.TimeoutSeconds,
+		VCPUs:          in.Vcpus,
+		MemoryMB:       in.MemoryMb,
+		DiskMB:         in.DiskMb,
+		Env:            toEnv(in.Env),
+		Metadata:       in.Metadata,
+	}
+}
+
+func toExecuteInput(in model.ExecuteInput) sandboxes.ExecuteInput {
+	return sandboxes.ExecuteInput{
+		Language:       string(in.Language),
+		Code:           in.Code,
+		ContextID:      deref(in.ContextID),
+		TimeoutSeconds: in.TimeoutSeconds,
+		Stdin:          deref(in.Stdin),
+		Env:            toEnv(in.Env),
+	}
+}
+
+func toEnv(in []*model.EnvVarInput) []structs.EnvVar {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]structs.EnvVar, 0, len(in))
+	for _, e := range in {
+		out = append(out, structs.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	return out
+}
+
+func toExecutionResult(r *sandboxes.ExecutionResult) *model.ExecutionResult {
+	if r == nil {
+		return nil
+	}
+	out := &model.ExecutionResult{
+		ID:        r.ID,
+		Stdout:    r.Stdout,
+		Stderr:    r.Stderr,
+		ExitCode:  r.ExitCode,
+		Results:   []*model.DisplayData{},
+		Truncated: r.Truncated,
+		Metrics: &model.ExecutionMetrics{
+			DurationMs:      millis(r.Duration),
+			CPUTimeMs:       millis(r.CPUTime),
+			PeakMemoryBytes: r.PeakMemoryBytes,
+		},
+	}
+	switch {
+	case r.Error != nil:
+		out.Error = &model.ExecutionError{Name: r.Error.Name, Value: r.Error.Value, Traceback: r.Error.Traceback}
+	case r.TimedOut:
+		out.Error = &model.ExecutionError{Name: "TIMEOUT", Value: "the execution ran out of time and was killed"}
+	}
+	return out
+}
+
+// toExecutionEvent converts one streamed event; nil when it carries nothing.
+func toExecutionEvent(ev sandboxes.ExecEvent) model.ExecutionEvent {
+	switch {
+	case ev.Started != nil:
+		return &model.ExecutionStarted{
+			ExecutionID: ev.Started.ExecutionID,
+			SandboxID:   ev.Started.SandboxID,
+			StartedAt:   ev.Started.StartedAt,
+		}
+	case ev.Output != nil:
+		return &model.OutputChunk{
+			Stream: model.Stream(ev.Output.Stream),
+			Data:   string(ev.Output.Data),
+			Seq:    int(ev.Output.Seq),
+		}
+	}
+	return nil
+}
+
+func toSandboxEvent(ev structs.SandboxEvent) *model.SandboxEvent {
+	return &model.SandboxEvent{
+		Type:    model.SandboxEventType(ev.Type),
+		Sandbox: toSandbox(ev.Sandbox),
+		At:      ev.At,
+		Index:   int64(ev.Index),
+	}
+}
+
+func toRegions(in []Region) []*model.Region {
+	out := make([]*model.Region, 0, len(in))
+	for _, r := range in {
+		out = append(out, &model.Region{Name: r.Name, Leader: r.Leader, Healthy: r.Healthy})
+	}
+	return out
+}
+
+// toTemplates drops languages the schema does not know rather than fail
+// the whole list.
+func toTemplates(in []Template) []*model.Template {
+	out := make([]*model.Template, 0, len(in))
+	for _, t := range in {
+		langs := make([]model.Language, 0, len(t.Languages))
+		for _, l := range t.Languages {
+			if lang := model.Language(l); lang.IsValid() {
+				langs = append(langs, lang)
+			}
+		}
+		out = append(out, &model.Template{Name: t.Name, Description: t.Description, Languages: langs})
+	}
+	return out
+}
+
+func toUsageReport(u UsageReport) *model.UsageReport {
+	return &model.UsageReport{From: u.From, To: u.To, SandboxSeconds: u.SandboxSeconds, Sandboxes: u.Sandboxes,
+		VcpuSeconds: u.VCPUSeconds, GibSeconds: u.GiBSeconds, CostMicros: u.CostMicros}
+}
+
+// checkPeriod requires a non-empty period [from, to).
+func checkPeriod(from, to time.Time) error {
+	if !to.After(from) {
+		return apperr.New(apperr.InvalidArgument, "to (%s) must be after from (%s)", to.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

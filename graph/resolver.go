@@ -1,0 +1,59 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/auth"
+	"github.com/codeint/codeint/controlplane/sandboxes"
+)
+
+// Authenticator turns an API key secret into the principal it belongs to.
+// An unknown or revoked key is an UNAUTHENTICATED error.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (auth.Principal, error)
+}
+
+// Catalog lists what a deployment offers: its regions and templates.
+type Catalog interface {
+	Regions(ctx context.Context) ([]Region, error)
+	Templates(ctx context.Context) ([]Template, error)
+}
+
+// UsageReporter sums a team's usage over a period.
+type UsageReporter interface {
+	Usage(ctx context.Context, teamID string, from, to time.Time) (UsageReport, error)
+}
+
+// Resolver is the root of the resolvers. It only holds the services the
+// resolvers call; it is safe for concurrent use when they are.
+type Resolver struct {
+	Sandboxes sandboxes.API
+	Auth      Authenticator
+	Catalog   Catalog
+	Usage     UsageReporter
+	Logger    *slog.Logger
+}
+
+// principal returns the caller the request was authenticated as.
+func principal(ctx context.Context) (auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok || p.TeamID == "" {
+		return auth.Principal{}, apperr.New(apperr.Unauthenticated, "this request is not authenticated: send an API key as \"Authorization: Bearer <key>\"")
+	}
+	return p, nil
+}
+
+// teamID returns the calling team's id.
+func teamID(ctx context.Context) (string, error) {
+	p, err := principal(ctx)
+	return p.TeamID, err
+}
+
+// errNotConfigured is returned by resolvers whose service this server runs
+// without.
+func errNotConfigured(what string) error {
+	return apperr.New(apperr.Unavailable, "%s is not available on this server", what)
+}
