@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/usage"
+	"github.com/codeint/codeint/graph"
+)
+
+// catalog is the single-region catalog of `codeint dev`.
+type catalog struct {
+	region string
+	leader string
+}
+
+func (c catalog) Regions(context.Context) ([]graph.Region, error) {
+	return []graph.Region{{Name: c.region, Leader: c.leader, Healthy: true}}, nil
+}
+
+func (c catalog) Templates(context.Context) ([]graph.Template, error) {
+	return []graph.Template{{Name: "base", Description: "the host's python3, node and bash, read-only",
+		Languages: []string{"PYTHON", "JAVASCRIPT", "BASH"}}}, nil
+}
+
+// usageAdapter serves the usage service's reports to the GraphQL layer.
+type usageAdapter struct{ svc *usage.Service }
+
+func (u usageAdapter) Usage(ctx context.Context, teamID string, from, to time.Time) (graph.UsageReport, error) {
+	r, err := u.svc.Usage(ctx, teamID, from, to)
+	if err != nil {
+		return graph.UsageReport{}, err
+	}
+	return graph.UsageReport{From: r.From, To: r.To, SandboxSeconds: r.SandboxSeconds, Sandboxes: r.Sandboxes,
+		VCPUSeconds: r.VCPUSeconds, GiBSeconds: r.GiBSeconds, CostMicros: r.CostMicros}, nil
+}

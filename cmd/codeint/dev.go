@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/codeint/codeint/billing"
+	"github.com/codeint/codeint/controlplane/agents"
+	"github.com/codeint/codeint/controlplane/auth"
+	"github.com/codeint/codeint/controlplane/command"
+	"github.com/codeint/codeint/controlplane/events"
+	"github.com/codeint/codeint/controlplane/sandboxes"
+	"github.com/codeint/codeint/controlplane/store"
+	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/controlplane/telemetry"
+	"github.com/codeint/codeint/controlplane/usage"
+	"github.com/codeint/codeint/graph"
+	"github.com/codeint/codeint/nodeagent/agent"
+)
+
+// devConfig is what `codeint dev` is told by its flags.
+type devConfig struct {
+	listen       string
+	dataDir      string
+	region       string
+	nodeID       string
+	runc         string
+	envd         string
+	traces       string
+	otlpEndpoint string
+	logLevel     string
+	maxTimeout   time.Duration
+	nodeVCPUs    float64
+	nodeMemoryMB int
+}
+
+func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
+	var c devConfig
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address of the API (GraphQL at /graphql, playground at /, /metrics)")
+	fs.StringVar(&c.dataDir, "data-dir", ".data", "where the Raft log, snapshots, admin.key and sandbox bundles live")
+	fs.StringVar(&c.region, "region", "local", "region name")
+	fs.StringVar(&c.nodeID, "node-id", "local-1", "node id of the in-process agent")
+	fs.StringVar(&c.runc, "runc", "runc", "runc binary")
+	fs.StringVar(&c.envd, "envd", "", "envd binary (default: envd next to this binary)")
+	fs.StringVar(&c.traces, "traces", "none", "trace exporter: none, stdout or otlp")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint for --traces otlp")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
+	fs.Float64Var(&c.nodeVCPUs, "node-vcpus", float64(4*runtime.NumCPU()), "vCPUs the node offers to sandboxes (overcommitted)")
+	fs.IntVar(&c.nodeMemoryMB, "node-memory-mb", hostMemoryMB(), "memory the node offers to sandboxes")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.envd == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return c, fmt.Errorf("find envd: %w", err)
+		}
+		c.envd = filepath.Join(filepath.Dir(exe), "envd")
+	}
+	abs, err := filepath.Abs(c.dataDir)
+	if err != nil {
+		return c, fmt.Errorf("data dir: %w", err)
+	}
+	c.dataDir = abs
+	return c, nil
+}
+
+// hostMemoryMB reads MemTotal from /proc/meminfo (4096 if unreadable).
+func hostMemoryMB() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 4096
+	}
+	var kb int
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
+			return kb / 1024
+		}
+	}
+	return 4096
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseDevFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.envd); err != nil {
+		return fmt.Errorf("envd binary %s: %w (run `make build`)", cfg.envd, err)
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o711); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	p, err := startPlatform(ctx, cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	defer p.close(log)
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.listen, err)
+	}
+	srv := &http.Server{Handler: p.mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "codeint dev is running (region %s, node %s)\n", cfg.region, cfg.nodeID)
+	fmt.Fprintf(stdout, "  GraphQL     %s/graphql\n  Playground  %s/\n  Metrics     %s/metrics\n", url, url, url)
+	fmt.Fprintf(stdout, "  Admin key   %s  (also in %s)\n", p.adminKey, filepath.Join(cfg.dataDir, "admin.key"))
+	fmt.Fprintf(stdout, "  export CODEINT_URL=%s CODEINT_API_KEY=%s\n", url, p.adminKey)
+	log.Info("codeint dev listening", "event", "listening", "addr", ln.Addr().String())
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down", "event", "shutdown")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "error", err)
+	}
+	return nil
+}
+
+// platform is everything `codeint dev` runs, wired.
+type platform struct {
+	mux      *http.ServeMux
+	adminKey string
+	tel      *telemetry.Telemetry
+	store    *store.Store
+	agent    *agent.Agent
+	svc      *sandboxes.Service
+	broker   *events.Broker
+	cancel   context.CancelFunc
+}
+
+func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOut io.Writer) (_ *platform, err error) {
+	p := &platform{}
+	defer func() {
+		if err != nil {
+			p.close(log)
+		}
+	}()
+	p.tel, err = telemetry.Setup(ctx, telemetry.Config{ServiceName: "codeint", Traces: telemetry.TraceExporter(cfg.traces),
+		TraceWriter: traceOut, OTLPEndpoint: cfg.otlpEndpoint})
+	if err != nil {
+		return nil, err
+	}
+	p.broker = events.NewBroker(0)
+
+	p.store, err = store.New(store.Config{NodeID: cfg.nodeID, Dir: filepath.Join(cfg.dataDir, "server"),
+		Logger: log.With("component", "store"), OnSandboxEvent: p.broker.Publish})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := p.store.Open(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := p.store.Bootstrap(); err != nil {
+		return nil, fmt.Errorf("bootstrap raft: %w", err)
+	}
+	if err := p.store.WaitForLeader(15 * time.Second); err != nil {
+		return nil, fmt.Errorf("raft leader: %w", err)
+	}
+
+	p.adminKey, err = adminKey(cfg.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := auth.Bootstrap(ctx, p.store, p.store.State(), p.adminKey, time.Now()); err != nil {
+		return nil, fmt.Errorf("bootstrap admin key: %w", err)
+	}
+
+	registry := agents.NewRegistry()
+	limits := sandboxes.DefaultLimits()
+	limits.MaxTimeout = cfg.maxTimeout
+	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
+		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: []string{"base"}, Limits: limits})
+
+	p.agent, err = agent.New(agent.Config{NodeID: cfg.nodeID, DataDir: filepath.Join(cfg.dataDir, "agent"),
+		RuncPath: cfg.runc, EnvdPath: cfg.envd, Logger: log.With("component", "agent"), OnExit: p.svc.SandboxExited})
+	if err != nil {
+		return nil, fmt.Errorf("node agent: %w", err)
+	}
+	cleaned, err := p.agent.Reconcile(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile node: %w", err)
+	}
+	registry.Register(p.agent)
+	node := structs.Node{ID: cfg.nodeID, Region: cfg.region, Status: structs.NodeReady, VCPUs: cfg.nodeVCPUs,
+		MemoryMB: cfg.nodeMemoryMB, DiskMB: 100 * 1024, Templates: []string{"base"}, UpdatedAt: time.Now()}
+	if _, err := p.store.Apply(ctx, command.NodeUpsert, command.NodeUpsertRequest{Node: node}); err != nil {
+		return nil, fmt.Errorf("register node: %w", err)
+	}
+	marked, err := p.svc.Reconcile(ctx, cfg.nodeID, structs.StopReasonAgentRestart)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("node reconciled", "event", "node_reconciled", "removed_from_host", len(cleaned), "marked_stopped", len(marked))
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = cancel
+	go p.svc.Run(runCtx)
+	p.tel.Metrics.SetSandboxCounter(p.svc.CountByState)
+
+	p.mux = http.NewServeMux()
+	p.mux.Handle("/metrics", p.tel.MetricsHandler)
+	p.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	p.mux.Handle("/", graph.NewHandler(graph.Config{
+		Sandboxes: p.svc,
+		Auth:      auth.NewAuthenticator(p.store.State()),
+		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID},
+		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},
+		Logger:    log.With("component", "graph"),
+	}))
+	return p, nil
+}
+
+// close stops what startPlatform started, in reverse order. Sandboxes are
+// killed with the agent; the next start marks them STOPPED (AGENT_RESTART).
+func (p *platform) close(log *slog.Logger) {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	if p.svc != nil {
+		p.svc.Close()
+	}
+	if p.broker != nil {
+		p.broker.Close()
+	}
+	if p.agent != nil {
+		if err := p.agent.Close(); err != nil {
+			log.Warn("agent close", "error", err)
+		}
+	}
+	if p.store != nil {
+		if err := p.store.Close(); err != nil {
+			log.Warn("store close", "error", err)
+		}
+	}
+	if p.tel != nil {
+		_ = p.tel.Shutdown(context.Background())
+	}
+}
+
+// adminKey returns the bootstrap admin key: CODEINT_BOOTSTRAP_KEY, else the
+// one in DATA_DIR/admin.key, else a new one written there (0600).
+func adminKey(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "admin.key")
+	key := os.Getenv("CODEINT_BOOTSTRAP_KEY")
+	if key == "" {
+		if b, err := os.ReadFile(path); err == nil {
+			key = strings.TrimSpace(string(b))
+		}
+	}
+	if key == "" {
+		k, err := auth.GenerateKey()
+		if err != nil {
+			return "", err
+		}
+		key = k
+	}
+	if len(key) < 32 {
+		return "", fmt.Errorf("the bootstrap key must be at least 32 characters, got %d", len(key))
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return key, nil
+}
