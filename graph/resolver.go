@@ -8,6 +8,7 @@ import (
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/auth"
 	"github.com/codeint/codeint/controlplane/sandboxes"
+	"github.com/codeint/codeint/controlplane/structs"
 )
 
 // Authenticator turns an API key secret into the principal it belongs to.
@@ -27,6 +28,12 @@ type UsageReporter interface {
 	Usage(ctx context.Context, teamID string, from, to time.Time) (UsageReport, error)
 }
 
+// TeamAdmin creates teams and API keys on behalf of a caller.
+type TeamAdmin interface {
+	CreateTeam(ctx context.Context, caller auth.Principal, name string) (*structs.Team, error)
+	CreateAPIKey(ctx context.Context, caller auth.Principal, teamID, name string) (secret string, key *structs.APIKey, team *structs.Team, err error)
+}
+
 // Resolver is the root of the resolvers. It only holds the services the
 // resolvers call; it is safe for concurrent use when they are.
 type Resolver struct {
@@ -34,6 +41,7 @@ type Resolver struct {
 	Auth      Authenticator
 	Catalog   Catalog
 	Usage     UsageReporter
+	Teams     TeamAdmin
 	Logger    *slog.Logger
 }
 

@@ -41,6 +41,7 @@ type Config struct {
 	Auth      Authenticator
 	Catalog   Catalog       // optional: regions and templates are UNAVAILABLE without it
 	Usage     UsageReporter // optional: usage is UNAVAILABLE without it
+	Teams     TeamAdmin     // optional: createTeam and createApiKey are UNAVAILABLE without it
 	Logger    *slog.Logger  // nil discards
 
 	// Introspection allows __schema and __type queries.
@@ -76,6 +77,7 @@ func NewHandler(cfg Config) http.Handler {
 		Auth:      cfg.Auth,
 		Catalog:   cfg.Catalog,
 		Usage:     cfg.Usage,
+		Teams:     cfg.Teams,
 		Logger:    log,
 	}}))
 	ws := transport.Websocket{

@@ -7,10 +7,42 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/codeint/codeint/graph/generated"
 	"github.com/codeint/codeint/graph/model"
 )
+
+func (r *mutationResolver) CreateTeam(ctx context.Context, name string) (*model.Team, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Teams == nil {
+		return nil, errNotConfigured("team administration")
+	}
+	t, err := r.Teams.CreateTeam(ctx, p, name)
+	if err != nil {
+		return nil, fmt.Errorf("createTeam: %w", err)
+	}
+	return &model.Team{ID: t.ID, Name: t.Name}, nil
+}
+
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, teamID *string, name string) (*model.CreatedAPIKey, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Teams == nil {
+		return nil, errNotConfigured("team administration")
+	}
+	secret, k, t, err := r.Teams.CreateAPIKey(ctx, p, deref(teamID), name)
+	if err != nil {
+		return nil, fmt.Errorf("createApiKey: %w", err)
+	}
+	return &model.CreatedAPIKey{Secret: secret, Team: &model.Team{ID: t.ID, Name: t.Name},
+		Key: &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Admin: k.Admin}}, nil
+}
 
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	p, err := principal(ctx)

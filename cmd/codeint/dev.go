@@ -241,7 +241,10 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Auth:      auth.NewAuthenticator(p.store.State()),
 		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID},
 		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},
+		Teams:     auth.NewAdmin(p.store, p.store.State()),
 		Logger:    log.With("component", "graph"),
+		// The playground at / needs the schema.
+		Introspection: true,
 	}))
 	return p, nil
 }

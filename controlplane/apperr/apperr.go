@@ -12,6 +12,7 @@ type Code string
 const (
 	Unauthenticated    Code = "UNAUTHENTICATED"
 	NotFound           Code = "NOT_FOUND"
+	PermissionDenied   Code = "PERMISSION_DENIED" // authenticated, but the key may not do this
 	InvalidArgument    Code = "INVALID_ARGUMENT"
 	ResourceExhausted  Code = "RESOURCE_EXHAUSTED"
 	FailedPrecondition Code = "FAILED_PRECONDITION"
@@ -42,6 +43,7 @@ func (e *Error) Is(target error) bool {
 var (
 	ErrUnauthenticated    = &Error{Code: Unauthenticated, Message: "unauthenticated"}
 	ErrNotFound           = &Error{Code: NotFound, Message: "not found"}
+	ErrPermissionDenied   = &Error{Code: PermissionDenied, Message: "permission denied"}
 	ErrInvalidArgument    = &Error{Code: InvalidArgument, Message: "invalid argument"}
 	ErrResourceExhausted  = &Error{Code: ResourceExhausted, Message: "resource exhausted"}
 	ErrFailedPrecondition = &Error{Code: FailedPrecondition, Message: "failed precondition"}

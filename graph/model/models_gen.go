@@ -37,6 +37,13 @@ type CreateSandboxInput struct {
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
 }
 
+// A new API key and its secret, shown once.
+type CreatedAPIKey struct {
+	Key    *APIKey `json:"key"`
+	Team   *Team   `json:"team"`
+	Secret string  `json:"secret"`
+}
+
 // A rich result, by MIME type.
 type DisplayData struct {
 	// The MIME type, e.g. image/png.
