@@ -43,6 +43,7 @@ type devConfig struct {
 	maxTimeout   time.Duration
 	nodeVCPUs    float64
 	nodeMemoryMB int
+	cgroupParent string
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
@@ -61,6 +62,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
 	fs.Float64Var(&c.nodeVCPUs, "node-vcpus", float64(4*runtime.NumCPU()), "vCPUs the node offers to sandboxes (overcommitted)")
 	fs.IntVar(&c.nodeMemoryMB, "node-memory-mb", hostMemoryMB(), "memory the node offers to sandboxes")
+	fs.StringVar(&c.cgroupParent, "cgroup-parent", "codeint", "cgroup under which sandboxes run; the agent owns everything below it")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -208,7 +210,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: []string{"base"}, Limits: limits})
 
 	p.agent, err = agent.New(agent.Config{NodeID: cfg.nodeID, DataDir: filepath.Join(cfg.dataDir, "agent"),
-		RuncPath: cfg.runc, EnvdPath: cfg.envd, Logger: log.With("component", "agent"), OnExit: p.svc.SandboxExited})
+		RuncPath: cfg.runc, EnvdPath: cfg.envd, CgroupParent: cfg.cgroupParent, Logger: log.With("component", "agent"), OnExit: p.svc.SandboxExited})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
