@@ -36,6 +36,7 @@ generate:
 ## bench: the platform's figures, measured in one run
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./controlplane/store/
 
 vet:
 	$(GO) vet ./...

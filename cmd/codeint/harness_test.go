@@ -62,7 +62,7 @@ func buildAndRun(m *testing.M) (int, error) {
 func cgroupParent() string { return fmt.Sprintf("codeint-e2e-%d", os.Getpid()) }
 
 // requireRoot fails (never skips) when the test cannot run sandboxes.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("these tests run real runc sandboxes and need root (CI runs as root)")
@@ -103,7 +103,7 @@ type devProc struct {
 
 // newDataDir makes a data dir whose path the sandboxes' mapped root can
 // traverse (t.TempDir is 0700).
-func newDataDir(t *testing.T) string {
+func newDataDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "codeint-e2e-")
 	if err != nil {
@@ -117,7 +117,7 @@ func newDataDir(t *testing.T) string {
 }
 
 // startDev starts `codeint dev` on a free port and waits until it serves.
-func startDev(t *testing.T, dataDir string, extra ...string) *devProc {
+func startDev(t testing.TB, dataDir string, extra ...string) *devProc {
 	t.Helper()
 	requireRoot(t)
 	d := &devProc{dataDir: dataDir, cgroupParent: cgroupParent(),
@@ -172,7 +172,7 @@ func startDev(t *testing.T, dataDir string, extra ...string) *devProc {
 }
 
 // stop signals the process and waits for it to exit.
-func (d *devProc) stop(t *testing.T, sig syscall.Signal) {
+func (d *devProc) stop(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	if d.cmd.ProcessState != nil {
 		return
@@ -189,14 +189,14 @@ func (d *devProc) stop(t *testing.T, sig syscall.Signal) {
 
 func (d *devProc) client() *codeint.Client { return codeint.New(d.url, d.key) }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
+func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // wantCode asserts err carries the GraphQL extensions.code.
-func wantCode(t *testing.T, err error, code string) {
+func wantCode(t testing.TB, err error, code string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("no error, want %s", code)
@@ -208,7 +208,7 @@ func wantCode(t *testing.T, err error, code string) {
 
 // leftovers lists what the platform left on the host for a sandbox: runc
 // state, the bundle dir, cgroup dirs and mounts under the data dir.
-func (d *devProc) leftovers(t *testing.T, id string) []string {
+func (d *devProc) leftovers(t testing.TB, id string) []string {
 	t.Helper()
 	var found []string
 	for _, p := range []string{
@@ -236,7 +236,7 @@ func (d *devProc) leftovers(t *testing.T, id string) []string {
 }
 
 // runcContainers lists the containers runc knows in the agent's root.
-func (d *devProc) runcContainers(t *testing.T) string {
+func (d *devProc) runcContainers(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("runc", "--root", filepath.Join(d.dataDir, "agent", "runc"), "list", "-q").CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "no such file") {

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codeint/codeint/nodeagent/runc"
+	"github.com/codeint/codeint/sdk/go/codeint"
+)
+
+// Benchmarks of the whole platform through its public API, as `make
+// bench` runs them: each reports p50/p99 figures as custom metrics.
+
+func percentile(ds []time.Duration, p float64) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return float64(s[i].Microseconds()) / 1000
+}
+
+func reportLatency(b *testing.B, name string, ds []time.Duration) {
+	b.ReportMetric(percentile(ds, 0.50), name+"-p50-ms")
+	b.ReportMetric(percentile(ds, 0.99), name+"-p99-ms")
+}
+
+// BenchmarkCreate times createSandbox through GraphQL until the API
+// answers RUNNING, and beside it a bare `runc run` of the same bundle
+// (process /bin/true: create, start, exit, delete), in one run.
+func BenchmarkCreate(b *testing.B) {
+	d := startDev(b, newDataDir(b))
+	c := d.client()
+	ctx := context.Background()
+	bareDir := filepath.Join(d.dataDir, "bare")
+	if err := os.MkdirAll(bareDir, 0o711); err != nil {
+		b.Fatal(err)
+	}
+	var create, bare []time.Duration
+	for i := 0; b.Loop(); i++ {
+		begin := time.Now()
+		sb, err := c.CreateSandbox(ctx, codeint.CreateSandboxInput{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		create = append(create, time.Since(begin))
+		b.StopTimer()
+		if _, err := c.TerminateSandbox(ctx, sb.ID); err != nil {
+			b.Fatal(err)
+		}
+		id := fmt.Sprintf("bare-%d", i)
+		bundle := filepath.Join(bareDir, id)
+		if err := runc.WriteBundle(bundle, runc.Options{ID: id, EnvdPath: filepath.Join(binDir, "envd"),
+			Args: []string{"/bin/true"}, VCPUs: 1, MemoryMB: 512, DiskMB: 512, CgroupParent: d.cgroupParent}); err != nil {
+			b.Fatal(err)
+		}
+		begin = time.Now()
+		out, err := exec.Command("runc", "--root", filepath.Join(bareDir, "runc"), "run", "--bundle", bundle, id).CombinedOutput()
+		bare = append(bare, time.Since(begin))
+		if err != nil {
+			b.Fatalf("bare runc run: %v: %s", err, out)
+		}
+		b.StartTimer()
+	}
+	reportLatency(b, "create", create)
+	reportLatency(b, "bare-runc", bare)
+	b.ReportMetric(percentile(create, 0.5)/percentile(bare, 0.5), "create/bare-p50")
+}
+
+// BenchmarkExecutePrint1 times the `execute` mutation of `print(1)` in
+// Python, round trip through GraphQL (a new interpreter each time).
+func BenchmarkExecutePrint1(b *testing.B) {
+	d := startDev(b, newDataDir(b))
+	c := d.client()
+	ctx := context.Background()
+	sb, err := c.CreateSandbox(ctx, codeint.CreateSandboxInput{TimeoutSeconds: 1800})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rt []time.Duration
+	for b.Loop() {
+		begin := time.Now()
+		res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: codeint.Python, Code: "print(1)"})
+		rt = append(rt, time.Since(begin))
+		if err != nil || res.Stdout != "1\n" {
+			b.Fatalf("execute: %+v %v", res, err)
+		}
+	}
+	reportLatency(b, "print1", rt)
+}
+
+// BenchmarkFirstByte measures how long a chunk takes from the write in the
+// sandbox to the client of the execution subscription: the process writes
+// its clock (the sandbox shares the host's CLOCK_REALTIME) and the client
+// compares on arrival.
+func BenchmarkFirstByte(b *testing.B) {
+	d := startDev(b, newDataDir(b))
+	c := d.client()
+	ctx := context.Background()
+	sb, err := c.CreateSandbox(ctx, codeint.CreateSandboxInput{TimeoutSeconds: 1800})
+	if err != nil {
+		b.Fatal(err)
+	}
+	code := "import sys, time\nsys.stdout.write(str(time.time_ns()) + '\\n')\nsys.stdout.flush()\ntime.sleep(0.02)"
+	var lat []time.Duration
+	for b.Loop() {
+		var first time.Duration
+		_, err := c.StreamExecute(ctx, sb.ID, codeint.ExecuteInput{Language: codeint.Python, Code: code}, func(ch codeint.OutputChunk) {
+			if first != 0 {
+				return
+			}
+			now := time.Now().UnixNano()
+			ns, err := strconv.ParseInt(strings.TrimSpace(ch.Data), 10, 64)
+			if err == nil {
+				first = time.Duration(now - ns)
+			}
+		})
+		if err != nil || first == 0 {
+			b.Fatalf("stream: first %v, %v", first, err)
+		}
+		lat = append(lat, first)
+	}
+	reportLatency(b, "first-byte", lat)
+}
