@@ -56,7 +56,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.StringVar(&c.nodeID, "node-id", "local-1", "node id of the in-process agent")
 	fs.StringVar(&c.runc, "runc", "runc", "runc binary")
 	fs.StringVar(&c.envd, "envd", "", "envd binary (default: envd next to this binary)")
-	fs.StringVar(&c.traces, "traces", "none", "trace exporter: none, stdout or otlp")
+	fs.StringVar(&c.traces, "traces", "none", "trace exporter: none, stdout (one JSON span a line) or otlp")
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint for --traces otlp")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
@@ -119,7 +119,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(cfg.dataDir, 0o711); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	p, err := startPlatform(ctx, cfg, log, stderr)
+	p, err := startPlatform(ctx, cfg, log, stdout)
 	if err != nil {
 		return err
 	}

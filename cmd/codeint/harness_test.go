@@ -98,6 +98,7 @@ type devProc struct {
 	dataDir      string
 	cgroupParent string
 	logs         *lockedBuffer
+	stdout       *lockedBuffer
 	done         chan error
 }
 
@@ -121,7 +122,7 @@ func startDev(t testing.TB, dataDir string, extra ...string) *devProc {
 	t.Helper()
 	requireRoot(t)
 	d := &devProc{dataDir: dataDir, cgroupParent: cgroupParent(),
-		logs: &lockedBuffer{}, done: make(chan error, 1)}
+		logs: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan error, 1)}
 	args := append([]string{"dev", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
 		"--cgroup-parent", d.cgroupParent}, extra...)
 	d.cmd = exec.Command(filepath.Join(binDir, "codeint"), args...)
@@ -137,7 +138,9 @@ func startDev(t testing.TB, dataDir string, extra ...string) *devProc {
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
+			d.stdout.Write(append(sc.Bytes(), '\n'))
 			lines <- sc.Text()
 		}
 		close(lines)
