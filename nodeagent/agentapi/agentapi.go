@@ -2,7 +2,37 @@ package agentapi
 
 import (
 	"context"
+	"errors"
 	"time"
+)
+
+// Errors an agent returns that the control plane maps to API codes.
+var (
+	// ErrRuntimeUnavailable: the requested OCI runtime (e.g. runsc) is not
+	// installed on the node → FAILED_PRECONDITION, saying what to install.
+	ErrRuntimeUnavailable = errors.New("runtime not available on this node")
+	// ErrNoCapacity: the node cannot take another sandbox now (uid ranges,
+	// pool memory, …) → RESOURCE_EXHAUSTED.
+	ErrNoCapacity = errors.New("node has no capacity left")
+)
+
+// Runtime is the OCI runtime that isolates a sandbox.
+type Runtime string
+
+// Runtimes.
+const (
+	RuntimeRunc   Runtime = "RUNC"   // runc: namespaces, cgroups, seccomp
+	RuntimeGVisor Runtime = "GVISOR" // gVisor's runsc: a user-space kernel
+)
+
+// Limit kinds: the ExecError.Name of an execution that a limit ended, and
+// the kind label of resource_limit_errors_total.
+const (
+	LimitTimeout = "TIMEOUT"        // wall-clock timeout of the execution
+	LimitOOM     = "OOM_KILLED"     // the sandbox's memory limit
+	LimitCPUTime = "CPU_TIME_LIMIT" // the execution's CPU-time limit
+	LimitPids    = "PIDS_LIMIT"     // the sandbox's process limit was hit
+	LimitDisk    = "DISK_FULL"      // a writable dir's size quota was hit
 )
 
 // Agent is what the control plane needs of a node agent. Implementations are
@@ -32,6 +62,7 @@ type StartRequest struct {
 	SandboxID string
 	TeamID    string
 	Template  string
+	Runtime   Runtime // "" = RuntimeRunc
 	VCPUs     float64
 	MemoryMB  int
 	DiskMB    int
@@ -62,6 +93,7 @@ type ExecRequest struct {
 	Stdin          string
 	Env            map[string]string
 	Timeout        time.Duration // wall-clock limit; the process is killed after it
+	CPUTime        time.Duration // CPU-time limit (RLIMIT_CPU); 0 = none
 	MaxOutputBytes int           // per stream; output beyond it is dropped and Truncated set
 }
 
