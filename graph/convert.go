@@ -27,6 +27,7 @@ func toSandbox(s *structs.Sandbox) *model.Sandbox {
 		Error:          optString(s.Error),
 		Template:       s.Template,
 		Region:         s.Region,
+		Runtime:        model.Runtime(s.Runtime),
 		NodeID:         optString(s.NodeID),
 		Vcpus:          s.VCPUs,
 		MemoryMb:       s.MemoryMB,
@@ -75,6 +76,7 @@ func toCreateInput(in model.CreateSandboxInput) sandboxes.CreateInput {
 	return sandboxes.CreateInput{
 		Template:       deref(in.Template),
 		Region:         deref(in.Region),
+		Runtime:        string(deref(in.Runtime)),
 		TimeoutSeconds: in.TimeoutSeconds,
 		VCPUs:          in.Vcpus,
 		MemoryMB:       in.MemoryMb,
@@ -90,6 +92,7 @@ func toExecuteInput(in model.ExecuteInput) sandboxes.ExecuteInput {
 		Code:           in.Code,
 		ContextID:      deref(in.ContextID),
 		TimeoutSeconds: in.TimeoutSeconds,
+		CPUTimeLimit:   in.CPUTimeLimitSeconds,
 		Stdin:          deref(in.Stdin),
 		Env:            toEnv(in.Env),
 	}

@@ -13,6 +13,7 @@ type Node struct {
 	Region    string
 	Ready     bool
 	Templates []string
+	Runtimes  []string // OCI runtimes installed, e.g. RUNC, GVISOR
 	VCPUs     float64
 	MemoryMB  int
 	DiskMB    int
@@ -26,6 +27,7 @@ type Node struct {
 type Request struct {
 	Region   string // "" = any
 	Template string
+	Runtime  string // "" = any
 	VCPUs    float64
 	MemoryMB int
 	DiskMB   int
@@ -124,8 +126,10 @@ func infeasible(req Request, n *Node) string {
 		return "not ready"
 	case req.Region != "" && n.Region != req.Region:
 		return "in another region"
-	case !hasTemplate(n.Templates, req.Template):
+	case !contains(n.Templates, req.Template):
 		return "without template " + req.Template
+	case req.Runtime != "" && !contains(n.Runtimes, req.Runtime):
+		return "without runtime " + req.Runtime
 	case n.AllocVCPUs+req.VCPUs > n.VCPUs:
 		return "short of vCPUs"
 	case n.AllocMemoryMB+req.MemoryMB > n.MemoryMB:
@@ -136,9 +140,9 @@ func infeasible(req Request, n *Node) string {
 	return ""
 }
 
-func hasTemplate(ts []string, t string) bool {
-	for _, x := range ts {
-		if x == t {
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
 			return true
 		}
 	}

@@ -7,12 +7,12 @@ import (
 )
 
 func node(id string, allocMem int) Node {
-	return Node{ID: id, Region: "local", Ready: true, Templates: []string{"base"},
+	return Node{ID: id, Region: "local", Ready: true, Templates: []string{"base"}, Runtimes: []string{"RUNC"},
 		VCPUs: 4, MemoryMB: 4096, DiskMB: 10000, AllocMemoryMB: allocMem}
 }
 
 func TestPlace(t *testing.T) {
-	req := Request{Region: "local", Template: "base", VCPUs: 1, MemoryMB: 512, DiskMB: 512}
+	req := Request{Region: "local", Template: "base", Runtime: "RUNC", VCPUs: 1, MemoryMB: 512, DiskMB: 512}
 	tests := []struct {
 		name     string
 		nodes    []Node
@@ -25,6 +25,7 @@ func TestPlace(t *testing.T) {
 		{name: "skips a down node", nodes: []Node{func() Node { n := node("a", 3000); n.Ready = false; return n }(), node("b", 0)}, want: "b"},
 		{name: "skips other regions", nodes: []Node{func() Node { n := node("a", 3000); n.Region = "eu"; return n }(), node("b", 0)}, want: "b"},
 		{name: "ties break by id", nodes: []Node{node("b", 0), node("a", 0)}, want: "a", runnerUp: 1},
+		{name: "skips a node without the runtime", nodes: []Node{func() Node { n := node("a", 3000); n.Runtimes = nil; return n }(), node("b", 0)}, want: "b"},
 		{name: "nothing fits", nodes: []Node{node("a", 4000)}, wantErr: "1 short of memory"},
 		{name: "no nodes", nodes: nil, wantErr: "no node in region local"},
 	}

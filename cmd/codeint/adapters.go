@@ -4,14 +4,16 @@ import (
 	"context"
 	"time"
 
+	"github.com/codeint/codeint/controlplane/sandboxes"
 	"github.com/codeint/codeint/controlplane/usage"
 	"github.com/codeint/codeint/graph"
 )
 
 // catalog is the single-region catalog of `codeint dev`.
 type catalog struct {
-	region string
-	leader string
+	region    string
+	leader    string
+	templates []sandboxes.Template
 }
 
 func (c catalog) Regions(context.Context) ([]graph.Region, error) {
@@ -19,8 +21,11 @@ func (c catalog) Regions(context.Context) ([]graph.Region, error) {
 }
 
 func (c catalog) Templates(context.Context) ([]graph.Template, error) {
-	return []graph.Template{{Name: "base", Description: "the host's python3, node and bash, read-only",
-		Languages: []string{"PYTHON", "JAVASCRIPT", "BASH"}}}, nil
+	out := make([]graph.Template, 0, len(c.templates))
+	for _, t := range c.templates {
+		out = append(out, graph.Template{Name: t.Name, Description: t.Description, Languages: t.Languages})
+	}
+	return out, nil
 }
 
 // usageAdapter serves the usage service's reports to the GraphQL layer.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -36,6 +37,7 @@ type devConfig struct {
 	region       string
 	nodeID       string
 	runc         string
+	runsc        string
 	envd         string
 	traces       string
 	otlpEndpoint string
@@ -55,6 +57,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.StringVar(&c.region, "region", "local", "region name")
 	fs.StringVar(&c.nodeID, "node-id", "local-1", "node id of the in-process agent")
 	fs.StringVar(&c.runc, "runc", "runc", "runc binary")
+	fs.StringVar(&c.runsc, "runsc", "runsc", "gVisor's runsc binary (runtime GVISOR; optional)")
 	fs.StringVar(&c.envd, "envd", "", "envd binary (default: envd next to this binary)")
 	fs.StringVar(&c.traces, "traces", "none", "trace exporter: none, stdout (one JSON span a line) or otlp")
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint for --traces otlp")
@@ -207,7 +210,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
-		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: []string{"base"}, Limits: limits})
+		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: devTemplates(), Limits: limits})
 
 	p.agent, err = agent.New(agent.Config{NodeID: cfg.nodeID, DataDir: filepath.Join(cfg.dataDir, "agent"),
 		RuncPath: cfg.runc, EnvdPath: cfg.envd, CgroupParent: cfg.cgroupParent, Logger: log.With("component", "agent"), OnExit: p.svc.SandboxExited})
@@ -220,7 +223,8 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	}
 	registry.Register(p.agent)
 	node := structs.Node{ID: cfg.nodeID, Region: cfg.region, Status: structs.NodeReady, VCPUs: cfg.nodeVCPUs,
-		MemoryMB: cfg.nodeMemoryMB, DiskMB: 100 * 1024, Templates: []string{"base"}, UpdatedAt: time.Now()}
+		MemoryMB: cfg.nodeMemoryMB, DiskMB: 100 * 1024, Templates: []string{"base"}, Runtimes: nodeRuntimes(cfg),
+		UpdatedAt: time.Now()}
 	if _, err := p.store.Apply(ctx, command.NodeUpsert, command.NodeUpsertRequest{Node: node}); err != nil {
 		return nil, fmt.Errorf("register node: %w", err)
 	}
@@ -241,7 +245,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	p.mux.Handle("/", graph.NewHandler(graph.Config{
 		Sandboxes: p.svc,
 		Auth:      auth.NewAuthenticator(p.store.State()),
-		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID},
+		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID, templates: devTemplates()},
 		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},
 		Teams:     auth.NewAdmin(p.store, p.store.State()),
 		Logger:    log.With("component", "graph"),
@@ -249,6 +253,21 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Introspection: true,
 	}))
 	return p, nil
+}
+
+// devTemplates are the templates `codeint dev` offers.
+func devTemplates() []sandboxes.Template {
+	return []sandboxes.Template{{Name: "base", Description: "the host's python3, node and bash, read-only",
+		Runtime: sandboxes.RuntimeRunc, Languages: []string{"PYTHON", "JAVASCRIPT", "BASH"}}}
+}
+
+// nodeRuntimes lists the OCI runtimes installed on this node.
+func nodeRuntimes(cfg devConfig) []string {
+	rts := []string{sandboxes.RuntimeRunc}
+	if _, err := exec.LookPath(cfg.runsc); err == nil {
+		rts = append(rts, sandboxes.RuntimeGVisor)
+	}
+	return rts
 }
 
 // close stops what startPlatform started, in reverse order. Sandboxes are

@@ -31,6 +31,7 @@ type API interface {
 type CreateInput struct {
 	Template       string
 	Region         string
+	Runtime        string // RUNC or GVISOR; "" = the template's default
 	TimeoutSeconds *int
 	VCPUs          *float64
 	MemoryMB       *int
@@ -60,6 +61,7 @@ type ExecuteInput struct {
 	Code           string
 	ContextID      string
 	TimeoutSeconds *int
+	CPUTimeLimit   *int // seconds
 	Stdin          string
 	Env            []structs.EnvVar
 }

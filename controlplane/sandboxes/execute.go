@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 
@@ -47,6 +48,9 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 	}
 	req := agentapi.ExecRequest{ExecutionID: id, Language: agentapi.Language(in.Language), Code: in.Code,
 		Stdin: in.Stdin, Env: env, Timeout: timeout, MaxOutputBytes: s.cfg.Limits.MaxOutputBytes}
+	if in.CPUTimeLimit != nil {
+		req.CPUTime = time.Duration(*in.CPUTimeLimit) * time.Second
+	}
 
 	s.mu.Lock()
 	s.executing[sb.ID]++
@@ -83,10 +87,20 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 		outcome = "error"
 	}
 	s.cfg.Metrics.Execution(ctx, in.Language, outcome, res.Duration)
+	if res.Error != nil && limitKinds[res.Error.Name] {
+		s.cfg.Metrics.ResourceLimit(ctx, res.Error.Name)
+	}
+	if res.Truncated {
+		s.cfg.Metrics.ResourceLimit(ctx, "OUTPUT_TRUNCATED")
+	}
 	log.Info("execution finished", "event", "code_execution_end", "exit_code", res.ExitCode, "outcome", outcome,
 		"duration_ms", res.Duration.Milliseconds(), "truncated", res.Truncated)
 	return &ExecutionResult{ID: id, ExecResult: res}, nil
 }
+
+// limitKinds are the ExecError names that say a limit ended an execution.
+var limitKinds = map[string]bool{agentapi.LimitTimeout: true, agentapi.LimitOOM: true,
+	agentapi.LimitCPUTime: true, agentapi.LimitPids: true, agentapi.LimitDisk: true}
 
 // execError explains an execution that could not finish: the sandbox was
 // stopped under it, the caller went away, or the node failed.

@@ -13,7 +13,7 @@ import (
 )
 
 func agentStart(sb structs.Sandbox, env map[string]string) agentapi.StartRequest {
-	return agentapi.StartRequest{SandboxID: sb.ID, TeamID: sb.TeamID, Template: sb.Template,
+	return agentapi.StartRequest{SandboxID: sb.ID, TeamID: sb.TeamID, Template: sb.Template, Runtime: agentapi.Runtime(sb.Runtime),
 		VCPUs: sb.VCPUs, MemoryMB: sb.MemoryMB, DiskMB: sb.DiskMB, Env: env}
 }
 
@@ -75,6 +75,7 @@ func (s *Service) stop(ctx context.Context, id, reason string) (*structs.Sandbox
 	}
 	if reason == structs.StopReasonTimeout {
 		s.cfg.Metrics.Timeout(ctx, "sandbox")
+		s.cfg.Metrics.ResourceLimit(ctx, "SANDBOX_TIMEOUT")
 	}
 	s.log.Info("sandbox stopped", "event", "sandbox_stopped", "sandbox_id", id, "team_id", sb.TeamID, "stop_reason", reason)
 	return stopped, nil

@@ -43,11 +43,30 @@ func DefaultLimits() Limits {
 	}
 }
 
+// Template is an image sandboxes start from, with its default runtime and
+// the most a sandbox of it may ask for (0 = the server's Limits).
+type Template struct {
+	Name        string
+	Description string
+	Runtime     string   // default runtime: RUNC or GVISOR
+	Languages   []string // values of the Language enum it runs
+	MaxVCPUs    float64
+	MaxMemoryMB int
+	MaxDiskMB   int
+}
+
+// Runtimes a sandbox may ask for.
+const (
+	RuntimeRunc   = "RUNC"
+	RuntimeGVisor = "GVISOR"
+)
+
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // resolved is a validated create request with the defaults filled in.
 type resolved struct {
-	template string
+	template Template
+	runtime  string
 	region   string
 	timeout  time.Duration
 	vcpus    float64
@@ -65,13 +84,33 @@ func invalid(format string, args ...any) error {
 // regions, and fills in defaults.
 func (s *Service) resolveCreate(in CreateInput) (resolved, error) {
 	l := s.cfg.Limits
-	r := resolved{template: in.Template, region: in.Region, timeout: l.DefaultTimeout,
+	r := resolved{region: in.Region, timeout: l.DefaultTimeout,
 		vcpus: l.DefaultVCPUs, memoryMB: l.DefaultMemoryMB, diskMB: l.DefaultDiskMB}
-	if r.template == "" {
-		r.template = s.cfg.DefaultTemplate
+	name := in.Template
+	if name == "" {
+		name = s.cfg.DefaultTemplate
 	}
-	if !s.knownTemplate(r.template) {
-		return r, invalid("unknown template %q; templates are %v", r.template, s.cfg.Templates)
+	tmpl, ok := s.template(name)
+	if !ok {
+		return r, invalid("unknown template %q; templates are %v", name, s.templateNames())
+	}
+	r.template = tmpl
+	r.runtime = in.Runtime
+	if r.runtime == "" {
+		r.runtime = tmpl.Runtime
+	}
+	if r.runtime != RuntimeRunc && r.runtime != RuntimeGVisor {
+		return r, invalid("unknown runtime %q; runtimes are RUNC and GVISOR", in.Runtime)
+	}
+	maxVCPUs, maxMem, maxDisk := l.MaxVCPUs, l.MaxMemoryMB, l.MaxDiskMB
+	if tmpl.MaxVCPUs > 0 {
+		maxVCPUs = min(maxVCPUs, tmpl.MaxVCPUs)
+	}
+	if tmpl.MaxMemoryMB > 0 {
+		maxMem = min(maxMem, tmpl.MaxMemoryMB)
+	}
+	if tmpl.MaxDiskMB > 0 {
+		maxDisk = min(maxDisk, tmpl.MaxDiskMB)
 	}
 	if r.region == "" {
 		r.region = s.cfg.Region
@@ -87,20 +126,20 @@ func (s *Service) resolveCreate(in CreateInput) (resolved, error) {
 		r.timeout = time.Duration(t) * time.Second
 	}
 	if in.VCPUs != nil {
-		if v := *in.VCPUs; !(v > 0 && v <= l.MaxVCPUs) {
-			return r, invalid("vcpus must be above 0 and at most %g, got %g", l.MaxVCPUs, v)
+		if v := *in.VCPUs; !(v > 0 && v <= maxVCPUs) {
+			return r, invalid("vcpus must be above 0 and at most %g (the limit of template %s), got %g", maxVCPUs, tmpl.Name, v)
 		}
 		r.vcpus = *in.VCPUs
 	}
 	if in.MemoryMB != nil {
-		if v := *in.MemoryMB; v < 64 || v > l.MaxMemoryMB {
-			return r, invalid("memoryMB must be between 64 and %d, got %d", l.MaxMemoryMB, v)
+		if v := *in.MemoryMB; v < 64 || v > maxMem {
+			return r, invalid("memoryMB must be between 64 and %d (the limit of template %s), got %d", maxMem, tmpl.Name, v)
 		}
 		r.memoryMB = *in.MemoryMB
 	}
 	if in.DiskMB != nil {
-		if v := *in.DiskMB; v < 16 || v > l.MaxDiskMB {
-			return r, invalid("diskMB must be between 16 and %d, got %d", l.MaxDiskMB, v)
+		if v := *in.DiskMB; v < 16 || v > maxDisk {
+			return r, invalid("diskMB must be between 16 and %d (the limit of template %s), got %d", maxDisk, tmpl.Name, v)
 		}
 		r.diskMB = *in.DiskMB
 	}
@@ -134,13 +173,21 @@ func checkEnv(env []structs.EnvVar) ([]structs.EnvVar, error) {
 	return append([]structs.EnvVar(nil), env...), nil
 }
 
-func (s *Service) knownTemplate(t string) bool {
-	for _, x := range s.cfg.Templates {
-		if x == t {
-			return true
+func (s *Service) template(name string) (Template, bool) {
+	for _, t := range s.cfg.Templates {
+		if t.Name == name {
+			return t, true
 		}
 	}
-	return false
+	return Template{}, false
+}
+
+func (s *Service) templateNames() []string {
+	names := make([]string, 0, len(s.cfg.Templates))
+	for _, t := range s.cfg.Templates {
+		names = append(names, t.Name)
+	}
+	return names
 }
 
 // languages the walking skeleton runs.
@@ -163,6 +210,9 @@ func (s *Service) resolveExec(in ExecuteInput) (time.Duration, error) {
 	}
 	if _, err := checkEnv(in.Env); err != nil {
 		return 0, err
+	}
+	if in.CPUTimeLimit != nil && *in.CPUTimeLimit <= 0 {
+		return 0, invalid("cpuTimeLimitSeconds must be at least 1, got %d", *in.CPUTimeLimit)
 	}
 	timeout := l.DefaultExecTimeout
 	if in.TimeoutSeconds != nil {

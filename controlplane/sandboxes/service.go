@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/codeint/codeint/controlplane/state"
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/controlplane/telemetry"
+	"github.com/codeint/codeint/nodeagent/agentapi"
 	"github.com/codeint/codeint/placement"
 )
 
@@ -38,8 +41,8 @@ type Config struct {
 	Metrics         *telemetry.Metrics // may be nil
 	Logger          *slog.Logger
 	Region          string
-	Templates       []string
-	DefaultTemplate string
+	Templates       []Template
+	DefaultTemplate string // the first template when empty
 	Limits          Limits
 	Now             func() time.Time // time.Now when nil
 	ExpiryInterval  time.Duration    // how often lifetimes are checked; 250 ms when zero
@@ -70,7 +73,7 @@ func New(cfg Config) *Service {
 		cfg.ExpiryInterval = 250 * time.Millisecond
 	}
 	if cfg.DefaultTemplate == "" && len(cfg.Templates) > 0 {
-		cfg.DefaultTemplate = cfg.Templates[0]
+		cfg.DefaultTemplate = cfg.Templates[0].Name
 	}
 	return &Service{cfg: cfg, log: cfg.Logger, executing: map[string]int{}, stopping: map[string]bool{}}
 }
@@ -103,7 +106,7 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 
 	now := s.cfg.Now()
 	sb := structs.Sandbox{
-		ID: newID("sb_"), TeamID: teamID, Template: r.template, Region: r.region,
+		ID: newID("sb_"), TeamID: teamID, Template: r.template.Name, Runtime: r.runtime, Region: r.region,
 		NodeID: decision.NodeID, State: structs.SandboxCreating,
 		VCPUs: r.vcpus, MemoryMB: r.memoryMB, DiskMB: r.diskMB,
 		TimeoutSeconds: int(r.timeout.Seconds()), Env: r.env, Metadata: r.metadata,
@@ -125,7 +128,7 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 		log.Error("sandbox start failed", "event", "sandbox_start_failed", "error", startErr)
 		_, _ = s.update(context.WithoutCancel(ctx), command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxFailed,
 			StopReason: structs.StopReasonStartFailed, Error: startErr.Error()})
-		return nil, apperr.New(apperr.Unavailable, "sandbox %s could not be started: %v", sb.ID, startErr)
+		return nil, startError(sb.ID, startErr)
 	}
 	updated, err := s.update(ctx, command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxRunning,
 		ExpectStates: []structs.SandboxState{structs.SandboxCreating}})
@@ -139,6 +142,17 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 	return updated, nil
 }
 
+// startError gives an agent's start failure its API code.
+func startError(id string, err error) error {
+	switch {
+	case errors.Is(err, agentapi.ErrRuntimeUnavailable):
+		return apperr.New(apperr.FailedPrecondition, "sandbox %s could not be started: %v", id, err)
+	case errors.Is(err, agentapi.ErrNoCapacity):
+		return apperr.New(apperr.ResourceExhausted, "sandbox %s could not be started: %v", id, err)
+	}
+	return apperr.New(apperr.Unavailable, "sandbox %s could not be started: %v", id, err)
+}
+
 // place runs placement over the region's nodes and their allocations.
 func (s *Service) place(r resolved) (placement.Decision, error) {
 	snap := s.cfg.Store.State().Snapshot()
@@ -146,7 +160,10 @@ func (s *Service) place(r resolved) (placement.Decision, error) {
 	var nodes []placement.Node
 	for _, n := range snap.Nodes() {
 		nodes = append(nodes, placement.Node{ID: n.ID, Region: n.Region, Ready: n.Status == structs.NodeReady,
-			Templates: n.Templates, VCPUs: n.VCPUs, MemoryMB: n.MemoryMB, DiskMB: n.DiskMB})
+			Templates: n.Templates, Runtimes: n.Runtimes, VCPUs: n.VCPUs, MemoryMB: n.MemoryMB, DiskMB: n.DiskMB})
+	}
+	if err := checkFits(r, nodes); err != nil {
+		return placement.Decision{}, err
 	}
 	for i := range nodes {
 		alloc[nodes[i].ID] = &nodes[i]
@@ -158,12 +175,46 @@ func (s *Service) place(r resolved) (placement.Decision, error) {
 			n.AllocDiskMB += sb.DiskMB
 		}
 	}
-	d, err := placement.Place(placement.Request{Region: r.region, Template: r.template,
+	d, err := placement.Place(placement.Request{Region: r.region, Template: r.template.Name, Runtime: r.runtime,
 		VCPUs: r.vcpus, MemoryMB: r.memoryMB, DiskMB: r.diskMB}, nodes)
 	if err != nil {
 		return d, apperr.New(apperr.ResourceExhausted, "%v", err)
 	}
 	return d, nil
+}
+
+// checkFits tells apart requests no node of the region could ever take —
+// a runtime not installed (FAILED_PRECONDITION: install it) or resources
+// above every node's size (INVALID_ARGUMENT naming the limit) — from a
+// region that is only full now (RESOURCE_EXHAUSTED, from placement).
+func checkFits(r resolved, nodes []placement.Node) error {
+	var withRuntime []placement.Node
+	for _, n := range nodes {
+		if n.Region == r.region && n.Ready && slices.Contains(n.Runtimes, r.runtime) {
+			withRuntime = append(withRuntime, n)
+		}
+	}
+	if len(withRuntime) == 0 {
+		hint := ""
+		if r.runtime == RuntimeGVisor {
+			hint = ": install gVisor's runsc on the nodes (Debian package runsc) and restart their agents"
+		}
+		return apperr.New(apperr.FailedPrecondition, "no ready node in region %s has the runtime %s%s", r.region, r.runtime, hint)
+	}
+	var maxVCPUs float64
+	var maxMem, maxDisk int
+	for _, n := range withRuntime {
+		maxVCPUs, maxMem, maxDisk = max(maxVCPUs, n.VCPUs), max(maxMem, n.MemoryMB), max(maxDisk, n.DiskMB)
+	}
+	switch {
+	case r.vcpus > maxVCPUs:
+		return invalid("vcpus %g is more than the largest node in region %s offers (%g)", r.vcpus, r.region, maxVCPUs)
+	case r.memoryMB > maxMem:
+		return invalid("memoryMB %d is more than the largest node in region %s offers (%d)", r.memoryMB, r.region, maxMem)
+	case r.diskMB > maxDisk:
+		return invalid("diskMB %d is more than the largest node in region %s offers (%d)", r.diskMB, r.region, maxDisk)
+	}
+	return nil
 }
 
 // update commits a change to a sandbox and returns it as committed.

@@ -3,6 +3,8 @@ package sandboxes
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,7 +91,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	ctx := context.Background()
 	if _, err := st.Apply(ctx, command.NodeUpsert, command.NodeUpsertRequest{Node: structs.Node{ID: "n1", Region: "local",
-		Status: structs.NodeReady, VCPUs: 4, MemoryMB: 2048, DiskMB: 10000, Templates: []string{"base"}}}); err != nil {
+		Status: structs.NodeReady, VCPUs: 4, MemoryMB: 2048, DiskMB: 10000, Templates: []string{"base"},
+		Runtimes: []string{RuntimeRunc}}}); err != nil {
 		t.Fatal(err)
 	}
 	fa := &fakeAgent{running: map[string]bool{}, exec: func(context.Context, agentapi.ExecRequest, func(agentapi.OutputChunk)) (agentapi.ExecResult, error) {
@@ -100,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	f := &fixture{agent: fa, store: st, broker: broker, now: &now, mu: &mu}
-	f.svc = New(Config{Store: st, Agents: reg, Broker: broker, Region: "local", Templates: []string{"base"},
+	f.svc = New(Config{Store: st, Agents: reg, Broker: broker, Region: "local", Templates: []Template{{Name: "base", Runtime: RuntimeRunc, MaxVCPUs: 2}},
 		Limits: DefaultLimits(), ExpiryInterval: 5 * time.Millisecond,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return *f.now }})
 	return f
@@ -159,6 +162,9 @@ func TestCreateValidation(t *testing.T) {
 		"tiny memory":        {MemoryMB: ptr(1)},
 		"bad env name":       {Env: []structs.EnvVar{{Name: "1X"}}},
 		"metadata no object": {Metadata: []byte(`[1]`)},
+		"unknown runtime":    {Runtime: "KATA"},
+		"above template max": {VCPUs: ptr(3.0)},
+		"above node size":    {MemoryMB: ptr(4096)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := f.svc.Create(context.Background(), "t1", in)
@@ -178,6 +184,27 @@ func TestCreateNoCapacity(t *testing.T) {
 	}
 	_, err = f.svc.Create(context.Background(), "t1", CreateInput{MemoryMB: ptr(64), VCPUs: ptr(0.25)})
 	wantCode(t, err, apperr.ResourceExhausted)
+}
+
+func TestRuntimeAndAgentErrors(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.svc.Create(context.Background(), "t1", CreateInput{Runtime: RuntimeGVisor})
+	wantCode(t, err, apperr.FailedPrecondition)
+	if !strings.Contains(err.Error(), "runsc") {
+		t.Fatalf("error %q does not say what to install", err)
+	}
+	for _, tc := range []struct {
+		err  error
+		code apperr.Code
+	}{
+		{fmt.Errorf("runsc: %w", agentapi.ErrRuntimeUnavailable), apperr.FailedPrecondition},
+		{fmt.Errorf("uids: %w", agentapi.ErrNoCapacity), apperr.ResourceExhausted},
+		{errors.New("boom"), apperr.Unavailable},
+	} {
+		f.agent.start = func(agentapi.StartRequest) error { return tc.err }
+		_, err := f.svc.Create(context.Background(), "t1", CreateInput{})
+		wantCode(t, err, tc.code)
+	}
 }
 
 func TestStartFailureRecordsFailed(t *testing.T) {

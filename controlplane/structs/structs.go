@@ -70,6 +70,7 @@ type Sandbox struct {
 	ID             string          `json:"id"`
 	TeamID         string          `json:"teamId"`
 	Template       string          `json:"template"`
+	Runtime        string          `json:"runtime"` // RUNC or GVISOR
 	Region         string          `json:"region"`
 	NodeID         string          `json:"nodeId"`
 	State          SandboxState    `json:"state"`
@@ -119,6 +120,7 @@ type Node struct {
 	MemoryMB  int        `json:"memoryMB"`
 	DiskMB    int        `json:"diskMB"`
 	Templates []string   `json:"templates"`
+	Runtimes  []string   `json:"runtimes"` // OCI runtimes installed: RUNC, GVISOR
 	UpdatedAt time.Time  `json:"updatedAt"`
 }
 

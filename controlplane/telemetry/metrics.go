@@ -12,13 +12,15 @@ import (
 
 // Metrics are the control plane's instruments. The Prometheus names are
 // executions_total, execution_duration_seconds, sandbox_creation_seconds,
-// sandboxes (by state), execution_errors_total and timeout_errors_total.
+// sandboxes (by state), execution_errors_total, timeout_errors_total and
+// resource_limit_errors_total (by kind).
 type Metrics struct {
 	executions       metric.Int64Counter
 	execDuration     metric.Float64Histogram
 	creation         metric.Float64Histogram
 	execErrors       metric.Int64Counter
 	timeoutErrors    metric.Int64Counter
+	limitErrors      metric.Int64Counter
 	sandboxesByState metric.Int64ObservableGauge
 
 	mu     sync.Mutex
@@ -47,6 +49,9 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	}
 	if m.timeoutErrors, err = meter.Int64Counter("timeout_errors", metric.WithDescription("Executions and sandboxes killed by a timeout, by kind.")); err != nil {
 		return nil, fmt.Errorf("metric timeout_errors: %w", err)
+	}
+	if m.limitErrors, err = meter.Int64Counter("resource_limit_errors", metric.WithDescription("Executions and sandboxes ended or cut by a resource limit, by kind.")); err != nil {
+		return nil, fmt.Errorf("metric resource_limit_errors: %w", err)
 	}
 	if m.sandboxesByState, err = meter.Int64ObservableGauge("sandboxes", metric.WithDescription("Sandboxes by state.")); err != nil {
 		return nil, fmt.Errorf("metric sandboxes: %w", err)
@@ -110,6 +115,16 @@ func (m *Metrics) Timeout(ctx context.Context, kind string) {
 		return
 	}
 	m.timeoutErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind)))
+}
+
+// ResourceLimit records a limit that ended or cut an execution or a
+// sandbox: TIMEOUT, OOM_KILLED, CPU_TIME_LIMIT, PIDS_LIMIT, DISK_FULL,
+// OUTPUT_TRUNCATED, SANDBOX_TIMEOUT.
+func (m *Metrics) ResourceLimit(ctx context.Context, kind string) {
+	if m == nil {
+		return
+	}
+	m.limitErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind)))
 }
 
 // SandboxCreated records the time from create to RUNNING.

@@ -21,6 +21,7 @@ func TestPrometheusNames(t *testing.T) {
 	m.Execution(ctx, "PYTHON", "ok", 10*time.Millisecond)
 	m.Execution(ctx, "PYTHON", "timeout", time.Second)
 	m.SandboxCreated(ctx, 50*time.Millisecond)
+	m.ResourceLimit(ctx, "OOM_KILLED")
 
 	rec := httptest.NewRecorder()
 	tel.MetricsHandler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -33,6 +34,7 @@ func TestPrometheusNames(t *testing.T) {
 		`sandboxes{state="RUNNING"} 3`,
 		`execution_errors_total{language="PYTHON"} 1`,
 		`timeout_errors_total{kind="execution"} 1`,
+		`resource_limit_errors_total{kind="OOM_KILLED"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -132,6 +132,7 @@ type ComplexityRoot struct {
 		Metadata       func(childComplexity int) int
 		NodeID         func(childComplexity int) int
 		Region         func(childComplexity int) int
+		Runtime        func(childComplexity int) int
 		StartedAt      func(childComplexity int) int
 		State          func(childComplexity int) int
 		StopReason     func(childComplexity int) int
@@ -627,6 +628,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Sandbox.Region(childComplexity), true
+	case "Sandbox.runtime":
+		if e.ComplexityRoot.Sandbox.Runtime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sandbox.Runtime(childComplexity), true
 	case "Sandbox.startedAt":
 		if e.ComplexityRoot.Sandbox.StartedAt == nil {
 			break
@@ -1005,6 +1012,8 @@ input ExecuteInput {
   contextId: ID
   "Wall-clock limit; the process is killed after it."
   timeoutSeconds: Int
+  "CPU-time limit (user + system) of the execution's processes; none when absent."
+  cpuTimeLimitSeconds: Int
   stdin: String
   env: [EnvVarInput!]
 }
@@ -1105,6 +1114,12 @@ enum SandboxState {
   FAILED
 }
 
+"The OCI runtime that isolates a sandbox."
+enum Runtime {
+  RUNC
+  GVISOR
+}
+
 "An environment variable."
 input EnvVarInput {
   name: String!
@@ -1115,6 +1130,8 @@ input EnvVarInput {
 input CreateSandboxInput {
   template: String
   region: String
+  "The isolation: RUNC (namespaces, cgroups, seccomp) or GVISOR (a user-space kernel); the template's default when absent."
+  runtime: Runtime
   timeoutSeconds: Int
   vcpus: Float
   memoryMB: Int
@@ -1133,6 +1150,7 @@ type Sandbox {
   error: String
   template: String!
   region: String!
+  runtime: Runtime!
   "The node the sandbox runs on, once placed."
   nodeId: String
   vcpus: Float!
@@ -1157,10 +1175,7 @@ type SandboxConnection {
   totalCount: Int!
 }
 
-"""
-One sandbox of a page. Only the last edge of a page carries a cursor (equal to
-pageInfo.endCursor); the others have an empty one.
-"""
+"One sandbox of a page, with the cursor that continues after it."
 type SandboxEdge {
   cursor: String!
   node: Sandbox!
@@ -1399,6 +1414,8 @@ func (ec *executionContext) childFields_Sandbox(ctx context.Context, field graph
 		return ec.fieldContext_Sandbox_template(ctx, field)
 	case "region":
 		return ec.fieldContext_Sandbox_region(ctx, field)
+	case "runtime":
+		return ec.fieldContext_Sandbox_runtime(ctx, field)
 	case "nodeId":
 		return ec.fieldContext_Sandbox_nodeId(ctx, field)
 	case "vcpus":
@@ -3460,6 +3477,29 @@ func (ec *executionContext) fieldContext_Sandbox_region(_ context.Context, field
 	return graphql.NewScalarFieldContext("Sandbox", field, false, false, "String")
 }
 
+func (ec *executionContext) _Sandbox_runtime(ctx context.Context, field graphql.CollectedField, obj *model.Sandbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sandbox_runtime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Runtime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Runtime) graphql.Marshaler {
+			return ec.marshalNRuntime2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sandbox_runtime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sandbox", field, false, false, "Runtime")
+}
+
 func (ec *executionContext) _Sandbox_nodeId(ctx context.Context, field graphql.CollectedField, obj *model.Sandbox) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5468,7 +5508,7 @@ func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"template", "region", "timeoutSeconds", "vcpus", "memoryMB", "diskMB", "env", "metadata"}
+	fieldsInOrder := [...]string{"template", "region", "runtime", "timeoutSeconds", "vcpus", "memoryMB", "diskMB", "env", "metadata"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5489,6 +5529,13 @@ func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context
 				return it, err
 			}
 			it.Region = data
+		case "runtime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runtime"))
+			data, err := ec.unmarshalORuntime2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Runtime = data
 		case "timeoutSeconds":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeoutSeconds"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -5608,7 +5655,7 @@ func (ec *executionContext) unmarshalInputExecuteInput(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"language", "code", "contextId", "timeoutSeconds", "stdin", "env"}
+	fieldsInOrder := [...]string{"language", "code", "contextId", "timeoutSeconds", "cpuTimeLimitSeconds", "stdin", "env"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5643,6 +5690,13 @@ func (ec *executionContext) unmarshalInputExecuteInput(ctx context.Context, obj 
 				return it, err
 			}
 			it.TimeoutSeconds = data
+		case "cpuTimeLimitSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cpuTimeLimitSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CPUTimeLimitSeconds = data
 		case "stdin":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stdin"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -6375,6 +6429,11 @@ func (ec *executionContext) _Sandbox(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "region":
 			out.Values[i] = ec._Sandbox_region(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runtime":
+			out.Values[i] = ec._Sandbox_runtime(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -7366,6 +7425,16 @@ func (ec *executionContext) marshalNRegion2ᚖgithubᚗcomᚋcodeintᚋcodeint�
 	return ec._Region(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRuntime2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx context.Context, v any) (model.Runtime, error) {
+	var res model.Runtime
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRuntime2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx context.Context, sel ast.SelectionSet, v model.Runtime) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNSandbox2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐSandbox(ctx context.Context, sel ast.SelectionSet, v *model.Sandbox) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Sandbox!")
@@ -7814,6 +7883,22 @@ func (ec *executionContext) marshalOJSON2encodingᚋjsonᚐRawMessage(ctx contex
 	_ = ctx
 	res := model.MarshalRawJSON(v)
 	return res
+}
+
+func (ec *executionContext) unmarshalORuntime2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx context.Context, v any) (*model.Runtime, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Runtime)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORuntime2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx context.Context, sel ast.SelectionSet, v *model.Runtime) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOSandbox2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐSandbox(ctx context.Context, sel ast.SelectionSet, v *model.Sandbox) graphql.Marshaler {

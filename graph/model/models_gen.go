@@ -27,8 +27,10 @@ type APIKey struct {
 
 // What to create; absent fields take the server's defaults.
 type CreateSandboxInput struct {
-	Template       *string         `json:"template,omitempty"`
-	Region         *string         `json:"region,omitempty"`
+	Template *string `json:"template,omitempty"`
+	Region   *string `json:"region,omitempty"`
+	// The isolation: RUNC (namespaces, cgroups, seccomp) or GVISOR (a user-space kernel); the template's default when absent.
+	Runtime        *Runtime        `json:"runtime,omitempty"`
 	TimeoutSeconds *int            `json:"timeoutSeconds,omitempty"`
 	Vcpus          *float64        `json:"vcpus,omitempty"`
 	MemoryMb       *int            `json:"memoryMB,omitempty"`
@@ -67,9 +69,11 @@ type ExecuteInput struct {
 	// A kernel context to run in, keeping state between executions.
 	ContextID *string `json:"contextId,omitempty"`
 	// Wall-clock limit; the process is killed after it.
-	TimeoutSeconds *int           `json:"timeoutSeconds,omitempty"`
-	Stdin          *string        `json:"stdin,omitempty"`
-	Env            []*EnvVarInput `json:"env,omitempty"`
+	TimeoutSeconds *int `json:"timeoutSeconds,omitempty"`
+	// CPU-time limit (user + system) of the execution's processes; none when absent.
+	CPUTimeLimitSeconds *int           `json:"cpuTimeLimitSeconds,omitempty"`
+	Stdin               *string        `json:"stdin,omitempty"`
+	Env                 []*EnvVarInput `json:"env,omitempty"`
 }
 
 // A failure inside the sandbox (as opposed to an API error).
@@ -155,6 +159,7 @@ type Sandbox struct {
 	Error    *string `json:"error,omitempty"`
 	Template string  `json:"template"`
 	Region   string  `json:"region"`
+	Runtime  Runtime `json:"runtime"`
 	// The node the sandbox runs on, once placed.
 	NodeID         *string    `json:"nodeId,omitempty"`
 	Vcpus          float64    `json:"vcpus"`
@@ -179,8 +184,7 @@ type SandboxConnection struct {
 	TotalCount int `json:"totalCount"`
 }
 
-// One sandbox of a page. Only the last edge of a page carries a cursor (equal to
-// pageInfo.endCursor); the others have an empty one.
+// One sandbox of a page, with the cursor that continues after it.
 type SandboxEdge struct {
 	Cursor string   `json:"cursor"`
 	Node   *Sandbox `json:"node"`
@@ -298,6 +302,62 @@ func (e *Language) UnmarshalJSON(b []byte) error {
 }
 
 func (e Language) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The OCI runtime that isolates a sandbox.
+type Runtime string
+
+const (
+	RuntimeRunc   Runtime = "RUNC"
+	RuntimeGvisor Runtime = "GVISOR"
+)
+
+var AllRuntime = []Runtime{
+	RuntimeRunc,
+	RuntimeGvisor,
+}
+
+func (e Runtime) IsValid() bool {
+	switch e {
+	case RuntimeRunc, RuntimeGvisor:
+		return true
+	}
+	return false
+}
+
+func (e Runtime) String() string {
+	return string(e)
+}
+
+func (e *Runtime) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Runtime(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Runtime", str)
+	}
+	return nil
+}
+
+func (e Runtime) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Runtime) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Runtime) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

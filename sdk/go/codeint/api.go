@@ -11,7 +11,7 @@ import (
 // The documents the typed helpers send.
 const (
 	sandboxFields = `fragment SandboxFields on Sandbox {
-  id state stopReason error template region nodeId vcpus memoryMB diskMB
+  id state stopReason error template region runtime nodeId vcpus memoryMB diskMB
   timeoutSeconds createdAt startedAt stoppedAt expiresAt metadata envNames
 }`
 	resultFields = `fragment ResultFields on ExecutionResult {

@@ -28,6 +28,12 @@ const (
 	StateFailed    = "FAILED"
 )
 
+// Runtimes, as in the GraphQL enum Runtime.
+const (
+	RuntimeRunc   = "RUNC"
+	RuntimeGVisor = "GVISOR"
+)
+
 // Streams of OutputChunk.Stream.
 const (
 	Stdout = "STDOUT"
@@ -45,6 +51,7 @@ type EnvVar struct {
 type CreateSandboxInput struct {
 	Template       string          `json:"template,omitempty"`
 	Region         string          `json:"region,omitempty"`
+	Runtime        string          `json:"runtime,omitempty"` // RuntimeRunc or RuntimeGVisor
 	TimeoutSeconds int             `json:"timeoutSeconds,omitempty"`
 	VCPUs          float64         `json:"vcpus,omitempty"`
 	MemoryMB       int             `json:"memoryMB,omitempty"`
@@ -61,6 +68,7 @@ type Sandbox struct {
 	Error          string          `json:"error"`
 	Template       string          `json:"template"`
 	Region         string          `json:"region"`
+	Runtime        string          `json:"runtime"`
 	NodeID         string          `json:"nodeId"`
 	VCPUs          float64         `json:"vcpus"`
 	MemoryMB       int             `json:"memoryMB"`
@@ -81,6 +89,7 @@ type ExecuteInput struct {
 	Code           string   `json:"code"`
 	ContextID      string   `json:"contextId,omitempty"`
 	TimeoutSeconds int      `json:"timeoutSeconds,omitempty"`
+	CPUTimeLimit   int      `json:"cpuTimeLimitSeconds,omitempty"` // seconds of CPU time
 	Stdin          string   `json:"stdin,omitempty"`
 	Env            []EnvVar `json:"env,omitempty"`
 }
