@@ -154,6 +154,31 @@ func (p *Pool) Claim(ctx context.Context, key Key) (slotID string, ok bool) {
 	return slotID, ok
 }
 
+// Discard drops a ready slot that died while warm (its sandbox exited), so
+// it is never handed out, and wakes the refill to replace it. It reports
+// whether the slot was ready in a pool; the caller stops what is left of it.
+func (p *Pool) Discard(slotID string) bool {
+	p.mu.Lock()
+	found := false
+	for _, pl := range p.order {
+		for i, id := range pl.ready {
+			if id == slotID {
+				pl.ready = append(pl.ready[:i], pl.ready[i+1:]...)
+				found = true
+				break
+			}
+		}
+		if found {
+			break
+		}
+	}
+	p.mu.Unlock()
+	if found {
+		p.kick()
+	}
+	return found
+}
+
 // Resize sets key's Spec, creating the pool if needed. Lowering a target
 // stops the surplus ready slots in the background; the zero Spec empties
 // the pool but keeps its counters.
