@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/codeint/codeint/billing"
@@ -28,6 +29,8 @@ import (
 	"github.com/codeint/codeint/controlplane/usage"
 	"github.com/codeint/codeint/graph"
 	"github.com/codeint/codeint/nodeagent/agent"
+	"github.com/codeint/codeint/nodeagent/agentapi"
+	"github.com/codeint/codeint/nodeagent/pool"
 )
 
 // devConfig is what `codeint dev` is told by its flags.
@@ -46,6 +49,11 @@ type devConfig struct {
 	nodeVCPUs    float64
 	nodeMemoryMB int
 	cgroupParent string
+
+	poolSize        int
+	poolAdaptive    bool
+	poolMax         int
+	poolMaxMemoryMB int
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
@@ -65,6 +73,10 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
 	fs.Float64Var(&c.nodeVCPUs, "node-vcpus", float64(4*runtime.NumCPU()), "vCPUs the node offers to sandboxes (overcommitted)")
 	fs.IntVar(&c.nodeMemoryMB, "node-memory-mb", hostMemoryMB(), "memory the node offers to sandboxes")
+	fs.IntVar(&c.poolSize, "pool-size", 2, "warm sandboxes kept ready for the default shape (0: none; with --pool-adaptive, the minimum)")
+	fs.BoolVar(&c.poolAdaptive, "pool-adaptive", false, "size the warm pool from the recent create rate, between --pool-size and --pool-max")
+	fs.IntVar(&c.poolMax, "pool-max", 16, "the most warm sandboxes an adaptive pool keeps")
+	fs.IntVar(&c.poolMaxMemoryMB, "pool-max-memory-mb", 8192, "bound on the memory all warm sandboxes may hold")
 	fs.StringVar(&c.cgroupParent, "cgroup-parent", "codeint", "cgroup under which sandboxes run; the agent owns everything below it")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -164,6 +176,7 @@ type platform struct {
 	tel      *telemetry.Telemetry
 	store    *store.Store
 	agent    *agent.Agent
+	warm     *pool.Agent // nil without warm pools
 	svc      *sandboxes.Service
 	broker   *events.Broker
 	cancel   context.CancelFunc
@@ -212,8 +225,18 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
 		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: devTemplates(), Limits: limits})
 
+	// Exits of warm slots go through the pool, which knows which sandbox a
+	// slot serves; before the pool exists every exit is a sandbox's.
+	var warm atomic.Pointer[pool.Agent]
+	onExit := func(id, reason string) {
+		if w := warm.Load(); w != nil {
+			w.InnerExited(id, reason)
+			return
+		}
+		p.svc.SandboxExited(id, reason)
+	}
 	p.agent, err = agent.New(agent.Config{NodeID: cfg.nodeID, DataDir: filepath.Join(cfg.dataDir, "agent"),
-		RuncPath: cfg.runc, EnvdPath: cfg.envd, CgroupParent: cfg.cgroupParent, Logger: log.With("component", "agent"), OnExit: p.svc.SandboxExited})
+		RuncPath: cfg.runc, EnvdPath: cfg.envd, CgroupParent: cfg.cgroupParent, Logger: log.With("component", "agent"), OnExit: onExit})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
@@ -221,7 +244,18 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	if err != nil {
 		return nil, fmt.Errorf("reconcile node: %w", err)
 	}
-	registry.Register(p.agent)
+	var nodeAgent agentapi.Agent = p.agent
+	if cfg.poolSize > 0 || cfg.poolAdaptive {
+		p.warm, err = pool.NewAgent(pool.AgentConfig{Inner: p.agent, OnExit: p.svc.SandboxExited,
+			Pool: pool.Config{Pools: map[pool.Key]pool.Spec{defaultPoolKey(limits): poolSpec(cfg)},
+				MaxTotalMemoryMB: cfg.poolMaxMemoryMB, Logger: log.With("component", "pool")}})
+		if err != nil {
+			return nil, fmt.Errorf("warm pool: %w", err)
+		}
+		warm.Store(p.warm)
+		nodeAgent = p.warm
+	}
+	registry.Register(nodeAgent)
 	node := structs.Node{ID: cfg.nodeID, Region: cfg.region, Status: structs.NodeReady, VCPUs: cfg.nodeVCPUs,
 		MemoryMB: cfg.nodeMemoryMB, DiskMB: 100 * 1024, Templates: []string{"base"}, Runtimes: nodeRuntimes(cfg),
 		UpdatedAt: time.Now()}
@@ -238,6 +272,16 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	p.cancel = cancel
 	go p.svc.Run(runCtx)
 	p.tel.Metrics.SetSandboxCounter(p.svc.CountByState)
+	if p.warm != nil {
+		p.tel.Metrics.SetPoolReader(func() []telemetry.PoolGauge {
+			var out []telemetry.PoolGauge
+			for _, st := range p.warm.Pool().Stats() {
+				out = append(out, telemetry.PoolGauge{Pool: st.Key.String(), Ready: st.Ready, Target: st.Target,
+					Hits: st.Hits, Misses: st.Misses})
+			}
+			return out
+		})
+	}
 
 	p.mux = http.NewServeMux()
 	p.mux.Handle("/metrics", p.tel.MetricsHandler)
@@ -253,6 +297,20 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Introspection: true,
 	}))
 	return p, nil
+}
+
+// defaultPoolKey is the shape of a sandbox created with the defaults: the
+// one `codeint dev` keeps warm.
+func defaultPoolKey(l sandboxes.Limits) pool.Key {
+	return pool.Key{Template: "base", Runtime: agentapi.RuntimeRunc, VCPUs: l.DefaultVCPUs,
+		MemoryMB: l.DefaultMemoryMB, DiskMB: l.DefaultDiskMB}
+}
+
+func poolSpec(cfg devConfig) pool.Spec {
+	if cfg.poolAdaptive {
+		return pool.Spec{Adaptive: true, Min: cfg.poolSize, Max: cfg.poolMax}
+	}
+	return pool.Spec{Size: cfg.poolSize}
 }
 
 // devTemplates are the templates `codeint dev` offers.
@@ -281,6 +339,11 @@ func (p *platform) close(log *slog.Logger) {
 	}
 	if p.broker != nil {
 		p.broker.Close()
+	}
+	if p.warm != nil {
+		if err := p.warm.Close(context.Background()); err != nil {
+			log.Warn("warm pool close", "error", err)
+		}
 	}
 	if p.agent != nil {
 		if err := p.agent.Close(); err != nil {

@@ -226,10 +226,17 @@ func (d *devProc) leftovers(t testing.TB, id string) []string {
 		m, _ := filepath.Glob(pattern)
 		found = append(found, m...)
 	}
+	return append(found, d.mounts(t)...)
+}
+
+// mounts lists the mounts under the data dir.
+func (d *devProc) mounts(t testing.TB) []string {
+	t.Helper()
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var found []string
 	for _, line := range strings.Split(string(mi), "\n") {
 		if strings.Contains(line, d.dataDir) {
 			found = append(found, "mount: "+line)

@@ -22,9 +22,21 @@ type Metrics struct {
 	timeoutErrors    metric.Int64Counter
 	limitErrors      metric.Int64Counter
 	sandboxesByState metric.Int64ObservableGauge
+	poolReady        metric.Int64ObservableGauge
+	poolTarget       metric.Int64ObservableGauge
+	poolClaims       metric.Int64ObservableCounter
 
 	mu     sync.Mutex
 	counts func() map[string]int
+	pools  func() []PoolGauge
+}
+
+// PoolGauge is one warm pool as the metrics show it.
+type PoolGauge struct {
+	Pool         string // the pool's key, e.g. base/RUNC/1cpu/512MB/512MB
+	Ready        int
+	Target       int
+	Hits, Misses uint64
 }
 
 // NewMetrics creates the instruments on meter.
@@ -59,6 +71,18 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if _, err = meter.RegisterCallback(m.observeSandboxes, m.sandboxesByState); err != nil {
 		return nil, fmt.Errorf("metric sandboxes callback: %w", err)
 	}
+	if m.poolReady, err = meter.Int64ObservableGauge("warm_pool_ready", metric.WithDescription("Warm sandboxes ready to be claimed, by pool.")); err != nil {
+		return nil, fmt.Errorf("metric warm_pool_ready: %w", err)
+	}
+	if m.poolTarget, err = meter.Int64ObservableGauge("warm_pool_target", metric.WithDescription("Warm sandboxes each pool aims to hold.")); err != nil {
+		return nil, fmt.Errorf("metric warm_pool_target: %w", err)
+	}
+	if m.poolClaims, err = meter.Int64ObservableCounter("warm_pool_claims", metric.WithDescription("Creates that asked a warm pool, by pool and result (hit or miss).")); err != nil {
+		return nil, fmt.Errorf("metric warm_pool_claims: %w", err)
+	}
+	if _, err = meter.RegisterCallback(m.observePools, m.poolReady, m.poolTarget, m.poolClaims); err != nil {
+		return nil, fmt.Errorf("metric warm pool callback: %w", err)
+	}
 	return m, nil
 }
 
@@ -68,6 +92,30 @@ func (m *Metrics) SetSandboxCounter(f func() map[string]int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.counts = f
+}
+
+// SetPoolReader sets the function the warm-pool metrics read at each scrape.
+func (m *Metrics) SetPoolReader(f func() []PoolGauge) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pools = f
+}
+
+func (m *Metrics) observePools(_ context.Context, o metric.Observer) error {
+	m.mu.Lock()
+	f := m.pools
+	m.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	for _, p := range f() {
+		pool := attribute.String("pool", p.Pool)
+		o.ObserveInt64(m.poolReady, int64(p.Ready), metric.WithAttributes(pool))
+		o.ObserveInt64(m.poolTarget, int64(p.Target), metric.WithAttributes(pool))
+		o.ObserveInt64(m.poolClaims, int64(p.Hits), metric.WithAttributes(pool, attribute.String("result", "hit")))
+		o.ObserveInt64(m.poolClaims, int64(p.Misses), metric.WithAttributes(pool, attribute.String("result", "miss")))
+	}
+	return nil
 }
 
 func (m *Metrics) observeSandboxes(_ context.Context, o metric.Observer) error {

@@ -22,6 +22,7 @@ func TestPrometheusNames(t *testing.T) {
 	m.Execution(ctx, "PYTHON", "timeout", time.Second)
 	m.SandboxCreated(ctx, 50*time.Millisecond)
 	m.ResourceLimit(ctx, "OOM_KILLED")
+	m.SetPoolReader(func() []PoolGauge { return []PoolGauge{{Pool: "base/RUNC", Ready: 2, Target: 3, Hits: 5, Misses: 1}} })
 
 	rec := httptest.NewRecorder()
 	tel.MetricsHandler.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -35,6 +36,9 @@ func TestPrometheusNames(t *testing.T) {
 		`execution_errors_total{language="PYTHON"} 1`,
 		`timeout_errors_total{kind="execution"} 1`,
 		`resource_limit_errors_total{kind="OOM_KILLED"} 1`,
+		`warm_pool_ready{pool="base/RUNC"} 2`,
+		`warm_pool_target{pool="base/RUNC"} 3`,
+		`warm_pool_claims_total{pool="base/RUNC",result="hit"} 5`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
