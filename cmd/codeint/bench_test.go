@@ -35,7 +35,7 @@ func reportLatency(b *testing.B, name string, ds []time.Duration) {
 // answers RUNNING, and beside it a bare `runc run` of the same bundle
 // (process /bin/true: create, start, exit, delete), in one run.
 func BenchmarkCreate(b *testing.B) {
-	d := startDev(b, newDataDir(b))
+	d := startDev(b, newDataDir(b), "--pool-size", "0") // cold: no warm pool
 	c := d.client()
 	ctx := context.Background()
 	bareDir := filepath.Join(d.dataDir, "bare")
@@ -75,7 +75,7 @@ func BenchmarkCreate(b *testing.B) {
 
 // benchSandbox starts `codeint dev` and one long-lived sandbox in it.
 func benchSandbox(b *testing.B) (*codeint.Client, *codeint.Sandbox) {
-	d := startDev(b, newDataDir(b))
+	d := startDev(b, newDataDir(b), "--pool-size", "0")
 	c := d.client()
 	sb, err := c.CreateSandbox(context.Background(), codeint.CreateSandboxInput{TimeoutSeconds: 1800})
 	if err != nil {
