@@ -71,7 +71,7 @@ type fixture struct {
 	mu     *sync.Mutex
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	broker := events.NewBroker(64)
 	st, err := store.New(store.Config{NodeID: "s1", Dir: t.TempDir(), OnSandboxEvent: broker.Publish,
