@@ -23,47 +23,14 @@ import (
 
 var tracer = otel.Tracer("github.com/codeint/codeint/nodeagent/agent")
 
-// Errors of the agent. The control plane maps ErrUnknownSandbox to
-// NOT_FOUND, ErrSandboxExists to FAILED_PRECONDITION and ErrInvalidRequest
-// to INVALID_ARGUMENT.
-var (
-	// ErrUnknownSandbox is returned for a sandbox this agent does not run.
-	ErrUnknownSandbox = errors.New("agent: unknown sandbox")
-	// ErrSandboxExists is returned by StartSandbox for an id in use.
-	ErrSandboxExists = errors.New("agent: sandbox already exists")
-	// ErrInvalidRequest is returned for a request the agent cannot serve
-	// (a malformed id, an unknown template).
-	ErrInvalidRequest = errors.New("agent: invalid request")
-	// ErrClosed is returned once Close has been called.
-	ErrClosed = errors.New("agent: closed")
-)
-
-// DefaultStartTimeout bounds how long StartSandbox waits for envd to answer.
-const DefaultStartTimeout = 10 * time.Second
-
-// Config configures an Agent.
-type Config struct {
-	NodeID   string
-	DataDir  string // bundles and runc state; its ancestors must be mode o+x (see package runc)
-	RuncPath string // default: runc from PATH
-	EnvdPath string // the static envd binary, bound into every sandbox
-	UIDBase  uint32 // host uid of a sandbox's root; default 100000
-	// CgroupParent names the cgroup every sandbox's cgroup is created
-	// under; default "codeint". Reconcile removes everything under it, so
-	// two agents on one host need different parents.
-	CgroupParent string
-	StartTimeout time.Duration // default DefaultStartTimeout
-	Logger       *slog.Logger
-	// OnExit is called, once and after cleanup, for a sandbox that ended
-	// without StopSandbox (reason structs.StopReasonExited). May be nil.
-	OnExit agentapi.ExitFunc
-}
-
 // Agent runs sandboxes on this host. It implements agentapi.Agent.
 type Agent struct {
-	cfg    Config
-	rt     *runc.Runtime
-	logger *slog.Logger
+	cfg      Config
+	runc     *runc.Runtime
+	runsc    *runc.Runtime // nil when gVisor is not installed
+	runscErr error         // why runsc is nil
+	uids     *uidRanges
+	logger   *slog.Logger
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
@@ -74,6 +41,12 @@ var _ agentapi.Agent = (*Agent)(nil)
 
 // New returns an Agent. It prepares DataDir but starts nothing; call
 // Reconcile before serving.
+//
+// New makes the calling process a child subreaper (runc.SetChildSubreaper):
+// sandboxes are started detached, so their runtime exits at once and
+// leaves the container's processes to this process, which reaps them when
+// they end. The setting is process-wide and stays after Close; the process
+// must not run code that waits for any child (wait4(-1)).
 func New(cfg Config) (*Agent, error) {
 	if cfg.EnvdPath == "" {
 		return nil, errors.New("agent: Config.EnvdPath is required")
@@ -91,29 +64,73 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
-	rt, err := runc.New(runc.Config{
-		RuncPath:     cfg.RuncPath,
-		DataDir:      cfg.DataDir,
-		CgroupParent: cfg.CgroupParent,
-		UIDBase:      cfg.UIDBase,
-		Logger:       cfg.Logger,
-	})
+	if cfg.UIDBase == 0 {
+		cfg.UIDBase = runc.DefaultUIDBase
+	}
+	if cfg.UIDRanges <= 0 {
+		cfg.UIDRanges = DefaultUIDRanges
+	}
+	uids, err := newUIDRanges(cfg.UIDBase, cfg.UIDRanges)
+	if err != nil {
+		return nil, err
+	}
+	if err := runc.SetChildSubreaper(); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	rtCfg := runc.Config{DataDir: cfg.DataDir, CgroupParent: cfg.CgroupParent, UIDBase: cfg.UIDBase, Logger: cfg.Logger}
+	rtCfg.Kind, rtCfg.Path = runc.KindRunc, cfg.RuncPath
+	rc, err := runc.New(rtCfg)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	return &Agent{cfg: cfg, rt: rt, logger: cfg.Logger, sandboxes: make(map[string]*sandbox)}, nil
+	a := &Agent{cfg: cfg, runc: rc, uids: uids, logger: cfg.Logger, sandboxes: make(map[string]*sandbox)}
+	rtCfg.Kind, rtCfg.Path = runc.KindRunsc, cfg.RunscPath
+	if a.runsc, err = runc.New(rtCfg); err != nil {
+		if !errors.Is(err, runc.ErrNotInstalled) {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		a.runscErr = err
+		cfg.Logger.Info("gVisor unavailable: GVISOR sandboxes will be refused", "err", err)
+	}
+	return a, nil
 }
 
 // NodeID names the node this agent runs on.
 func (a *Agent) NodeID() string { return a.cfg.NodeID }
 
 // Runtime is the runc driver the agent uses (for benchmarks and tools).
-func (a *Agent) Runtime() *runc.Runtime { return a.rt }
+func (a *Agent) Runtime() *runc.Runtime { return a.runc }
+
+// RuntimeFor returns the driver of runtime r, or an error wrapping
+// agentapi.ErrRuntimeUnavailable (gVisor not installed) or
+// ErrInvalidRequest (an unknown runtime).
+func (a *Agent) RuntimeFor(r agentapi.Runtime) (*runc.Runtime, error) {
+	switch r {
+	case "", agentapi.RuntimeRunc:
+		return a.runc, nil
+	case agentapi.RuntimeGVisor:
+		if a.runsc == nil {
+			return nil, fmt.Errorf("%w: gVisor (runsc) is not installed on node %s; install Debian's runsc package (apt-get install runsc) or set the agent's runsc path: %w",
+				agentapi.ErrRuntimeUnavailable, a.cfg.NodeID, a.runscErr)
+		}
+		return a.runsc, nil
+	}
+	return nil, fmt.Errorf("%w: unknown runtime %q (want %s or %s)", ErrInvalidRequest, r, agentapi.RuntimeRunc, agentapi.RuntimeGVisor)
+}
+
+// runtimes returns the installed drivers.
+func (a *Agent) runtimes() []*runc.Runtime {
+	if a.runsc == nil {
+		return []*runc.Runtime{a.runc}
+	}
+	return []*runc.Runtime{a.runc, a.runsc}
+}
 
 // StartSandbox starts a sandbox of the "base" template and returns once envd
 // answers a ping. On failure nothing of the sandbox is left on the host.
 func (a *Agent) StartSandbox(ctx context.Context, req agentapi.StartRequest) (res agentapi.StartResult, err error) {
-	ctx, span := tracer.Start(ctx, "agent.StartSandbox", trace.WithAttributes(attribute.String("sandbox_id", req.SandboxID)))
+	ctx, span := tracer.Start(ctx, "agent.StartSandbox", trace.WithAttributes(
+		attribute.String("sandbox_id", req.SandboxID), attribute.String("runtime", string(req.Runtime))))
 	defer endSpan(span, &err)
 	begin := time.Now()
 	log := a.logger.With("sandbox_id", req.SandboxID)
@@ -129,7 +146,15 @@ func (a *Agent) StartSandbox(ctx context.Context, req agentapi.StartRequest) (re
 			return res, fmt.Errorf("%w: invalid env variable %q", ErrInvalidRequest, k)
 		}
 	}
+	rt, err := a.RuntimeFor(req.Runtime)
+	if err != nil {
+		return res, err
+	}
 	sb := newSandbox(req.SandboxID)
+	sb.runtime, sb.rt = req.Runtime, rt
+	if sb.runtime == "" {
+		sb.runtime = agentapi.RuntimeRunc
+	}
 	a.mu.Lock()
 	switch {
 	case a.closed:
@@ -150,19 +175,30 @@ func (a *Agent) StartSandbox(ctx context.Context, req agentapi.StartRequest) (re
 	close(sb.ready)
 	go a.monitor(sb)
 	res = agentapi.StartResult{NodeID: a.cfg.NodeID, Duration: time.Since(begin)}
-	log.Info("sandbox started", "event", "started", "team_id", req.TeamID, "duration", res.Duration)
+	log.Info("sandbox started", "event", "started", "team_id", req.TeamID, "runtime", sb.runtime, "duration", res.Duration)
 	return res, nil
 }
 
 func (a *Agent) start(ctx context.Context, sb *sandbox, req agentapi.StartRequest) error {
-	c, err := a.rt.Start(runc.Options{
+	uidBase, err := a.uids.alloc(sb.id)
+	if err != nil {
+		return fmt.Errorf("agent: start sandbox %s: %w", sb.id, err)
+	}
+	sb.uidBase = uidBase
+	opts := runc.Options{
 		ID:       sb.id,
 		EnvdPath: a.cfg.EnvdPath,
 		Env:      req.Env,
 		VCPUs:    req.VCPUs,
 		MemoryMB: req.MemoryMB,
 		DiskMB:   req.DiskMB,
-	})
+		UIDBase:  uidBase,
+	}
+	sb.memoryMB, sb.pidsLimit = max(req.MemoryMB, 0), runc.DefaultPidsLimit
+	if sb.memoryMB == 0 {
+		sb.memoryMB = runc.DefaultMemoryMB
+	}
+	c, err := sb.rt.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("agent: start sandbox %s: %w", sb.id, err)
 	}
@@ -175,10 +211,6 @@ func (a *Agent) start(ctx context.Context, sb *sandbox, req agentapi.StartReques
 	pingCtx, cancel := context.WithTimeout(ctx, a.cfg.StartTimeout)
 	defer cancel()
 	if err := client.Ping(pingCtx); err != nil {
-		select { // when runc failed, let its last words reach the tail
-		case <-c.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
 		return fmt.Errorf("agent: start sandbox %s: envd did not answer: %w (stderr: %q)", sb.id, err, c.StderrTail())
 	}
 	return nil
@@ -208,35 +240,6 @@ func (a *Agent) StopSandbox(ctx context.Context, sandboxID string) (err error) {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// Execute runs code in a sandbox; see agentapi.Agent. It returns an error
-// wrapping ErrUnknownSandbox for a sandbox this agent does not run, or one
-// that ended during the execution; an error envd reports (an unknown
-// language) wraps an *envdproto.Error.
-func (a *Agent) Execute(ctx context.Context, sandboxID string, req agentapi.ExecRequest, onOutput func(agentapi.OutputChunk)) (res agentapi.ExecResult, err error) {
-	ctx, span := tracer.Start(ctx, "agent.Execute", trace.WithAttributes(
-		attribute.String("sandbox_id", sandboxID), attribute.String("execution_id", req.ExecutionID)))
-	defer endSpan(span, &err)
-	sb := a.lookup(sandboxID)
-	if sb == nil {
-		return res, fmt.Errorf("%w: %s", ErrUnknownSandbox, sandboxID)
-	}
-	begin := time.Now()
-	res, err = sb.client.Exec(ctx, req, onOutput)
-	log := a.logger.With("sandbox_id", sandboxID, "execution_id", req.ExecutionID)
-	if err != nil {
-		if errors.Is(err, envdclient.ErrClosed) {
-			err = fmt.Errorf("%w: %s ended during the execution: %w", ErrUnknownSandbox, sandboxID, err)
-		} else {
-			err = fmt.Errorf("agent: execute in %s: %w", sandboxID, err)
-		}
-		log.Info("execution failed", "event", "exec_failed", "err", err)
-		return res, err
-	}
-	log.Debug("execution done", "event", "exec_done", "exit_code", res.ExitCode,
-		"timed_out", res.TimedOut, "duration", time.Since(begin))
-	return res, nil
 }
 
 // Sandboxes lists the sandboxes running now (started and not stopping).
@@ -282,35 +285,44 @@ func (a *Agent) lookup(id string) *sandbox {
 }
 
 // monitor waits for a sandbox to end; if nobody asked for that, it cleans
-// up and reports the exit.
+// up and reports the exit. The envd session ends when envd exits (its
+// stdout pipe reaches EOF), so it is the one thing to watch: no runtime
+// process stays per sandbox.
 func (a *Agent) monitor(sb *sandbox) {
 	select {
 	case <-sb.client.Done():
-	case <-sb.container.Done():
 	case <-sb.stopped:
 		return
 	}
 	if sb.stopping.Load() {
 		return
 	}
-	a.logger.Warn("sandbox ended on its own", "sandbox_id", sb.id, "event", "exited")
+	a.logger.Warn("sandbox ended on its own", "sandbox_id", sb.id, "event", "exited",
+		"stderr", sb.container.StderrTail())
 	a.finish(sb, true)
-	a.logger.Info("sandbox exit details", "sandbox_id", sb.id, "event", "exit_details",
-		"runc_err", sb.container.Err(), "stderr", sb.container.StderrTail())
 }
 
 // finish stops sb and removes it. The first caller does the work; exited
 // says the sandbox ended on its own, which is then reported through OnExit.
+// The sandbox's uid range is released once nothing of it is left, and
+// quarantined (until Reconcile) otherwise.
 func (a *Agent) finish(sb *sandbox, exited bool) {
 	if !sb.stopping.CompareAndSwap(false, true) {
 		return
 	}
 	var err error
-	if sb.container != nil { // else runc.Start failed and removed its bundle
-		err = a.rt.Stop(context.Background(), sb.container)
+	if sb.container != nil { // else the runtime's Start failed and cleaned up
+		err = sb.rt.Stop(context.Background(), sb.container)
 	}
 	if sb.client != nil {
 		sb.client.Close()
+	}
+	if sb.uidBase != 0 {
+		if err == nil {
+			a.uids.release(sb.uidBase)
+		} else {
+			a.uids.quarantine(sb.uidBase)
+		}
 	}
 	a.mu.Lock()
 	delete(a.sandboxes, sb.id)

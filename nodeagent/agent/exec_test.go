@@ -12,11 +12,20 @@ import (
 	"github.com/codeint/codeint/nodeagent/envdproto"
 )
 
-// TestExecute runs the execution cases in parallel in one sandbox: each is
-// its own stream to envd.
+// TestExecute runs the execution cases under runc and gVisor, in parallel
+// in one sandbox per runtime: each execution is its own stream to envd.
 func TestExecute(t *testing.T) {
+	for _, rtm := range runtimes() {
+		t.Run(string(rtm), func(t *testing.T) {
+			t.Parallel()
+			testExecute(t, rtm)
+		})
+	}
+}
+
+func testExecute(t *testing.T, rtm agentapi.Runtime) {
 	a := newAgent(t, nil)
-	id := startSandbox(t, a, agentapi.StartRequest{Env: map[string]string{"SANDBOX_VAR": "from-sandbox"}})
+	id := startSandbox(t, a, agentapi.StartRequest{Runtime: rtm, Env: map[string]string{"SANDBOX_VAR": "from-sandbox"}})
 
 	tests := []struct {
 		name       string
@@ -34,10 +43,10 @@ func TestExecute(t *testing.T) {
 		{name: "stdin", req: agentapi.ExecRequest{Language: agentapi.Python, Code: "import sys\nprint(sys.stdin.read().upper())", Stdin: "hello"}, wantStdout: "HELLO\n"},
 		{name: "env", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: `echo "$FOO $SANDBOX_VAR $HOME $PWD $PYTHONUNBUFFERED"`, Env: map[string]string{"FOO": "bar"}},
 			wantStdout: "bar from-sandbox /home/user /home/user 1\n"},
-		{name: "uid maps to host 100000", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "id -u; tr -s ' ' < /proc/self/uid_map"}, wantStdout: "0\n 0 100000 65536\n"},
-		{name: "no network but lo", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "ls /sys/class/net"}, wantStdout: "lo\n"},
-		{name: "no host shadow", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "cat /etc/shadow; ls /etc"}, wantStderr: "No such file",
-			wantStdout: "alternatives\ngroup\nhostname\nhosts\nld.so.cache\nnsswitch.conf\npasswd\nresolv.conf\n", wantExit: 0},
+		{name: "runs as user 1000", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "id -u; id -g; echo $HOME"}, wantStdout: "1000\n1000\n/home/user\n"},
+		{name: "no network but lo", req: agentapi.ExecRequest{Language: agentapi.Python, Code: "import socket; print([n for _, n in socket.if_nameindex()])"}, wantStdout: "['lo']\n"},
+		{name: "no host shadow", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "cat /etc/shadow; echo /etc/*"}, wantStderr: "No such file",
+			wantStdout: "/etc/alternatives /etc/group /etc/hostname /etc/hosts /etc/ld.so.cache /etc/nsswitch.conf /etc/passwd /etc/resolv.conf\n", wantExit: 0},
 		{name: "read-only root", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "touch /usr/x /etc/x 2>/dev/null || echo ro; touch /tmp/x /home/user/x && echo rw"}, wantStdout: "ro\nrw\n"},
 	}
 	for _, tc := range tests {

@@ -3,7 +3,6 @@ package agent
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -110,6 +109,7 @@ func TestUnknownSandboxAndBadRequests(t *testing.T) {
 		{SandboxID: "../etc"},
 		{SandboxID: "ok", Template: "nope"},
 		{SandboxID: "ok", Env: map[string]string{"A=B": "c"}},
+		{SandboxID: "ok", Runtime: "KATA"},
 	} {
 		if _, err := a.StartSandbox(context.Background(), req); !errors.Is(err, ErrInvalidRequest) {
 			t.Errorf("StartSandbox(%+v): %v, want ErrInvalidRequest", req, err)
@@ -121,29 +121,69 @@ func TestUnknownSandboxAndBadRequests(t *testing.T) {
 }
 
 func TestOnExitWhenKilledFromOutside(t *testing.T) {
-	exits := newExitRecorder()
-	a := newAgent(t, exits.onExit)
-	id := startSandbox(t, a, agentapi.StartRequest{})
-	kill := exec.Command(runcPath, "--root", a.Runtime().StateDir(), "kill", id, "KILL")
-	if out, err := kill.CombinedOutput(); err != nil {
-		t.Fatalf("runc kill: %v: %s", err, out)
+	for _, rtm := range runtimes() {
+		t.Run(string(rtm), func(t *testing.T) {
+			t.Parallel()
+			exits := newExitRecorder()
+			a := newAgent(t, exits.onExit)
+			id := startSandbox(t, a, agentapi.StartRequest{Runtime: rtm})
+			rt, _ := a.RuntimeFor(rtm)
+			kill := exec.Command(rt.Path(), "--root", rt.StateDir(), "kill", id, "KILL")
+			if out, err := kill.CombinedOutput(); err != nil {
+				t.Fatalf("%s kill: %v: %s", rt.Kind(), err, out)
+			}
+			select {
+			case got := <-exits.ch:
+				if got != id+" "+structs.StopReasonExited {
+					t.Fatalf("OnExit(%s)", got)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("OnExit not called after the container was killed")
+			}
+			assertNoTrace(t, a, id)
+			if err := a.StopSandbox(context.Background(), id); err != nil {
+				t.Fatalf("StopSandbox after exit: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if n := exits.count(); n != 1 {
+				t.Fatalf("OnExit called %d times", n)
+			}
+		})
 	}
-	select {
-	case got := <-exits.ch:
-		if got != id+" "+structs.StopReasonExited {
-			t.Fatalf("OnExit(%s)", got)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("OnExit not called after the container was killed")
+}
+
+// TestRuntimeUnavailable: without runsc, GVISOR starts fail with
+// agentapi.ErrRuntimeUnavailable and say what to install; runc still works.
+func TestRuntimeUnavailable(t *testing.T) {
+	a := newAgentWith(t, Config{RunscPath: "/nonexistent/runsc"})
+	_, err := a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: "gv", Runtime: agentapi.RuntimeGVisor})
+	if !errors.Is(err, agentapi.ErrRuntimeUnavailable) || !strings.Contains(err.Error(), "apt-get install runsc") {
+		t.Fatalf("GVISOR start without runsc: %v", err)
 	}
-	assertNoTrace(t, a, id)
-	if err := a.StopSandbox(context.Background(), id); err != nil {
-		t.Fatalf("StopSandbox after exit: %v", err)
+	id := startSandbox(t, a, agentapi.StartRequest{Runtime: agentapi.RuntimeRunc})
+	if res := run(t, a, id, agentapi.ExecRequest{Language: agentapi.Bash, Code: "echo ok"}); res.Stdout != "ok\n" {
+		t.Fatalf("runc sandbox: %+v", res)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := exits.count(); n != 1 {
-		t.Fatalf("OnExit called %d times", n)
+	if cleaned, err := a.Reconcile(context.Background()); err != nil || len(cleaned) != 0 {
+		t.Fatalf("Reconcile without runsc = %v, %v", cleaned, err)
 	}
+}
+
+// TestNoCapacity: with every uid range in use a start fails with
+// agentapi.ErrNoCapacity and leaves nothing; a stop frees a range.
+func TestNoCapacity(t *testing.T) {
+	a := newAgentWith(t, Config{UIDBase: nextUIDBase(t), UIDRanges: 2})
+	first := startSandbox(t, a, agentapi.StartRequest{})
+	startSandbox(t, a, agentapi.StartRequest{})
+	_, err := a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: "third"})
+	if !errors.Is(err, agentapi.ErrNoCapacity) {
+		t.Fatalf("third start: %v, want ErrNoCapacity", err)
+	}
+	assertNoTrace(t, a, "third")
+	if err := a.StopSandbox(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	startSandbox(t, a, agentapi.StartRequest{SandboxID: "third"})
 }
 
 func TestStartTimeout(t *testing.T) {
@@ -178,10 +218,12 @@ const (
 )
 
 // runCrashHelper is the test binary re-executed as an agent process that
-// starts one sandbox, reports "ready <runc pid>" and waits to be killed.
+// starts one sandbox, reports "ready <envd pid>" and waits to be killed.
 func runCrashHelper() {
-	a, err := New(Config{NodeID: "n", DataDir: os.Getenv(crashHelperEnv), RuncPath: runcPath,
-		EnvdPath: os.Getenv("CODEINT_ENVD"), CgroupParent: os.Getenv("CODEINT_CGROUP_PARENT")})
+	base, _ := strconv.ParseUint(os.Getenv("CODEINT_UID_BASE"), 10, 32)
+	a, err := New(Config{NodeID: "n", DataDir: os.Getenv(crashHelperEnv), RuncPath: runcPath, RunscPath: runscPath,
+		EnvdPath: os.Getenv("CODEINT_ENVD"), CgroupParent: os.Getenv("CODEINT_CGROUP_PARENT"),
+		UIDBase: uint32(base), UIDRanges: testUIDRanges})
 	if err == nil {
 		_, err = a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: crashSandboxID})
 	}
@@ -194,19 +236,21 @@ func runCrashHelper() {
 }
 
 // TestReconcileAfterCrash abandons an agent process with a running sandbox
-// (the agent frozen, its runc killed) and checks that a new agent on the
-// same data dir removes the container, the bundle and the cgroups.
+// (the agent killed) and checks that a new agent on the same data dir
+// removes the container, the bundle and the cgroups, and rebuilds its uid
+// ranges.
 func TestReconcileAfterCrash(t *testing.T) {
-	// The orphans of the crash (runc, the container's init) would be
-	// re-parented to the host's PID 1, which may not reap them: adopt and
-	// reap them here instead.
+	// The orphans of the crash (envd) would be re-parented to the host's
+	// PID 1, which may not reap them: adopt and reap them here instead,
+	// as an agent process does.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	dir := dataDir(t)
+	base := nextUIDBase(t)
 	helper := exec.Command(os.Args[0], "-test.run=^$")
-	helper.Env = append(os.Environ(), crashHelperEnv+"="+dir, "CODEINT_ENVD="+env.envdPath, "CODEINT_CGROUP_PARENT="+env.cgroupParent)
+	helper.Env = append(os.Environ(), crashHelperEnv+"="+dir, "CODEINT_ENVD="+env.envdPath,
+		"CODEINT_CGROUP_PARENT="+env.cgroupParent, fmt.Sprintf("CODEINT_UID_BASE=%d", base))
 	helper.Stderr = os.Stderr
 	out, err := helper.StdoutPipe()
 	if err != nil {
@@ -220,27 +264,17 @@ func TestReconcileAfterCrash(t *testing.T) {
 		helper.Wait()
 	}()
 	line, err := bufio.NewReader(out).ReadString('\n')
-	var runcPid int
-	if _, serr := fmt.Sscanf(line, "ready %d", &runcPid); err != nil || serr != nil {
+	var envdPid int
+	if _, serr := fmt.Sscanf(line, "ready %d", &envdPid); err != nil || serr != nil {
 		t.Fatalf("helper said %q (%v)", line, err)
 	}
-	// The "crash": the agent stops dead (frozen, so it cannot clean up),
-	// its runc is killed. runc gives the container's init a parent-death
-	// signal, so the init dies with runc: what a crash leaves is a stopped
-	// container with its runc state, bundle and cgroups.
-	if err := syscall.Kill(helper.Process.Pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(-runcPid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	helper.Process.Kill() // the frozen agent dies too
+	// The "crash": the agent dies. No runtime process runs per sandbox:
+	// envd sees its pipes close and exits, leaving a stopped container,
+	// its state, bundle and cgroups.
+	helper.Process.Kill()
 	helper.Wait()
 
-	defer reapOrphan(runcPid)
-	defer reapOrphan(initPid(t, dir, crashSandboxID))
-
-	a := newAgentOn(t, dir, nil)
+	a := newAgentWith(t, Config{DataDir: dir, UIDBase: base, UIDRanges: testUIDRanges, CgroupParent: env.cgroupParent})
 	if states, err := a.Runtime().List(context.Background()); err != nil || len(states) != 1 || states[0].ID != crashSandboxID {
 		t.Fatalf("before reconcile: runc list = %+v, %v", states, err)
 	}
@@ -255,48 +289,45 @@ func TestReconcileAfterCrash(t *testing.T) {
 		t.Fatalf("Reconcile cleaned %v", cleaned)
 	}
 	assertNoTrace(t, a, crashSandboxID)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", envdPid)); err == nil {
+		t.Errorf("envd of the crashed agent (pid %d) still exists", envdPid)
+	}
+	if used, q := a.uids.counts(); used+q != 0 {
+		t.Errorf("after reconcile: %d uid ranges used, %d quarantined", used, q)
+	}
 	if cleaned, err := a.Reconcile(context.Background()); err != nil || len(cleaned) != 0 {
 		t.Fatalf("second Reconcile = %v, %v", cleaned, err)
 	}
 }
 
-// initPid reads the container init's host pid from runc's state.
-func initPid(t *testing.T, dataDir, id string) int {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dataDir, "runc", id, "state.json"))
-	if err != nil {
+// TestReconcileQuarantinesBusyRanges: a range that a live process of the
+// host still runs in (a leftover the agent could not kill) is kept out of
+// use until it is free.
+func TestReconcileQuarantinesBusyRanges(t *testing.T) {
+	a := newAgentWith(t, Config{UIDBase: nextUIDBase(t), UIDRanges: 2})
+	first, _ := a.uids.window()
+	squatter := exec.Command("/bin/sleep", "100")
+	squatter.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: first + 1000, Gid: first + 1000}}
+	if err := squatter.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var st struct {
-		Pid int `json:"init_process_pid"`
+	if _, err := a.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &st); err != nil || st.Pid <= 0 {
-		t.Fatalf("runc state of %s: pid %d, %v", id, st.Pid, err)
+	if _, q := a.uids.counts(); q != 1 {
+		t.Fatalf("quarantined ranges: %d, want 1", q)
 	}
-	return st.Pid
-}
-
-// reapOrphan reaps pid if it became a zombie child of this process.
-func reapOrphan(pid int) {
-	for range 50 {
-		var ws syscall.WaitStatus
-		if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); got == pid || err != nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	id := startSandbox(t, a, agentapi.StartRequest{})
+	if base := a.lookup(id).uidBase; base == first {
+		t.Fatalf("sandbox got the busy range %d", base)
 	}
-}
-
-func TestMemoryLimit(t *testing.T) {
-	a := newAgent(t, nil)
-	id := startSandbox(t, a, agentapi.StartRequest{MemoryMB: 64, VCPUs: 0.5})
-	res := run(t, a, id, agentapi.ExecRequest{Language: agentapi.Python, Code: "x = bytearray(200 << 20)\nprint('survived')"})
-	if res.ExitCode != 128+9 || res.Error == nil || res.Error.Name != "KILLED" || res.Stdout != "" {
-		t.Fatalf("200 MiB in a 64 MiB sandbox: %+v", res)
+	squatter.Process.Kill()
+	squatter.Wait()
+	if _, err := a.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	// The sandbox (envd) survives its program's OOM kill.
-	if res := run(t, a, id, agentapi.ExecRequest{Language: agentapi.Bash, Code: "echo alive"}); res.Stdout != "alive\n" {
-		t.Fatalf("after OOM: %+v", res)
+	if used, q := a.uids.counts(); used != 1 || q != 0 {
+		t.Fatalf("after the squatter left: %d used, %d quarantined", used, q)
 	}
 }
 

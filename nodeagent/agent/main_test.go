@@ -8,19 +8,59 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/codeint/codeint/nodeagent/agentapi"
 )
 
-const runcPath = "/usr/local/bin/runc"
+const (
+	runcPath  = "/usr/local/bin/runc"
+	runscPath = "/usr/bin/runsc"
+)
 
 // testEnv is what TestMain prepares for every test of this package.
 type testEnv struct {
 	envdPath     string // the envd binary, built once
 	binDir       string // 0711 directory for test binaries
 	cgroupParent string // this test process's own cgroup parent
+	uidBase      uint32 // this test process's own window of uid ranges
+}
+
+// Uid windows. Every test agent gets a window of testUIDRanges ranges of
+// its own, inside a window of its test process (chosen from the pid), so
+// two agents never hand out the same host uids, tests of other packages on
+// this host (which use the default base) never share one with these, and
+// counting "processes of an agent's uid ranges" sees only that agent's.
+const (
+	testUIDRanges     = 32
+	agentsPerProcess  = 64
+	processWindowUIDs = agentsPerProcess * testUIDRanges * 65536 // 2^27
+)
+
+var (
+	agentWindows atomic.Int32 // uid windows handed out so far by this test process
+	agentParents atomic.Int32 // cgroup parents handed out so far
+)
+
+func uidWindow(pid int) uint32 {
+	return uint32(1_000_000_000 + pid%24*processWindowUIDs) // below 2^32 - 1
+}
+
+// nextUIDBase returns the base of a fresh agent window.
+func nextUIDBase(t testing.TB) uint32 {
+	n := agentWindows.Add(1) - 1
+	if n >= agentsPerProcess {
+		t.Fatalf("more than %d test agents in one process: raise agentsPerProcess", agentsPerProcess)
+	}
+	return env.uidBase + uint32(n)*testUIDRanges*65536
+}
+
+// nextCgroupParent returns a cgroup parent of a test agent's own, so that
+// what its sandboxes leave can be told from other agents'.
+func nextCgroupParent() string {
+	return fmt.Sprintf("%s-%d", env.cgroupParent, agentParents.Add(1))
 }
 
 var env testEnv // written once by TestMain before any test runs
@@ -41,6 +81,10 @@ func runTests(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "runc not found at %s: install runc >= 1.3 (go install github.com/opencontainers/runc@v1.3.4 with libseccomp-dev, -tags seccomp): %v\n", runcPath, err)
 		return 1
 	}
+	if _, err := os.Stat(runscPath); err != nil {
+		fmt.Fprintf(os.Stderr, "runsc not found at %s: install gVisor's runsc (Debian: apt-get install runsc): %v\n", runscPath, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "codeint-agent-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,6 +99,7 @@ func runTests(m *testing.M) int {
 		envdPath:     filepath.Join(dir, "envd"),
 		binDir:       dir,
 		cgroupParent: fmt.Sprintf("codeint-agenttest-%d", os.Getpid()),
+		uidBase:      uidWindow(os.Getpid()),
 	}
 	build := exec.Command("go", "build", "-o", env.envdPath, "github.com/codeint/codeint/cmd/envd")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -118,15 +163,40 @@ func newAgent(t testing.TB, onExit agentapi.ExitFunc) *Agent {
 
 func newAgentOn(t testing.TB, dir string, onExit agentapi.ExitFunc) *Agent {
 	t.Helper()
-	a, err := New(Config{
-		NodeID:       "node-test",
-		DataDir:      dir,
-		RuncPath:     runcPath,
-		EnvdPath:     env.envdPath,
-		CgroupParent: env.cgroupParent,
-		Logger:       testLogger(t),
-		OnExit:       onExit,
-	})
+	return newAgentWith(t, Config{DataDir: dir, OnExit: onExit})
+}
+
+// newAgentWith fills in what cfg leaves zero with the test defaults (a
+// fresh data dir, its own uid window and the test process's cgroup
+// parent) and returns the agent, closed and checked for leftovers when the
+// test ends.
+func newAgentWith(t testing.TB, cfg Config) *Agent {
+	t.Helper()
+	if cfg.NodeID == "" {
+		cfg.NodeID = "node-test"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = dataDir(t)
+	}
+	if cfg.RuncPath == "" {
+		cfg.RuncPath = runcPath
+	}
+	if cfg.RunscPath == "" {
+		cfg.RunscPath = runscPath
+	}
+	if cfg.EnvdPath == "" {
+		cfg.EnvdPath = env.envdPath
+	}
+	if cfg.UIDBase == 0 {
+		cfg.UIDBase, cfg.UIDRanges = nextUIDBase(t), testUIDRanges
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = nextCgroupParent()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +205,23 @@ func newAgentOn(t testing.TB, dir string, onExit agentapi.ExitFunc) *Agent {
 			t.Errorf("Close: %v", err)
 		}
 		// Close stops everything.
-		states, err := a.Runtime().List(context.Background())
-		bundles, _ := a.Runtime().Bundles()
-		if err != nil || len(states) > 0 || len(bundles) > 0 {
-			t.Errorf("after Close: containers %+v, bundles %v (%v)", states, bundles, err)
+		for _, rt := range a.runtimes() {
+			states, err := rt.List(context.Background())
+			if err != nil || len(states) > 0 {
+				t.Errorf("after Close: %s containers %+v (%v)", rt.Kind(), states, err)
+			}
+		}
+		if bundles, _ := a.Runtime().Bundles(); len(bundles) > 0 {
+			t.Errorf("after Close: bundles %v", bundles)
+		}
+		if used, q := a.uids.counts(); used+q > 0 {
+			t.Errorf("after Close: %d uid ranges in use, %d quarantined", used, q)
+		}
+		if ids, err := a.Runtime().CgroupIDs(); err != nil || len(ids) > 0 {
+			t.Errorf("after Close: cgroups left under %s: %v (%v)", cfg.CgroupParent, ids, err)
+		}
+		if cfg.CgroupParent != env.cgroupParent {
+			removeCgroupParent(cfg.CgroupParent)
 		}
 	})
 	return a
@@ -149,6 +232,11 @@ func testLogger(t testing.TB) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+}
+
+// runtimes are the OCI runtimes every runtime-dependent test runs under.
+func runtimes() []agentapi.Runtime {
+	return []agentapi.Runtime{agentapi.RuntimeRunc, agentapi.RuntimeGVisor}
 }
 
 // startSandbox starts a sandbox with a unique id.
@@ -180,13 +268,15 @@ func run(t testing.TB, a *Agent, id string, req agentapi.ExecRequest) agentapi.E
 // assertNoTrace checks that nothing of sandbox id is left on the host.
 func assertNoTrace(t testing.TB, a *Agent, id string) {
 	t.Helper()
-	states, err := a.Runtime().List(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range states {
-		if s.ID == id {
-			t.Errorf("runc still lists %s (%s)", id, s.Status)
+	for _, rt := range a.runtimes() {
+		states, err := rt.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range states {
+			if s.ID == id {
+				t.Errorf("%s still lists %s (%s)", rt.Kind(), id, s.Status)
+			}
 		}
 	}
 	if _, err := os.Stat(a.Runtime().BundleDir(id)); !os.IsNotExist(err) {

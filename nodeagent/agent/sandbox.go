@@ -3,14 +3,20 @@ package agent
 import (
 	"sync/atomic"
 
+	"github.com/codeint/codeint/nodeagent/agentapi"
 	"github.com/codeint/codeint/nodeagent/envdclient"
 	"github.com/codeint/codeint/nodeagent/runc"
 )
 
-// sandbox is one sandbox the agent started. container and client are set
-// before ready closes and never change after.
+// sandbox is one sandbox the agent started. Every field but the channels
+// and flags is set before ready closes and never changes after.
 type sandbox struct {
 	id        string
+	runtime   agentapi.Runtime
+	rt        *runc.Runtime
+	uidBase   uint32 // first host uid of its range; 0 until allocated
+	memoryMB  int
+	pidsLimit int64
 	container *runc.Container
 	client    *envdclient.Client
 

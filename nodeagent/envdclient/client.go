@@ -130,6 +130,9 @@ func (c *Client) Exec(ctx context.Context, req agentapi.ExecRequest, onOutput fu
 		TimeoutMS:      req.Timeout.Milliseconds(),
 		MaxOutputBytes: req.MaxOutputBytes,
 	}
+	if req.CPUTime > 0 {
+		wire.CPUTimeMS = max(req.CPUTime.Milliseconds(), 1)
+	}
 	if req.Timeout > 0 && wire.TimeoutMS == 0 {
 		wire.TimeoutMS = 1
 	}

@@ -11,7 +11,10 @@
 //	exec:  agent → ExecRequest       envd → Output* then Result or Error, close
 //
 // An exec is cancelled by the agent closing (or resetting) its side of the
-// stream; envd then kills the process group and sends nothing more.
+// stream; envd then kills every process of the execution and sends nothing
+// more.
+//
+// Env keys with the prefix EnvReserved are envd's, never the program's.
 //
 // A frame is [1 byte type][uint32 big-endian payload length][payload]; the
 // payload is at most MaxFrameSize bytes. JSON payloads (ExecRequest, Result,

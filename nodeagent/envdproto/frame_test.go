@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -110,5 +111,20 @@ func TestDecodeBadPayloads(t *testing.T) {
 	var r Result
 	if err := DecodeJSON(FrameResult, []byte("{"), &r); !errors.Is(err, ErrBadFrame) {
 		t.Errorf("bad json: %v", err)
+	}
+}
+
+func TestCPUTime(t *testing.T) {
+	for _, tc := range []struct {
+		req  ExecRequest
+		want time.Duration
+	}{
+		{ExecRequest{}, 0},
+		{ExecRequest{CPUTimeMS: 1500}, 1500 * time.Millisecond},
+		{ExecRequest{CPUTimeMS: -5}, 0},
+	} {
+		if got := tc.req.CPUTime(); got != tc.want {
+			t.Errorf("%+v: CPUTime = %v, want %v", tc.req, got, tc.want)
+		}
 	}
 }

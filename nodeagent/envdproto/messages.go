@@ -48,6 +48,21 @@ type ExecRequest struct {
 	Env            map[string]string `json:"env,omitempty"`
 	TimeoutMS      int64             `json:"timeoutMs,omitempty"`      // 0: DefaultTimeout
 	MaxOutputBytes int               `json:"maxOutputBytes,omitempty"` // per stream; 0: DefaultMaxOutputBytes
+	// CPUTimeMS is the CPU-time limit of every process of the execution
+	// (RLIMIT_CPU, rounded up to whole seconds); 0: none.
+	CPUTimeMS int64 `json:"cpuTimeMs,omitempty"`
+}
+
+// EnvReserved prefixes the environment variables that are envd's own:
+// envd never passes a request's Env key with it to the program.
+const EnvReserved = "CODEINT_"
+
+// CPUTime returns the request's CPU-time limit; 0 means none.
+func (r *ExecRequest) CPUTime() time.Duration {
+	if r.CPUTimeMS <= 0 {
+		return 0
+	}
+	return time.Duration(r.CPUTimeMS) * time.Millisecond
 }
 
 // Timeout returns the request's wall-clock limit with the default applied.
@@ -73,10 +88,14 @@ type ExecError struct {
 	Traceback string `json:"traceback,omitempty"`
 }
 
-// Names of ExecError.
+// Names of ExecError. The limit names equal the agentapi.Limit* constants
+// (this package imports only the standard library, so they are repeated).
 const (
-	ErrNameTimeout = "TIMEOUT" // the wall-clock limit ran out
-	ErrNameKilled  = "KILLED"  // a signal ended the process
+	ErrNameTimeout  = "TIMEOUT"        // the wall-clock limit ran out
+	ErrNameKilled   = "KILLED"         // a signal ended the process
+	ErrNameCPUTime  = "CPU_TIME_LIMIT" // RLIMIT_CPU ended the process (SIGXCPU, or SIGKILL at the hard limit)
+	ErrNameDiskFull = "DISK_FULL"      // the program failed with a writable dir full
+	ErrNameOOM      = "OOM_KILLED"     // envd's own OOM killer (gVisor) took the program
 )
 
 // Result is the outcome of an execution, the payload of a FrameResult. The

@@ -29,6 +29,13 @@ for p in targets:
         else:
             with open(p, "rb") as f:
                 data = f.read(4096)
+            if p == "/proc/1/environ" and @EMPTYENVIRONOK@ and all(
+                    kv.startswith(b"HOME=") for kv in data.split(b"\0") if kv):
+                # gVisor 2022 shows every /proc/N/environ as 0444. envd runs
+                # with an empty environment; runsc adds only HOME, so
+                # nothing of envd's is there to read.
+                ok("read " + p, "readable, holding only runsc's HOME")
+                continue
             what = "read %d bytes" % len(data)
             if SECRET in data or CANARYTEXT in data:
                 what += " holding the host's secret"
@@ -59,7 +66,8 @@ func TestReadHostFiles(t *testing.T) {
 		id := w.victimID(t)
 		res := run(t, w.a, id, agentapi.Python, py(readHostPy,
 			"CANARY", env.canaryPath, "TXETYRANAC", reverse(env.canary), "DATADIR", w.dataDir, "ID", id,
-			"AGENTPID", strconv.Itoa(os.Getpid()), "TERCES", reverse(env.secret)), 15*time.Second)
+			"AGENTPID", strconv.Itoa(os.Getpid()), "TERCES", reverse(env.secret),
+			"EMPTYENVIRONOK", map[bool]string{true: "True", false: "False"}[w.rt == agentapi.RuntimeGVisor]), 15*time.Second)
 		checkProbes(t, res)
 		if shadow := hostShadowHashes(); len(shadow) > 0 {
 			for _, h := range shadow {

@@ -1,164 +1,278 @@
 package runc
 
 import (
-	"context"
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	cgroups "github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
 )
 
-const (
-	cgroupRoot        = "/sys/fs/cgroup"
-	cgroup2SuperMagic = 0x63677270
-)
-
-// cgroupBases returns the directories under which runc puts the cgroup
-// parent: /sys/fs/cgroup on a unified (v2) host, every mounted hierarchy
-// (/sys/fs/cgroup/memory, …/unified, …/systemd) on a v1 or hybrid host.
-func cgroupBases() ([]string, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(cgroupRoot, &st); err != nil {
-		return nil, fmt.Errorf("runc: statfs %s: %w", cgroupRoot, err)
-	}
-	if st.Type == cgroup2SuperMagic {
-		return []string{cgroupRoot}, nil
-	}
-	entries, err := os.ReadDir(cgroupRoot)
-	if err != nil {
-		return nil, fmt.Errorf("runc: list cgroup hierarchies: %w", err)
-	}
-	var bases []string
-	for _, e := range entries {
-		// Comounted controllers (cpu,cpuacct) show up as a directory and
-		// symlinks to it; the directory suffices.
-		if e.IsDir() {
-			bases = append(bases, filepath.Join(cgroupRoot, e.Name()))
-		}
-	}
-	return bases, nil
+// Cgroup is the agent's handle on one sandbox's cgroup, which the runtime
+// created from the bundle's linux.resources and cgroupsPath. It reads and
+// acts through github.com/containerd/cgroups/v3, so the same code serves
+// cgroup v1 (one directory per hierarchy) and v2 (one unified directory).
+// Its methods are safe for concurrent use.
+type Cgroup struct {
+	path string           // "/<parent>/<id>", relative to every hierarchy
+	v1   cgroup1.Cgroup   // nil on a unified (v2) host
+	v2   *cgroup2.Manager // nil on a v1 or hybrid host
+	// pidsEvents is the pids controller's event file: cgroups/v3 does
+	// not expose its "max" counter.
+	pidsEvents string
 }
 
-// CgroupDirs returns the cgroup directories of container id that exist.
-func (r *Runtime) CgroupDirs(id string) ([]string, error) {
-	if err := ValidateID(id); err != nil {
-		return nil, err
-	}
-	bases, err := cgroupBases()
-	if err != nil {
-		return nil, err
-	}
-	var dirs []string
-	for _, b := range bases {
-		d := filepath.Join(b, r.cgroup, id)
-		if _, err := os.Stat(d); err == nil {
-			dirs = append(dirs, d)
-		}
-	}
-	return dirs, nil
+// CgroupStats is what the agent reads from a sandbox's cgroup.
+type CgroupStats struct {
+	OOMKills      uint64        // processes the OOM killer took in this cgroup
+	PidsLimitHits uint64        // forks refused by the pids limit ("max" in pids.events)
+	MemoryBytes   uint64        // memory charged now (processes, page cache, tmpfs)
+	CPU           time.Duration // CPU time used so far by every process, ever
+	Pids          uint64        // processes (tasks) now
 }
 
-// CgroupIDs returns the ids that have a cgroup directory under the
-// runtime's cgroup parent in any hierarchy.
-func (r *Runtime) CgroupIDs() ([]string, error) {
-	bases, err := cgroupBases()
-	if err != nil {
-		return nil, err
-	}
-	seen := make(map[string]bool)
-	var ids []string
-	for _, b := range bases {
-		entries, err := os.ReadDir(filepath.Join(b, r.cgroup))
+// v1Controllers are the hierarchies the agent reads or acts on. The others
+// (cpu, cpuset, blkio, devices, systemd, …) are runc's to configure;
+// removing them all is RemoveCgroups's job.
+func v1Controllers() []cgroup1.Name {
+	return []cgroup1.Name{cgroup1.Memory, cgroup1.Pids, cgroup1.Cpuacct, cgroup1.Freezer}
+}
+
+// openCgroup loads the existing cgroup /<parent>/<id>.
+func openCgroup(parent, id string) (*Cgroup, error) {
+	path := "/" + parent + "/" + id
+	if cgroups.Mode() == cgroups.Unified {
+		m, err := cgroup2.Load(path)
 		if err != nil {
-			continue // the parent does not exist in this hierarchy
+			return nil, fmt.Errorf("runc: load cgroup %s: %w", path, err)
 		}
-		for _, e := range entries {
-			if e.IsDir() && ValidateID(e.Name()) == nil && !seen[e.Name()] {
-				seen[e.Name()] = true
-				ids = append(ids, e.Name())
+		return &Cgroup{path: path, v2: m, pidsEvents: filepath.Join(cgroupRoot, path, "pids.events")}, nil
+	}
+	hierarchy := func() ([]cgroup1.Subsystem, error) {
+		all, err := cgroup1.Default()
+		if err != nil {
+			return nil, err
+		}
+		var keep []cgroup1.Subsystem
+		for _, s := range all {
+			for _, n := range v1Controllers() {
+				if s.Name() == n {
+					keep = append(keep, s)
+				}
 			}
 		}
+		return keep, nil
 	}
-	return ids, nil
-}
-
-// removeCgroups removes the cgroup directories of id, children first. A
-// cgroup that still holds processes has them killed first; that happens
-// only when runc did not clean up (it crashed, or was killed).
-func (r *Runtime) removeCgroups(ctx context.Context, id string) error {
-	dirs, err := r.CgroupDirs(id)
+	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(hierarchy))
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("runc: load cgroup %s: %w", path, err)
 	}
-	var errs []error
-	for _, d := range dirs {
-		if err := removeCgroupTree(ctx, d); err != nil {
-			errs = append(errs, err)
+	c := &Cgroup{path: path, v1: cg}
+	for _, s := range cg.Subsystems() {
+		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Pids {
+			c.pidsEvents = filepath.Join(p.Path(path), "pids.events")
 		}
 	}
-	return errors.Join(errs...)
+	return c, nil
 }
 
-func removeCgroupTree(ctx context.Context, dir string) error {
-	var subdirs []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+// Path is the cgroup's path below each hierarchy's root.
+func (c *Cgroup) Path() string { return c.path }
+
+// Stats reads the cgroup's counters and usage.
+func (c *Cgroup) Stats() (CgroupStats, error) {
+	var st CgroupStats
+	if c.v2 != nil {
+		m, err := c.v2.StatFiltered(cgroup2.StatPids | cgroup2.StatCPU | cgroup2.StatMemory | cgroup2.StatMemoryEvents)
+		if err != nil {
+			return st, fmt.Errorf("runc: cgroup stats: %w", err)
+		}
+		if m.MemoryEvents != nil {
+			st.OOMKills = m.MemoryEvents.OomKill
+		}
+		if m.Memory != nil {
+			st.MemoryBytes = m.Memory.Usage
+		}
+		if m.CPU != nil {
+			st.CPU = time.Duration(m.CPU.UsageUsec) * time.Microsecond
+		}
+		if m.Pids != nil {
+			st.Pids = m.Pids.Current
+		}
+	} else {
+		m, err := c.v1.Stat(cgroup1.IgnoreNotExist)
+		if err != nil {
+			return st, fmt.Errorf("runc: cgroup stats: %w", err)
+		}
+		if m.MemoryOomControl != nil {
+			st.OOMKills = m.MemoryOomControl.OomKill
+		}
+		if m.Memory != nil && m.Memory.Usage != nil {
+			st.MemoryBytes = m.Memory.Usage.Usage
+		}
+		if m.CPU != nil && m.CPU.Usage != nil {
+			st.CPU = time.Duration(m.CPU.Usage.Total)
+		}
+		if m.Pids != nil {
+			st.Pids = m.Pids.Current
+		}
+	}
+	hits, err := readEventCounter(c.pidsEvents, "max")
+	if err != nil {
+		return st, err
+	}
+	st.PidsLimitHits = hits
+	return st, nil
+}
+
+// readEventCounter reads one "key value" line of a cgroup events file.
+func readEventCounter(file, key string) (uint64, error) {
+	if file == "" {
+		return 0, nil // no pids controller
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("runc: read %s: %w", file, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		k, v, ok := bytes.Cut(sc.Bytes(), []byte(" "))
+		if ok && string(k) == key {
+			return strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
+		}
+	}
+	return 0, nil
+}
+
+// Procs returns the pids (host view) of every process in the cgroup.
+func (c *Cgroup) Procs() ([]int, error) {
+	var pids []int
+	if c.v2 != nil {
+		ps, err := c.v2.Procs(true)
+		if err != nil {
+			return nil, fmt.Errorf("runc: cgroup procs: %w", err)
+		}
+		for _, p := range ps {
+			pids = append(pids, int(p))
+		}
+		return pids, nil
+	}
+	ps, err := c.v1.Processes(cgroup1.Pids, true)
+	if err != nil {
+		return nil, fmt.Errorf("runc: cgroup procs: %w", err)
+	}
+	for _, p := range ps {
+		pids = append(pids, p.Pid)
+	}
+	return pids, nil
+}
+
+// KillAll sends SIGKILL to every process of the cgroup, leaving nothing a
+// fork could add: cgroup.kill on v2, freeze → kill → thaw on v1.
+func (c *Cgroup) KillAll() error {
+	if c.v2 != nil {
+		if err := c.v2.Kill(); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("runc: kill cgroup %s: %w", c.path, err)
+		}
+		return nil
+	}
+	return c.frozen(func(pid int) bool { return true })
+}
+
+// KillUID sends SIGKILL to every process of the cgroup whose real uid (host
+// view) is uid, with the cgroup frozen so none forks meanwhile.
+func (c *Cgroup) KillUID(uid uint32) error {
+	return c.frozen(func(pid int) bool {
+		owner, err := procUID(pid)
+		return err == nil && owner == uid
+	})
+}
+
+// freezeWait bounds how long a freeze may take before killing goes ahead
+// unfrozen (and retries until the processes are gone).
+const freezeWait = time.Second
+
+// frozen freezes the cgroup, kills the processes match selects, and thaws
+// it: the killed processes die once thawed, and none could fork between
+// the listing and the kill. Without a freezer it kills in rounds.
+func (c *Cgroup) frozen(match func(pid int) bool) error {
+	froze := c.freeze()
+	defer func() {
+		if froze {
+			c.thaw()
+		}
+	}()
+	for round := 0; round < 100; round++ {
+		pids, err := c.Procs()
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			subdirs = append(subdirs, p)
+		n := 0
+		for _, pid := range pids {
+			if match(pid) {
+				n++
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("runc: walk cgroup %s: %w", dir, err)
-	}
-	for i := len(subdirs) - 1; i >= 0; i-- { // deepest first
-		if err := removeCgroup(ctx, subdirs[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// removeCgroup rmdirs one cgroup, killing what is left in it and retrying
-// for a short while: the kernel frees a cgroup only once its last task has
-// exited.
-func removeCgroup(ctx context.Context, dir string) error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := syscall.Rmdir(dir)
-		if err == nil || errors.Is(err, syscall.ENOENT) {
+		if n == 0 || froze {
 			return nil
 		}
-		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return fmt.Errorf("runc: remove cgroup %s: %w", dir, err)
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("runc: processes of cgroup %s keep appearing", c.path)
+}
+
+func (c *Cgroup) freeze() bool {
+	done := make(chan error, 1)
+	go func() {
+		if c.v2 != nil {
+			done <- c.v2.Freeze()
+		} else {
+			done <- c.v1.Freeze()
 		}
-		killCgroupProcs(dir)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("runc: remove cgroup %s: %w", dir, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+	}()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(freezeWait):
+		return false // the goroutine ends when the freeze does, or fails
 	}
 }
 
-func killCgroupProcs(dir string) {
-	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return
+func (c *Cgroup) thaw() {
+	if c.v2 != nil {
+		_ = c.v2.Thaw()
+	} else {
+		_ = c.v1.Thaw()
 	}
-	for _, f := range strings.Fields(string(data)) {
-		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// procUID reads the real uid of pid from /proc.
+func procUID(pid int) (uint32, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("Uid:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) == 0 {
+				break
+			}
+			n, err := strconv.ParseUint(string(f[0]), 10, 32)
+			return uint32(n), err
 		}
 	}
+	return 0, fmt.Errorf("runc: no Uid line in /proc/%d/status", pid)
 }

@@ -1,38 +1,24 @@
 package runc
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 )
 
-// command runs `runc --root R args...` and returns its stdout. An error
-// carries runc's stderr.
-func (r *Runtime) command(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, r.runc, append([]string{"--root", r.root}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, &CommandError{Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
-	}
-	return stdout.Bytes(), nil
-}
-
-// CommandError is a runc invocation that failed.
+// CommandError is a runtime invocation that failed.
 type CommandError struct {
-	Args   []string
-	Stderr string
-	Err    error
+	Runtime Kind
+	Args    []string
+	Stderr  string
+	Err     error
 }
 
 // Error implements error.
 func (e *CommandError) Error() string {
-	return fmt.Sprintf("runc %s: %v: %s", strings.Join(e.Args, " "), e.Err, e.Stderr)
+	return fmt.Sprintf("%s %s: %v: %s", e.Runtime, strings.Join(e.Args, " "), e.Err, e.Stderr)
 }
 
 // Unwrap returns the exec error.

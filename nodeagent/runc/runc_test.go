@@ -2,10 +2,12 @@ package runc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,10 @@ import (
 	"github.com/codeint/codeint/nodeagent/runc"
 )
 
-const runcPath = "/usr/local/bin/runc"
+const (
+	runcPath  = "/usr/local/bin/runc"
+	runscPath = "/usr/bin/runsc"
+)
 
 // envdPath is the envd binary TestMain builds.
 var envdPath string
@@ -25,13 +30,20 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	// Detached containers are re-parented to this process, which reaps
+	// them, as the agent does.
+	if err := runc.SetChildSubreaper(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "codeint-runc-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	// The container's root (host uid 100000) must reach the bind source.
+	// The container's root (an unprivileged host uid) must reach the bind
+	// source.
 	if err := os.Chmod(dir, 0o711); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -46,17 +58,30 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
+// binaryOf returns the runtime binary of kind, failing the test with how
+// to install it when it is missing.
+func binaryOf(t *testing.T, kind runc.Kind) string {
+	t.Helper()
+	path := runcPath
+	hint := "install runc >= 1.3 (go install github.com/opencontainers/runc@v1.3.4 with libseccomp-dev, -tags seccomp)"
+	if kind == runc.KindRunsc {
+		path, hint = runscPath, "install gVisor's runsc (apt-get install runsc)"
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("%s not found at %s: %s: %v", kind, path, hint, err)
+	}
+	return path
+}
+
 // newRuntime returns a runtime on a data dir the container's uid can
 // traverse, with a cgroup parent of its own so tests never touch the
 // cgroups of another agent on this host.
-func newRuntime(t *testing.T) *runc.Runtime {
+func newRuntime(t *testing.T, kind runc.Kind) *runc.Runtime {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Fatal("these tests run runc for real and need root (run them as root on a Linux host)")
+		t.Fatal("these tests run runc and runsc for real and need root (run them as root on a Linux host)")
 	}
-	if _, err := os.Stat(runcPath); err != nil {
-		t.Fatalf("runc not found at %s: install runc >= 1.3 (go install github.com/opencontainers/runc@v1.3.4 with libseccomp-dev, -tags seccomp): %v", runcPath, err)
-	}
+	bin := binaryOf(t, kind)
 	dir := t.TempDir()
 	// t.TempDir() is 0700 and so is its parent: open both for traversal.
 	for _, d := range []string{dir, filepath.Dir(dir)} {
@@ -65,7 +90,8 @@ func newRuntime(t *testing.T) *runc.Runtime {
 		}
 	}
 	parent := fmt.Sprintf("codeint-runctest-%d", os.Getpid())
-	rt, err := runc.New(runc.Config{RuncPath: runcPath, DataDir: dir, CgroupParent: parent})
+	rt, err := runc.New(runc.Config{Kind: kind, Path: bin, DataDir: dir, CgroupParent: parent,
+		UIDBase: uint32(300_000_000 + os.Getpid()%1000*65536)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +106,20 @@ func newRuntime(t *testing.T) *runc.Runtime {
 }
 
 func TestStartExecStop(t *testing.T) {
-	rt := newRuntime(t)
+	for _, kind := range []runc.Kind{runc.KindRunc, runc.KindRunsc} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testStartExecStop(t, kind)
+		})
+	}
+}
+
+func testStartExecStop(t *testing.T, kind runc.Kind) {
+	rt := newRuntime(t, kind)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id := "rt-" + strings.ToLower(t.Name())
-	c, err := rt.Start(runc.Options{ID: id, EnvdPath: envdPath, MemoryMB: 256})
+	id := "rt-" + strings.ToLower(string(kind))
+	c, err := rt.Start(ctx, runc.Options{ID: id, EnvdPath: envdPath, MemoryMB: 256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +136,7 @@ func TestStartExecStop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exec: %v\nstderr: %s", err, c.StderrTail())
 	}
-	if res.Stdout != "hi 0\n" || res.ExitCode != 0 {
+	if res.Stdout != "hi 1000\n" || res.ExitCode != 0 {
 		t.Fatalf("exec result %+v", res)
 	}
 
@@ -113,7 +148,15 @@ func TestStartExecStop(t *testing.T) {
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("CgroupDirs while running = %v, %v", dirs, err)
 	}
-	t.Logf("cgroup dirs: %v", dirs)
+	st, err := c.Cgroup().Stats()
+	if err != nil || st.Pids == 0 || st.MemoryBytes == 0 {
+		t.Fatalf("cgroup stats %+v, %v", st, err)
+	}
+	// No runtime process stays behind: what the agent adopted is the
+	// init (runc) or the sandbox and gofer (runsc).
+	if pids := c.RuntimePids(); len(pids) == 0 || kind == runc.KindRunc && !slices.Equal(pids, []int{c.Pid()}) {
+		t.Fatalf("runtime pids %v, init %d", pids, c.Pid())
+	}
 
 	if err := rt.Stop(ctx, c); err != nil {
 		t.Fatalf("stop: %v", err)
@@ -126,6 +169,13 @@ func TestStartExecStop(t *testing.T) {
 	assertGone(t, rt, id)
 }
 
+func TestNotInstalled(t *testing.T) {
+	_, err := runc.New(runc.Config{Kind: runc.KindRunsc, Path: "/nonexistent/runsc", DataDir: t.TempDir()})
+	if !errors.Is(err, runc.ErrNotInstalled) || !strings.Contains(err.Error(), "runsc") {
+		t.Fatalf("New with a missing binary: %v", err)
+	}
+}
+
 func assertGone(t *testing.T, rt *runc.Runtime, id string) {
 	t.Helper()
 	states, err := rt.List(context.Background())
@@ -134,7 +184,7 @@ func assertGone(t *testing.T, rt *runc.Runtime, id string) {
 	}
 	for _, s := range states {
 		if s.ID == id {
-			t.Errorf("runc still lists %s: %+v", id, s)
+			t.Errorf("%s still lists %s: %+v", rt.Kind(), id, s)
 		}
 	}
 	if _, err := os.Stat(rt.BundleDir(id)); !os.IsNotExist(err) {

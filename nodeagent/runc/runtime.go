@@ -4,14 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -23,43 +24,62 @@ var (
 	// ErrNotSearchable is returned by New for a DataDir the container's
 	// root could not traverse.
 	ErrNotSearchable = errors.New("runc: directory not searchable by the container's uid")
+	// ErrNotInstalled is returned by New when the runtime binary is not
+	// found.
+	ErrNotInstalled = errors.New("runc: runtime binary not installed")
 )
 
-// How long Stop waits for a killed container's runc to exit before it kills
-// runc itself.
+// How long Stop waits for a killed container's processes to exit.
 const stopWait = 5 * time.Second
 
 // Config configures a Runtime.
 type Config struct {
-	RuncPath     string // default: runc from PATH
-	DataDir      string // holds bundles/ and runc/ (runc --root)
+	Kind         Kind   // default KindRunc
+	Path         string // the runtime binary; default: the Kind's name from PATH
+	DataDir      string // holds bundles/ and <kind>/ (the runtime's --root)
 	CgroupParent string // default DefaultCgroupParent; one agent per parent and host
-	UIDBase      uint32 // default DefaultUIDBase
+	UIDBase      uint32 // Options.UIDBase when Start is given none; default DefaultUIDBase
 	Logger       *slog.Logger
 }
 
-// Runtime runs containers with one runc binary and state root.
+// Runtime runs containers with one runtime binary and state root.
 type Runtime struct {
-	runc    string
-	root    string // runc --root
+	kind    Kind
+	bin     string
+	root    string // --root
 	bundles string
 	cgroup  string
 	uidBase uint32
 	logger  *slog.Logger
+	protect bool // the init may get oom_score_adj -1000 (CAP_SYS_RESOURCE)
+}
+
+// installHint says how to get a runtime that is missing.
+func installHint(k Kind) string {
+	if k == KindRunsc {
+		return "install gVisor's runsc (Debian: apt-get install runsc)"
+	}
+	return "install runc >= 1.3 (go install github.com/opencontainers/runc@v1.3.4 with libseccomp-dev and -tags seccomp)"
 }
 
 // New prepares DataDir (mode 0711) and checks that the container's root can
-// traverse it.
+// traverse it. A missing binary is an error wrapping ErrNotInstalled.
 func New(cfg Config) (*Runtime, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("runc: Config.DataDir is required")
 	}
-	if cfg.RuncPath == "" {
-		cfg.RuncPath = "runc"
+	if cfg.Kind == "" {
+		cfg.Kind = KindRunc
 	}
-	runcPath, err := exec.LookPath(cfg.RuncPath)
+	if cfg.Kind != KindRunc && cfg.Kind != KindRunsc {
+		return nil, fmt.Errorf("runc: unknown runtime kind %q", cfg.Kind)
+	}
+	if cfg.Path == "" {
+		cfg.Path = string(cfg.Kind)
+	}
+	bin, err := exec.LookPath(cfg.Path)
 	if err != nil {
-		return nil, fmt.Errorf("runc: find runc binary (install runc >= 1.3, e.g. `go install github.com/opencontainers/runc@v1.3.4` with libseccomp-dev and -tags seccomp): %w", err)
+		return nil, fmt.Errorf("%w: %s not found (%s): %w", ErrNotInstalled, cfg.Path, installHint(cfg.Kind), err)
 	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = DefaultCgroupParent
@@ -78,12 +98,14 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("runc: data dir: %w", err)
 	}
 	r := &Runtime{
-		runc:    runcPath,
-		root:    filepath.Join(dataDir, "runc"),
+		kind:    cfg.Kind,
+		bin:     bin,
+		root:    filepath.Join(dataDir, string(cfg.Kind)),
 		bundles: filepath.Join(dataDir, "bundles"),
 		cgroup:  cfg.CgroupParent,
 		uidBase: cfg.UIDBase,
-		logger:  cfg.Logger,
+		logger:  cfg.Logger.With("runtime", string(cfg.Kind)),
+		protect: cfg.Kind == KindRunc && hasCapSysResource(),
 	}
 	for _, d := range []string{dataDir, r.root, r.bundles} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
@@ -123,53 +145,55 @@ func CheckSearchable(dir string) error {
 	}
 }
 
+// Kind is the runtime this Runtime drives.
+func (r *Runtime) Kind() Kind { return r.kind }
+
 // BundleDir is where the bundle of container id lives.
 func (r *Runtime) BundleDir(id string) string { return filepath.Join(r.bundles, id) }
 
-// StateDir is runc's --root.
+// StateDir is the runtime's --root.
 func (r *Runtime) StateDir() string { return r.root }
 
-// RuncPath is the runc binary in use.
-func (r *Runtime) RuncPath() string { return r.runc }
+// Path is the runtime binary in use.
+func (r *Runtime) Path() string { return r.bin }
 
-// Container is a running `runc run` in the foreground.
-type Container struct {
-	ID     string
-	cmd    *exec.Cmd
-	conn   *pipeConn
-	done   chan struct{}
-	err    error // runc's exit, set before done closes
-	stderr *tailWriter
-}
+// ProtectsInit reports whether containers' inits get oom_score_adj -1000
+// (runc, with CAP_SYS_RESOURCE held by this process).
+func (r *Runtime) ProtectsInit() bool { return r.protect }
 
-// Conn is the container init's stdio: writes go to its stdin, reads come
-// from its stdout. Closing it closes the agent's ends of both pipes.
-func (c *Container) Conn() io.ReadWriteCloser { return c.conn }
+// CgroupParent names the cgroup the containers' cgroups are created under.
+func (r *Runtime) CgroupParent() string { return r.cgroup }
 
-// Done is closed when the runc process has exited.
-func (c *Container) Done() <-chan struct{} { return c.done }
-
-// Err is runc's exit error once Done is closed, nil before.
-func (c *Container) Err() error {
-	select {
-	case <-c.done:
-		return c.err
-	default:
-		return nil
+// globalArgs come before the subcommand.
+func (r *Runtime) globalArgs() []string {
+	if r.kind == KindRunsc {
+		// ptrace: works without /dev/kvm, in VMs and containers. No
+		// network device at all. --oci-seccomp applies the bundle's
+		// seccomp profile to the sandbox's processes inside gVisor
+		// (runsc ignores it otherwise).
+		return []string{"--root", r.root, "--platform=ptrace", "--network=none", "--oci-seccomp"}
 	}
+	return []string{"--root", r.root}
 }
 
-// Pid is the pid of the runc process (not of the container's init).
-func (c *Container) Pid() int { return c.cmd.Process.Pid }
+// command runs the runtime with args and returns its stdout. An error
+// carries the runtime's stderr.
+func (r *Runtime) command(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, r.bin, append(r.globalArgs(), args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, &CommandError{Runtime: r.kind, Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
 
-// StderrTail returns the last lines runc and the init wrote to stderr.
-func (c *Container) StderrTail() string { return c.stderr.String() }
-
-// Start writes the bundle for opts and runs it in the foreground: the init's
-// stdin and stdout are pipes reachable through Container.Conn, its stderr
-// and runc's go to the logger. opts.UIDBase and opts.CgroupParent default to
-// the runtime's.
-func (r *Runtime) Start(opts Options) (*Container, error) {
+// Start writes the bundle for opts and runs it detached: the init's stdin
+// and stdout are pipes reachable through Container.Conn (passed through
+// the runtime, which exits once the container runs), its stderr and the
+// runtime's go to the logger. opts.UIDBase defaults to the runtime's;
+// opts.CgroupParent and opts.Kind are the runtime's.
+func (r *Runtime) Start(ctx context.Context, opts Options) (*Container, error) {
 	if err := ValidateID(opts.ID); err != nil {
 		return nil, err
 	}
@@ -177,6 +201,8 @@ func (r *Runtime) Start(opts Options) (*Container, error) {
 		opts.UIDBase = r.uidBase
 	}
 	opts.CgroupParent = r.cgroup
+	opts.Kind = r.kind
+	opts.ProtectInit = r.protect
 	bundle := r.BundleDir(opts.ID)
 	if _, err := os.Lstat(bundle); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrExists, opts.ID)
@@ -185,165 +211,94 @@ func (r *Runtime) Start(opts Options) (*Container, error) {
 		os.RemoveAll(bundle)
 		return nil, err
 	}
-	c, err := r.run(opts.ID, bundle)
+	c, err := r.run(ctx, opts.ID, bundle)
 	if err != nil {
-		os.RemoveAll(bundle)
+		if cerr := r.Cleanup(context.WithoutCancel(ctx), opts.ID); cerr != nil {
+			r.logger.Warn("cleanup after failed start", "sandbox_id", opts.ID, "err", cerr)
+		}
 		return nil, err
+	}
+	c.UIDBase = opts.UIDBase
+	return c, nil
+}
+
+func (r *Runtime) run(ctx context.Context, id, bundle string) (*Container, error) {
+	var files [6]*os.File // init's stdin, stdout, stderr; our ends
+	var err error
+	if files[0], files[3], err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("runc: stdin pipe: %w", err)
+	}
+	if files[4], files[1], err = os.Pipe(); err != nil {
+		closeFiles(files[:]...)
+		return nil, fmt.Errorf("runc: stdout pipe: %w", err)
+	}
+	if files[5], files[2], err = os.Pipe(); err != nil {
+		closeFiles(files[:]...)
+		return nil, fmt.Errorf("runc: stderr pipe: %w", err)
+	}
+	pidFile := filepath.Join(bundle, "init.pid")
+	args := append(r.globalArgs(), "run", "--detach", "--pid-file", pidFile, "--bundle", bundle, id)
+	cmd := exec.CommandContext(ctx, r.bin, args...)
+	// Pass-through stdio: the runtime hands these descriptors to the
+	// container's init and exits; no runtime process stays per sandbox.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[2]
+	// Setpgid: a terminal's Ctrl-C for the agent does not reach the
+	// runtime.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c := &Container{ID: id, Kind: r.kind, conn: &pipeConn{r: files[4], w: files[3]}, stderr: &tailWriter{max: 4096}}
+	logDone := r.logStderr(id, files[5], c.stderr)
+	runErr := cmd.Run()
+	closeFiles(files[:3]...) // the init has them now
+	if runErr != nil {
+		c.conn.Close()
+		select { // the runtime's last words, once nothing holds the pipe
+		case <-logDone:
+		case <-time.After(200 * time.Millisecond):
+		}
+		return nil, &CommandError{Runtime: r.kind, Args: []string{"run", "--detach", id}, Stderr: c.StderrTail(), Err: runErr}
+	}
+	c.pid, err = readPidFile(pidFile)
+	if err == nil {
+		c.cgroup, err = openCgroup(r.cgroup, id)
+	}
+	if err != nil {
+		c.conn.Close()
+		return nil, err
+	}
+	// The runtime has exited: what it started is re-parented to the agent.
+	c.adopted = adoptedChildren(c.cgroup.Path())
+	if !slices.Contains(c.adopted, c.pid) {
+		c.adopted = append(c.adopted, c.pid)
 	}
 	return c, nil
 }
 
-func (r *Runtime) run(id, bundle string) (*Container, error) {
-	stdinR, stdinW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("runc: stdin pipe: %w", err)
-	}
-	stdoutR, stdoutW, err := os.Pipe()
-	if err != nil {
-		closeFiles(stdinR, stdinW)
-		return nil, fmt.Errorf("runc: stdout pipe: %w", err)
-	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		closeFiles(stdinR, stdinW, stdoutR, stdoutW)
-		return nil, fmt.Errorf("runc: stderr pipe: %w", err)
-	}
-	cmd := exec.Command(r.runc, "--root", r.root, "run", "--bundle", bundle, id)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
-	// Setpgid: a terminal's Ctrl-C for the agent does not reach runc (which
-	// would forward it to the init). Pdeathsig: runc dies with the agent,
-	// and runc gives the init its own parent-death signal, so a crashed
-	// agent leaves stopped containers for Reconcile, not running ones. The
-	// signal fires when the forking OS thread exits; the Go runtime keeps
-	// its threads unless a goroutine exits while locked to one, which no
-	// code of the agent does.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	closeFiles(stdinR, stdoutW, stderrW) // the child has them now
-	if err != nil {
-		closeFiles(stdinW, stdoutR, stderrR)
-		return nil, fmt.Errorf("runc: start runc run: %w", err)
-	}
-	c := &Container{
-		ID:     id,
-		cmd:    cmd,
-		conn:   &pipeConn{r: stdoutR, w: stdinW},
-		done:   make(chan struct{}),
-		stderr: &tailWriter{max: 4096},
-	}
+// logStderr logs the init's and the runtime's stderr lines, keeping a
+// tail. The returned channel closes at EOF: when the init and every
+// runtime process holding the pipe have exited.
+func (r *Runtime) logStderr(id string, f *os.File, tail *tailWriter) <-chan struct{} {
+	done := make(chan struct{})
 	logger := r.logger.With("sandbox_id", id)
-	logDone := make(chan struct{})
 	go func() {
-		defer close(logDone)
-		defer stderrR.Close()
-		sc := bufio.NewScanner(stderrR)
+		defer close(done)
+		defer f.Close()
+		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			c.stderr.line(sc.Text())
+			tail.line(sc.Text())
 			logger.Info(sc.Text(), "event", "container_stderr")
 		}
 	}()
-	go func() {
-		c.err = cmd.Wait()
-		// The init's stderr may outlive runc (a crashed runc); give the
-		// logger a moment to catch runc's last words only.
-		select {
-		case <-logDone:
-		case <-time.After(100 * time.Millisecond):
-		}
-		logger.Info("runc exited", "event", "runc_exit", "err", c.err)
-		close(c.done)
-	}()
-	return c, nil
+	return done
 }
 
-// Stop kills the container, waits for its runc to exit and removes
-// everything it left (Cleanup).
-func (r *Runtime) Stop(ctx context.Context, c *Container) error {
-	if err := r.Kill(ctx, c.ID); err != nil {
-		r.logger.Debug("runc kill", "sandbox_id", c.ID, "err", err)
-	}
-	select {
-	case <-c.done:
-	case <-time.After(stopWait):
-		r.logger.Warn("runc did not exit after kill; killing runc", "sandbox_id", c.ID, "event", "runc_kill")
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-c.done
-	}
-	c.conn.Close()
-	return r.Cleanup(ctx, c.ID)
-}
-
-// Kill sends SIGKILL to the container's init; with it dies the whole PID
-// namespace. A container that does not exist or no longer runs is not an
-// error.
-func (r *Runtime) Kill(ctx context.Context, id string) error {
-	if err := ValidateID(id); err != nil {
-		return err
-	}
-	_, err := r.command(ctx, "kill", id, "KILL")
-	if isGone(err) {
-		return nil
-	}
-	return err
-}
-
-// Cleanup removes what container id left on the host: it force-deletes the
-// runc container (killing it if it still runs), removes the bundle and the
-// container's cgroup directories. It reports an error when a cgroup
-// directory could not be removed.
-func (r *Runtime) Cleanup(ctx context.Context, id string) error {
-	if err := ValidateID(id); err != nil {
-		return err
-	}
-	var errs []error
-	// A foreground runc deletes its container when the init exits; ask
-	// runc only when its state is still there (a crashed runc, a leftover).
-	if _, err := os.Lstat(filepath.Join(r.root, id)); err == nil {
-		if _, err := r.command(ctx, "delete", "--force", id); err != nil && !isGone(err) {
-			errs = append(errs, err)
-		}
-	}
-	if err := os.RemoveAll(r.BundleDir(id)); err != nil {
-		errs = append(errs, fmt.Errorf("runc: remove bundle: %w", err))
-	}
-	if err := r.removeCgroups(ctx, id); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// State is a container as `runc list` reports it.
-type State struct {
-	ID     string `json:"id"`
-	Pid    int    `json:"pid"`
-	Status string `json:"status"`
-	Bundle string `json:"bundle"`
-}
-
-// List returns the containers in the runtime's runc root.
-func (r *Runtime) List(ctx context.Context) ([]State, error) {
-	out, err := r.command(ctx, "list", "-f", "json")
+func readPidFile(path string) (int, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("runc: read pid file: %w", err)
 	}
-	var states []State
-	if err := json.Unmarshal(bytes.TrimSpace(out), &states); err != nil {
-		return nil, fmt.Errorf("runc: decode runc list: %w", err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("runc: pid file %s holds %q", path, data)
 	}
-	return states, nil
-}
-
-// Bundles returns the ids that have a bundle directory.
-func (r *Runtime) Bundles() ([]string, error) {
-	entries, err := os.ReadDir(r.bundles)
-	if err != nil {
-		return nil, fmt.Errorf("runc: list bundles: %w", err)
-	}
-	ids := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if ValidateID(e.Name()) == nil {
-			ids = append(ids, e.Name())
-		}
-	}
-	return ids, nil
+	return pid, nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -34,8 +33,8 @@ func interpreter(lang string) (path, suffix string, ok bool) {
 }
 
 // exec runs one request on stream: Output frames while it runs, then a
-// Result. It kills the process group at the timeout, and when the agent
-// closes or resets the stream (cancel), after which it sends nothing.
+// Result. It kills the execution's processes at the timeout, and when the
+// agent closes or resets the stream (cancel), after which it sends nothing.
 func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 	log := s.cfg.Logger.With("execution_id", req.ID)
 	prog, suffix, ok := interpreter(req.Language)
@@ -50,13 +49,27 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 		}
 	}
 	file := filepath.Join(s.cfg.RunDir, fmt.Sprintf("exec-%d%s", s.seq.Add(1), suffix))
-	if err := writeCode(file, req.Code); err != nil {
+	if err := s.writeCode(file, req.Code); err != nil {
 		s.writeError(stream, envdproto.CodeInternal, err.Error())
 		return
 	}
 	defer os.Remove(file)
 
-	p, err := s.start(prog, file, s.environ(req.Env))
+	sp := spawn{argv: []string{prog, file}, env: s.environ(req.Env), cpuSeconds: cpuSeconds(req.CPUTime())}
+	if s.cfg.RunAs != nil {
+		gid, ok := s.groups.get()
+		if !ok {
+			s.writeError(stream, envdproto.CodeInternal, "too many executions at once")
+			return
+		}
+		defer s.groups.put(gid)
+		sp.group = gid
+	}
+	if s.mem != nil {
+		s.mem.begin()
+		defer s.mem.end()
+	}
+	p, err := s.start(sp)
 	if err != nil {
 		log.Error("start execution", "err", err)
 		s.writeError(stream, envdproto.CodeInternal, err.Error())
@@ -95,20 +108,41 @@ wait:
 		}
 	}
 	duration := time.Since(p.started)
+	if timedOut && p.group > 0 {
+		// A process forked while the leader died may have escaped the
+		// first sweep.
+		killGroup(p.group)
+	}
 	p.finishOutput()
 	if cancel {
 		log.Info("execution canceled")
 		return
 	}
-	res := result(st, duration, timedOut, req.Timeout())
+	res := result(st, duration, timedOut, req)
+	if !timedOut && st.Wait.Signaled() && st.Wait.Signal() == syscall.SIGKILL && s.mem != nil && s.mem.killedFor(p.pid, p.group) {
+		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameOOM,
+			Value: fmt.Sprintf("out of memory: the sandbox's %d MiB limit was reached and the program was killed", s.cfg.MemoryLimit>>20)}
+	}
+	if res.Error == nil && failed(st) && s.diskFull() {
+		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameDiskFull,
+			Value: "a writable directory (" + strings.Join(s.cfg.WritableDirs, ", ") + ") is full"}
+	}
 	res.Truncated = out.truncated
 	if err := envdproto.WriteJSON(stream, envdproto.FrameResult, res); err != nil {
 		log.Warn("write result", "err", err)
 	}
 }
 
-func writeCode(file, code string) error {
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// writeCode writes the program's source. When executions run as another
+// uid the file must be readable by it: mode 0644 in a run dir of mode 0711,
+// whose entries cannot be listed, so only a process that knows the name (in
+// practice the execution's own, of the same uid anyway) reads it.
+func (s *Server) writeCode(file, code string) error {
+	mode := os.FileMode(0o600)
+	if s.cfg.RunAs != nil {
+		mode = 0o644
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return fmt.Errorf("write code file: %w", err)
 	}
@@ -120,157 +154,4 @@ func writeCode(file, code string) error {
 		return fmt.Errorf("write code file: %w", err)
 	}
 	return nil
-}
-
-func result(st reaper.Status, d time.Duration, timedOut bool, limit time.Duration) *envdproto.Result {
-	res := &envdproto.Result{
-		DurationNS:      d.Nanoseconds(),
-		CPUTimeNS:       st.Rusage.Utime.Nano() + st.Rusage.Stime.Nano(),
-		PeakMemoryBytes: st.Rusage.Maxrss * 1024, // Linux reports KiB
-		TimedOut:        timedOut,
-	}
-	switch {
-	case st.Wait.Exited():
-		res.ExitCode = st.Wait.ExitStatus()
-	case st.Wait.Signaled():
-		res.ExitCode = 128 + int(st.Wait.Signal())
-		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameKilled, Value: "killed by signal: " + st.Wait.Signal().String()}
-	}
-	if timedOut {
-		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameTimeout, Value: fmt.Sprintf("execution exceeded its %s timeout", limit)}
-	}
-	return res
-}
-
-// process is one running execution.
-type process struct {
-	pid     int
-	started time.Time
-	status  <-chan reaper.Status
-	stdin   *os.File // write end
-	stdout  *os.File // read end
-	stderr  *os.File // read end
-	readers sync.WaitGroup
-}
-
-// start forks prog FILE in its own process group, with pipes for stdio.
-func (s *Server) start(prog, file string, env []string) (*process, error) {
-	var files [6]*os.File // child stdin, stdout, stderr; our ends
-	var err error
-	if files[0], files[3], err = os.Pipe(); err != nil {
-		return nil, fmt.Errorf("stdin pipe: %w", err)
-	}
-	if files[4], files[1], err = os.Pipe(); err != nil {
-		closeAll(files[:])
-		return nil, fmt.Errorf("stdout pipe: %w", err)
-	}
-	if files[5], files[2], err = os.Pipe(); err != nil {
-		closeAll(files[:])
-		return nil, fmt.Errorf("stderr pipe: %w", err)
-	}
-	attr := &syscall.ProcAttr{
-		Dir:   s.cfg.WorkDir,
-		Env:   env,
-		Files: []uintptr{files[0].Fd(), files[1].Fd(), files[2].Fd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
-	}
-	started := time.Now()
-	pid, status, err := s.cfg.Reaper.Start(func() (int, error) {
-		return syscall.ForkExec(prog, []string{prog, file}, attr)
-	})
-	closeAll(files[:3])
-	if err != nil {
-		closeAll(files[3:])
-		return nil, fmt.Errorf("start %s: %w", prog, err)
-	}
-	return &process{pid: pid, started: started, status: status, stdin: files[3], stdout: files[4], stderr: files[5]}, nil
-}
-
-func closeAll(files []*os.File) {
-	for _, f := range files {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
-// kill sends SIGKILL to the whole process group. The leader is not reaped
-// before its status is taken, so the group id cannot have been reused.
-func (p *process) kill() {
-	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-}
-
-func (p *process) feedStdin(data string) {
-	if data != "" {
-		_, _ = io.WriteString(p.stdin, data) // EPIPE when the program does not read it all
-	}
-	p.stdin.Close()
-}
-
-// pumpOutput starts one reader per output pipe.
-func (p *process) pumpOutput(out *outputSink) {
-	for _, src := range []struct {
-		f *os.File
-		s envdproto.Stream
-	}{{p.stdout, envdproto.StreamStdout}, {p.stderr, envdproto.StreamStderr}} {
-		p.readers.Add(1)
-		go func() {
-			defer p.readers.Done()
-			buf := make([]byte, envdproto.MaxOutputChunk-1)
-			for {
-				n, err := src.f.Read(buf)
-				if n > 0 {
-					out.write(src.s, buf[:n])
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-}
-
-// finishOutput waits a little for the readers to reach EOF, then closes the
-// read ends, and waits for the readers to stop.
-func (p *process) finishOutput() {
-	done := make(chan struct{})
-	go func() {
-		p.readers.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(drainGrace):
-	}
-	p.stdout.Close()
-	p.stderr.Close()
-	p.stdin.Close()
-	<-done
-}
-
-// outputSink forwards output to the agent, keeping at most limit bytes per
-// stream.
-type outputSink struct {
-	mu        sync.Mutex
-	w         io.Writer
-	limit     int
-	kept      [3]int // by envdproto.Stream
-	truncated bool
-	failed    bool // the stream broke; keep draining the pipes
-}
-
-func (o *outputSink) write(s envdproto.Stream, data []byte) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if room := o.limit - o.kept[s]; len(data) > room {
-		data = data[:max(room, 0)]
-		o.truncated = true
-	}
-	if len(data) == 0 || o.failed {
-		return
-	}
-	o.kept[s] += len(data)
-	if err := envdproto.WriteOutput(o.w, s, data); err != nil {
-		o.failed = true
-	}
 }

@@ -33,14 +33,43 @@ type Config struct {
 	Reaper *reaper.Reaper
 	// Logger receives envd's logs (stderr; stdout carries the protocol).
 	Logger *slog.Logger
+
+	// RunAs, when not nil, are the credentials executions run with; nil
+	// keeps envd's own (envd outside a container, in tests). envd needs
+	// CAP_SETUID and CAP_SETGID to use them, and CAP_KILL to kill what
+	// then runs as another uid.
+	RunAs *Credential
+	// Self is envd's own binary, run first in every child that needs
+	// setup before the program (package childinit): a CPU-time limit, or
+	// ChildOOMScoreAdj. Empty: such executions fail.
+	Self string
+	// ChildOOMScoreAdj, when not nil, is the oom_score_adj every
+	// execution sets for itself before its program starts: positive, so
+	// the OOM killer takes user processes before envd (whose own, perhaps
+	// -1000, children would otherwise inherit).
+	ChildOOMScoreAdj *int
+	// WritableDirs are the size-limited writable directories checked,
+	// after a failed execution, to name it DISK_FULL.
+	WritableDirs []string
+	// MemoryLimit, when not zero, turns on envd's own OOM killer (see
+	// memWatch) at that many bytes in use in the sandbox: for gVisor,
+	// whose host OOM killer would end the whole sandbox.
+	MemoryLimit uint64
 }
 
 // Server serves envdproto streams.
 type Server struct {
-	cfg Config
-	seq atomic.Uint64 // names code files
-	wg  sync.WaitGroup
-	env map[string]string // Config.Env parsed
+	cfg    Config
+	seq    atomic.Uint64 // names code files
+	wg     sync.WaitGroup
+	env    map[string]string // Config.Env parsed
+	groups *groupAllocator   // execution gids, used when cfg.RunAs is set
+	mem    *memWatch         // nil unless cfg.MemoryLimit is set
+}
+
+// Credential is an unprivileged uid and gid for executions.
+type Credential struct {
+	UID, GID uint32
 }
 
 // New returns a Server for cfg.
@@ -48,10 +77,13 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, env: make(map[string]string)}
+	s := &Server{cfg: cfg, env: make(map[string]string), groups: newGroupAllocator()}
+	if cfg.MemoryLimit > 0 {
+		s.mem = newMemWatch(cfg.MemoryLimit)
+	}
 	for _, kv := range cfg.Env {
 		k, v, _ := strings.Cut(kv, "=")
-		if k != "" {
+		if k != "" && !strings.HasPrefix(k, envdproto.EnvReserved) {
 			s.env[k] = v
 		}
 	}
@@ -113,14 +145,17 @@ func (s *Server) writeError(w io.Writer, code, msg string) {
 }
 
 // environ merges the base environment with extra (validated by the caller),
-// extra winning, sorted by key so children see a stable order.
+// extra winning, sorted by key so children see a stable order. Reserved
+// keys (envdproto.EnvReserved) are envd's parameters and are left out.
 func (s *Server) environ(extra map[string]string) []string {
 	merged := make(map[string]string, len(s.env)+len(extra))
 	for k, v := range s.env {
 		merged[k] = v
 	}
 	for k, v := range extra {
-		merged[k] = v
+		if !strings.HasPrefix(k, envdproto.EnvReserved) {
+			merged[k] = v
+		}
 	}
 	keys := make([]string, 0, len(merged))
 	for k := range merged {

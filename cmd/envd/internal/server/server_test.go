@@ -1,9 +1,13 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,20 +16,39 @@ import (
 	"github.com/hashicorp/yamux"
 )
 
+// TestMain makes the test process the reaper of what its executions
+// orphan (as envd is, PID 1 of its sandbox): the executions run outside a
+// container here, and their orphans would otherwise go to the host's init.
+func TestMain(m *testing.M) {
+	const prSetChildSubreaper = 36
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		fmt.Fprintln(os.Stderr, "prctl(PR_SET_CHILD_SUBREAPER):", errno)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
 // newSession serves a Server over an in-memory connection and returns the
 // client side.
 func newSession(t *testing.T) *yamux.Session {
 	t.Helper()
+	return newSessionWith(t, Config{RunDir: t.TempDir(), WorkDir: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin", "BASE=1"}})
+}
+
+// newSessionWith is newSession for cfg; it sets cfg.Reaper.
+func newSessionWith(t *testing.T, cfg Config) *yamux.Session {
+	t.Helper()
 	r := reaper.New()
-	srv := New(Config{RunDir: t.TempDir(), WorkDir: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin", "BASE=1"}, Reaper: r})
+	cfg.Reaper = r
+	srv := New(cfg)
 	a, b := net.Pipe()
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = os.Stderr
-	server, err := yamux.Server(a, cfg)
+	ycfg := yamux.DefaultConfig()
+	ycfg.LogOutput = os.Stderr
+	server, err := yamux.Server(a, ycfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := yamux.Client(b, cfg)
+	client, err := yamux.Client(b, ycfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,4 +154,48 @@ func TestServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRunAsKillsExecutionGroup runs executions as an unprivileged uid (the
+// test runs as root, as envd does) and checks that a timeout kills a
+// process that left the execution's process group and session.
+func TestRunAsKillsExecutionGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test switches uids and needs root (run it as root, as envd runs)")
+	}
+	base := t.TempDir()
+	for _, d := range []string{base, filepath.Dir(base)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runDir, workDir := filepath.Join(base, "run"), filepath.Join(base, "work")
+	if err := os.Mkdir(runDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(workDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	sess := newSessionWith(t, Config{RunDir: runDir, WorkDir: workDir, Env: []string{"PATH=/usr/bin:/bin"},
+		RunAs: &Credential{UID: 65534, GID: 65534}})
+	rep := call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: envdproto.LangBash,
+		Code: "id -u; id -G; setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!; sleep 30", TimeoutMS: 1000})
+	lines := strings.Fields(rep.stdout)
+	if rep.result == nil || !rep.result.TimedOut || len(lines) != 4 || lines[0] != "65534" || lines[1] != "65534" {
+		t.Fatalf("exec: %+v %+v", rep, rep.result)
+	}
+	if gid, _ := strconv.Atoi(lines[2]); gid < execGroupFirst || gid >= execGroupFirst+execGroupCount {
+		t.Fatalf("execution group %q out of range", lines[2])
+	}
+	escapee := lines[3]
+	for i := 0; ; i++ {
+		data, err := os.ReadFile("/proc/" + escapee + "/status")
+		if err != nil || strings.Contains(string(data), "State:\tZ") {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("the setsid'd process %s survived the timeout", escapee)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
