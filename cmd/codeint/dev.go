@@ -236,7 +236,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		p.svc.SandboxExited(id, reason)
 	}
 	p.agent, err = agent.New(agent.Config{NodeID: cfg.nodeID, DataDir: filepath.Join(cfg.dataDir, "agent"),
-		RuncPath: cfg.runc, EnvdPath: cfg.envd, CgroupParent: cfg.cgroupParent, Logger: log.With("component", "agent"), OnExit: onExit})
+		RuncPath: cfg.runc, RunscPath: cfg.runsc, EnvdPath: cfg.envd, CgroupParent: cfg.cgroupParent, Logger: log.With("component", "agent"), OnExit: onExit})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
