@@ -101,6 +101,11 @@ type Config struct {
 	// min(BackoffMin × 2^(n-1), BackoffMax) before its next start;
 	// defaults 250ms and 30s.
 	BackoffMin, BackoffMax time.Duration
+	// RefillDelay is how long after a claim its refill starts: a start
+	// costs ~100 ms of CPU, and begun at once it would compete with the
+	// rest of the create that claimed (committing it, answering the
+	// caller) on the same node. Default 20ms; negative: at once.
+	RefillDelay time.Duration
 	// Tick is how often the refill loop re-evaluates adaptive targets when
 	// nothing else wakes it; default 250ms.
 	Tick time.Duration
@@ -121,6 +126,9 @@ func (c *Config) setDefaults() {
 		if *n <= 0 {
 			*n = v
 		}
+	}
+	if c.RefillDelay == 0 {
+		c.RefillDelay = 20 * time.Millisecond
 	}
 	def(&c.Adaptive.HalfLife, 5*time.Second)
 	def(&c.Adaptive.RefillTime, 100*time.Millisecond)

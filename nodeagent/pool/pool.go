@@ -129,7 +129,7 @@ func (p *Pool) Prefix() string { return p.cfg.IDPrefix }
 // there is none (the caller then starts cold). It never waits for a start.
 // The caller owns the slot from then on: the pool neither stops nor hands
 // it out again. Every claim, hit or miss, counts towards the adaptive rate
-// and wakes the refill.
+// and wakes the refill after Config.RefillDelay.
 func (p *Pool) Claim(ctx context.Context, key Key) (slotID string, ok bool) {
 	_ = ctx // Claim is O(1) and never blocks on I/O; ctx is for symmetry with the agent's calls
 	p.mu.Lock()
@@ -150,7 +150,11 @@ func (p *Pool) Claim(ctx context.Context, key Key) (slotID string, ok bool) {
 		pl.misses++
 	}
 	p.mu.Unlock()
-	p.kick()
+	if p.cfg.RefillDelay > 0 {
+		time.AfterFunc(p.cfg.RefillDelay, p.kick)
+	} else {
+		p.kick()
+	}
 	return slotID, ok
 }
 
