@@ -86,6 +86,7 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 // createFlags are the flags of `sandbox create` and `run`.
 type createFlags struct {
 	template string
+	runtime  string
 	timeout  int
 	vcpus    float64
 	memoryMB int
@@ -94,6 +95,7 @@ type createFlags struct {
 
 func (f *createFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.template, "template", "", "template (default base)")
+	fs.StringVar(&f.runtime, "runtime", "", "runc or gvisor (default: the template's)")
 	fs.IntVar(&f.timeout, "timeout", 0, "sandbox lifetime in seconds (default: the server's)")
 	fs.Float64Var(&f.vcpus, "vcpus", 0, "vCPUs")
 	fs.IntVar(&f.memoryMB, "memory-mb", 0, "memory in MiB")
@@ -102,7 +104,7 @@ func (f *createFlags) register(fs *flag.FlagSet) {
 
 func (f *createFlags) input() (codeint.CreateSandboxInput, error) {
 	env, err := f.env.vars()
-	return codeint.CreateSandboxInput{Template: f.template, TimeoutSeconds: f.timeout, VCPUs: f.vcpus,
+	return codeint.CreateSandboxInput{Template: f.template, Runtime: strings.ToUpper(f.runtime), TimeoutSeconds: f.timeout, VCPUs: f.vcpus,
 		MemoryMB: f.memoryMB, Env: env}, err
 }
 

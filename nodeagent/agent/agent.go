@@ -213,6 +213,9 @@ func (a *Agent) start(ctx context.Context, sb *sandbox, req agentapi.StartReques
 	if err := client.Ping(pingCtx); err != nil {
 		return fmt.Errorf("agent: start sandbox %s: envd did not answer: %w (stderr: %q)", sb.id, err, c.StderrTail())
 	}
+	if err := c.Cgroup().NormalScheduling(); err != nil {
+		return fmt.Errorf("agent: start sandbox %s: %w", sb.id, err)
+	}
 	return nil
 }
 

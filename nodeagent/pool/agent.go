@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/codeint/codeint/nodeagent/agentapi"
 )
@@ -60,6 +63,17 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 type innerStarter struct{ inner agentapi.Agent }
 
 func (s innerStarter) Start(ctx context.Context, slotID string, k Key) error {
+	// A refill runs the runtime (~100 ms of CPU) on the node that serves
+	// creates and runs the users' sandboxes, so it should use only idle
+	// CPU. Processes inherit the scheduling policy of the thread that
+	// forks them: pin this goroutine to its thread and make the thread
+	// SCHED_IDLE; the agent returns the sandbox's own processes to the
+	// normal policy once envd answers. The thread is never unlocked: it
+	// ends with this goroutine (the pool runs every Start in a goroutine
+	// of its own), so no other goroutine ever runs on it. Best effort: a
+	// start at normal priority works the same, only slower for others.
+	runtime.LockOSThread()
+	_ = unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, 0)
 	_, err := s.inner.StartSandbox(ctx, agentapi.StartRequest{SandboxID: slotID, Template: k.Template,
 		Runtime: k.Runtime, VCPUs: k.VCPUs, MemoryMB: k.MemoryMB, DiskMB: k.DiskMB})
 	return err
