@@ -5,7 +5,11 @@
 //
 // The order of a create is the platform's invariant: validate → place →
 // commit CREATING → start on the agent → commit RUNNING (or FAILED, with the
-// runtime cleaned up). A sandbox the API acknowledged is in the Raft log.
+// runtime cleaned up). When the node has a warm sandbox ready, the create
+// claims it (microseconds) and commits it RUNNING in one entry instead; a
+// failed commit stops it, and a claim no entry records is an orphan the
+// node's reconcile kills. Either way a sandbox the API acknowledged is in
+// the Raft log.
 // Every method is scoped by team; another team's sandbox is NOT_FOUND.
 //
 // A Service is safe for concurrent use. EXECUTING is not written to Raft:

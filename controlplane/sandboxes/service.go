@@ -114,15 +114,22 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 	}
 	span.SetAttributes(attribute.String("sandbox_id", sb.ID), attribute.String("team_id", teamID))
 	log := s.log.With("sandbox_id", sb.ID, "team_id", teamID)
+	env := make(map[string]string, len(r.env))
+	for _, e := range r.env {
+		env[e.Name] = e.Value
+	}
+	if created, ok, err := s.createWarm(ctx, agent, sb, env, now); ok || err != nil {
+		if err == nil {
+			s.cfg.Metrics.SandboxCreated(ctx, s.cfg.Now().Sub(start))
+			log.Info("sandbox running", "event", "sandbox_running", "warm", true, "node_id", decision.NodeID)
+		}
+		return created, err
+	}
 	if _, err := s.cfg.Store.Apply(ctx, command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: now}); err != nil {
 		return nil, fmt.Errorf("commit sandbox %s: %w", sb.ID, err)
 	}
 	log.Info("sandbox placed", "event", "sandbox_placed", "node_id", decision.NodeID, "placement", decision.Explain())
 
-	env := make(map[string]string, len(r.env))
-	for _, e := range r.env {
-		env[e.Name] = e.Value
-	}
 	res, startErr := agent.StartSandbox(ctx, agentStart(sb, env))
 	if startErr != nil {
 		log.Error("sandbox start failed", "event", "sandbox_start_failed", "error", startErr)
@@ -140,6 +147,33 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 	s.cfg.Metrics.SandboxCreated(ctx, s.cfg.Now().Sub(start))
 	log.Info("sandbox running", "event", "sandbox_running", "start_ms", res.Duration.Seconds()*1000)
 	return updated, nil
+}
+
+// createWarm serves a create from a warm sandbox when the node has one
+// ready: the claim binds it in microseconds, and one Raft entry records the
+// sandbox as RUNNING before the caller hears of it. If that commit fails
+// the claimed sandbox is stopped. ok is false when no warm sandbox was
+// ready (nothing happened; the caller starts cold).
+func (s *Service) createWarm(ctx context.Context, agent agentapi.Agent, sb structs.Sandbox, env map[string]string, now time.Time) (*structs.Sandbox, bool, error) {
+	wc, isWarm := agent.(agentapi.WarmClaimer)
+	if !isWarm {
+		return nil, false, nil
+	}
+	_, ok, err := wc.ClaimWarm(ctx, agentStart(sb, env))
+	if err != nil || !ok {
+		return nil, false, nil // a failed claim is a miss: start cold
+	}
+	sb.State = structs.SandboxRunning
+	resp, err := s.cfg.Store.Apply(ctx, command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: now})
+	if err != nil {
+		_ = agent.StopSandbox(context.WithoutCancel(ctx), sb.ID)
+		return nil, true, fmt.Errorf("commit sandbox %s: %w", sb.ID, err)
+	}
+	created, isSandbox := resp.(*structs.Sandbox)
+	if !isSandbox {
+		return nil, true, fmt.Errorf("sandbox create of %s returned %T", sb.ID, resp)
+	}
+	return created, true, nil
 }
 
 // startError gives an agent's start failure its API code.

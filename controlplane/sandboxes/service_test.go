@@ -447,3 +447,63 @@ func TestEventsScopedToTeam(t *testing.T) {
 	_, err = f.svc.Events(ctx, "t2", sb.ID)
 	wantCode(t, err, apperr.NotFound)
 }
+
+// warmAgent is a fakeAgent that also claims warm sandboxes.
+type warmAgent struct {
+	*fakeAgent
+	hit    bool
+	claims int
+}
+
+func (w *warmAgent) ClaimWarm(_ context.Context, r agentapi.StartRequest) (agentapi.StartResult, bool, error) {
+	w.claims++
+	if !w.hit {
+		return agentapi.StartResult{}, false, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[r.SandboxID] = true
+	return agentapi.StartResult{NodeID: "n1"}, true, nil
+}
+
+func TestWarmCreateIsOneCommit(t *testing.T) {
+	f := newFixture(t)
+	w := &warmAgent{fakeAgent: f.agent, hit: true}
+	f.svc.cfg.Agents.Register(w)
+	f.agent.start = func(agentapi.StartRequest) error { return errors.New("a warm create must not start cold") }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := f.svc.Events(ctx, "t1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := f.svc.Create(ctx, "t1", CreateInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.State != structs.SandboxRunning || sb.StartedAt.IsZero() || w.claims != 1 || !f.agent.isRunning(sb.ID) {
+		t.Fatalf("warm create: %+v (claims %d)", sb, w.claims)
+	}
+	select {
+	case ev := <-events:
+		if ev.Type != structs.SandboxEventCreated || ev.Sandbox.State != structs.SandboxRunning {
+			t.Fatalf("first event %s %s, want CREATED RUNNING", ev.Type, ev.Sandbox.State)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no event")
+	}
+	if idx := sb.ModifyIndex; idx != sb.CreateIndex {
+		t.Fatalf("warm create took more than one commit (create %d, modify %d)", sb.CreateIndex, idx)
+	}
+
+	// No warm sandbox ready: the cold path, CREATING then RUNNING.
+	w.hit = false
+	f.agent.start = nil
+	cold, err := f.svc.Create(ctx, "t1", CreateInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cold.State != structs.SandboxRunning || cold.ModifyIndex == cold.CreateIndex || w.claims != 2 {
+		t.Fatalf("cold create after a miss: %+v (claims %d)", cold, w.claims)
+	}
+}

@@ -52,6 +52,14 @@ type Agent interface {
 	Sandboxes(ctx context.Context) ([]string, error)
 }
 
+// WarmClaimer is implemented by agents that keep warm sandboxes. ClaimWarm
+// binds req's sandbox id to a ready sandbox of req's shape in microseconds
+// and reports true, or reports false (nothing started) when none is ready;
+// the caller then uses StartSandbox.
+type WarmClaimer interface {
+	ClaimWarm(ctx context.Context, req StartRequest) (StartResult, bool, error)
+}
+
 // ExitFunc is called by an agent when a sandbox ends without being asked
 // to (envd exited, the container was killed). reason is one of the
 // structs.StopReason values.

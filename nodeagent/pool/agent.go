@@ -34,7 +34,10 @@ type Agent struct {
 	env    map[string]map[string]string // sandbox id → its start env, applied per execution
 }
 
-var _ agentapi.Agent = (*Agent)(nil)
+var (
+	_ agentapi.Agent       = (*Agent)(nil)
+	_ agentapi.WarmClaimer = (*Agent)(nil)
+)
 
 // AgentConfig configures an Agent. Pool.Starter is set by NewAgent.
 type AgentConfig struct {
@@ -101,24 +104,34 @@ func (a *Agent) Pool() *Pool { return a.pool }
 // StartSandbox serves req from a warm slot when one is ready, else starts
 // it cold.
 func (a *Agent) StartSandbox(ctx context.Context, req agentapi.StartRequest) (agentapi.StartResult, error) {
-	begin := time.Now()
-	key := KeyOf(req)
-	if slot, ok := a.pool.Claim(ctx, key); ok {
-		a.mu.Lock()
-		if _, taken := a.slotOf[req.SandboxID]; taken {
-			a.mu.Unlock()
-			_ = a.inner.StopSandbox(context.WithoutCancel(ctx), slot)
-			return agentapi.StartResult{}, fmt.Errorf("pool: sandbox %s is already running", req.SandboxID)
-		}
-		a.slotOf[req.SandboxID] = slot
-		a.idOf[slot] = req.SandboxID
-		if len(req.Env) > 0 {
-			a.env[req.SandboxID] = maps.Clone(req.Env)
-		}
-		a.mu.Unlock()
-		return agentapi.StartResult{NodeID: a.inner.NodeID(), Duration: time.Since(begin)}, nil
+	res, ok, err := a.ClaimWarm(ctx, req)
+	if ok || err != nil {
+		return res, err
 	}
 	return a.inner.StartSandbox(ctx, req)
+}
+
+// ClaimWarm binds req's sandbox to a ready warm slot of its shape, or
+// reports false when the pool has none (see agentapi.WarmClaimer).
+func (a *Agent) ClaimWarm(ctx context.Context, req agentapi.StartRequest) (agentapi.StartResult, bool, error) {
+	begin := time.Now()
+	slot, ok := a.pool.Claim(ctx, KeyOf(req))
+	if !ok {
+		return agentapi.StartResult{}, false, nil
+	}
+	a.mu.Lock()
+	if _, taken := a.slotOf[req.SandboxID]; taken {
+		a.mu.Unlock()
+		_ = a.inner.StopSandbox(context.WithoutCancel(ctx), slot)
+		return agentapi.StartResult{}, false, fmt.Errorf("pool: sandbox %s is already running", req.SandboxID)
+	}
+	a.slotOf[req.SandboxID] = slot
+	a.idOf[slot] = req.SandboxID
+	if len(req.Env) > 0 {
+		a.env[req.SandboxID] = maps.Clone(req.Env)
+	}
+	a.mu.Unlock()
+	return agentapi.StartResult{NodeID: a.inner.NodeID(), Duration: time.Since(begin)}, true, nil
 }
 
 // target is the inner agent's id of a sandbox.
