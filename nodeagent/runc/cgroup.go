@@ -233,29 +233,46 @@ func (c *Cgroup) frozen(match func(pid int) bool) error {
 	return fmt.Errorf("runc: processes of cgroup %s keep appearing", c.path)
 }
 
+// freeze freezes the cgroup and reports whether it got frozen within
+// freezeWait. It writes the freezer files itself rather than calling the
+// cgroups library's Freeze, which retries until the state is reached: a
+// task that cannot freeze (one in the middle of an exec, waiting for its
+// frozen sibling threads) would keep that call, and the cgroup, FREEZING
+// for ever. A freeze that does not complete is undone.
 func (c *Cgroup) freeze() bool {
-	done := make(chan error, 1)
-	go func() {
-		if c.v2 != nil {
-			done <- c.v2.Freeze()
-		} else {
-			done <- c.v1.Freeze()
-		}
-	}()
-	select {
-	case err := <-done:
-		return err == nil
-	case <-time.After(freezeWait):
-		return false // the goroutine ends when the freeze does, or fails
+	if err := c.setFrozen(true); err != nil {
+		return false
 	}
+	for deadline := time.Now().Add(freezeWait); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if frozen, err := c.isFrozen(); err == nil && frozen {
+			return true
+		}
+	}
+	c.thaw()
+	return false
 }
 
-func (c *Cgroup) thaw() {
+func (c *Cgroup) thaw() { _ = c.setFrozen(false) }
+
+// setFrozen writes the freezer's wanted state: freezer.state on v1,
+// cgroup.freeze on v2.
+func (c *Cgroup) setFrozen(frozen bool) error {
 	if c.v2 != nil {
-		_ = c.v2.Thaw()
-	} else {
-		_ = c.v1.Thaw()
+		v := map[bool]string{true: "1", false: "0"}[frozen]
+		return os.WriteFile(filepath.Join(cgroupRoot, c.path, "cgroup.freeze"), []byte(v), 0)
 	}
+	v := map[bool]string{true: "FROZEN", false: "THAWED"}[frozen]
+	return os.WriteFile(filepath.Join(cgroupRoot, "freezer", c.path, "freezer.state"), []byte(v), 0)
+}
+
+// isFrozen reports whether every task of the cgroup is frozen.
+func (c *Cgroup) isFrozen() (bool, error) {
+	if c.v2 != nil {
+		data, err := os.ReadFile(filepath.Join(cgroupRoot, c.path, "cgroup.events"))
+		return bytes.Contains(data, []byte("frozen 1")), err
+	}
+	data, err := os.ReadFile(filepath.Join(cgroupRoot, "freezer", c.path, "freezer.state"))
+	return string(bytes.TrimSpace(data)) == "FROZEN", err
 }
 
 // procUID reads the real uid of pid from /proc.
