@@ -257,21 +257,28 @@ func stream(ctx context.Context, c *codeint.Client, id string, in codeint.Execut
 
 // runOnce creates a sandbox, runs the code streamed, and kills it.
 func runOnce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) < 1 {
-		return errors.New("usage: codeint run LANG [-c CODE]")
-	}
-	lang, err := language(args[0])
-	if err != nil {
-		return err
-	}
 	var cf createFlags
 	var ef execFlags
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf.register(fs)
 	ef.register(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	// Flags may stand before and after LANG: parse up to it, then the rest.
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() < 1 {
+		return errors.New("usage: codeint run [flags] LANG [flags] [-c CODE]")
+	}
+	lang, err := language(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if err := fs.Parse(fs.Args()[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (code goes in -c or on stdin)", fs.Args())
 	}
 	cin, err := cf.input()
 	if err != nil {

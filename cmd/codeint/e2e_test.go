@@ -442,7 +442,7 @@ func testCLI(t *testing.T, d *devProc) {
 	if out, code := cli("", "run", "python", "-c", "print(1)"); out != "1\n" || code != 0 {
 		t.Fatalf("codeint run: %q exit %d", out, code)
 	}
-	if out, code := cli("", "run", "bash", "-c", "echo x; exit 7"); out != "x\n" || code != 7 {
+	if out, code := cli("", "run", "--memory-mb", "256", "bash", "-c", "echo x; exit 7"); out != "x\n" || code != 7 {
 		t.Fatalf("codeint run with exit 7: %q exit %d", out, code)
 	}
 	id, _ := cli("", "sandbox", "create")
