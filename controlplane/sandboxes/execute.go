@@ -42,9 +42,11 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 
 	id := newID("ex_")
 	span.SetAttributes(attribute.String("execution_id", id))
-	env := make(map[string]string, len(sb.Env)+len(in.Env))
-	for _, e := range append(append([]structs.EnvVar(nil), sb.Env...), in.Env...) {
-		env[e.Name] = e.Value // the execution's variables override the sandbox's
+	// The sandbox's own variables were given to the agent at start, which
+	// applies them to every execution (under these).
+	env := make(map[string]string, len(in.Env))
+	for _, e := range in.Env {
+		env[e.Name] = e.Value
 	}
 	req := agentapi.ExecRequest{ExecutionID: id, Language: agentapi.Language(in.Language), Code: in.Code,
 		Stdin: in.Stdin, Env: env, Timeout: timeout, MaxOutputBytes: s.cfg.Limits.MaxOutputBytes}
