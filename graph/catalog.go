@@ -14,6 +14,16 @@ type Template struct {
 	Name        string
 	Description string
 	Languages   []string // values of the Language enum, e.g. "PYTHON"
+	// Toolchains say, per language of Languages, its version and whether
+	// it compiles.
+	Toolchains []Toolchain
+}
+
+// Toolchain is one language of a template.
+type Toolchain struct {
+	Language string
+	Version  string
+	Compiled bool
 }
 
 // UsageReport is a team's usage over [From, To).

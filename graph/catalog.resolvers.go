@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/graph/model"
 )
 
@@ -38,4 +39,23 @@ func (r *queryResolver) Templates(ctx context.Context) ([]*model.Template, error
 		return nil, fmt.Errorf("list templates: %w", err)
 	}
 	return toTemplates(templates), nil
+}
+
+func (r *queryResolver) Languages(ctx context.Context, template string) ([]*model.LanguageInfo, error) {
+	if _, err := teamID(ctx); err != nil {
+		return nil, err
+	}
+	if r.Catalog == nil {
+		return nil, errNotConfigured("the template list")
+	}
+	templates, err := r.Catalog.Templates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	for _, t := range templates {
+		if t.Name == template {
+			return toLanguageInfos(t.Toolchains), nil
+		}
+	}
+	return nil, apperr.New(apperr.NotFound, "template %q not found", template)
 }

@@ -126,6 +126,10 @@ func toExecutionResult(r *sandboxes.ExecutionResult) *model.ExecutionResult {
 			PeakMemoryBytes: r.PeakMemoryBytes,
 		},
 	}
+	if c := r.Compile; c != nil {
+		out.Compile = &model.CompileResult{ExitCode: c.ExitCode, Stdout: c.Stdout, Stderr: c.Stderr,
+			Truncated: c.Truncated, DurationMs: millis(c.Duration)}
+	}
 	switch {
 	case r.Error != nil:
 		out.Error = &model.ExecutionError{Name: r.Error.Name, Value: r.Error.Value, Traceback: r.Error.Traceback}
@@ -183,6 +187,17 @@ func toTemplates(in []Template) []*model.Template {
 			}
 		}
 		out = append(out, &model.Template{Name: t.Name, Description: t.Description, Languages: langs})
+	}
+	return out
+}
+
+// toLanguageInfos drops languages the schema does not know.
+func toLanguageInfos(in []Toolchain) []*model.LanguageInfo {
+	out := make([]*model.LanguageInfo, 0, len(in))
+	for _, tc := range in {
+		if lang := model.Language(tc.Language); lang.IsValid() {
+			out = append(out, &model.LanguageInfo{Language: lang, Version: tc.Version, Compiled: tc.Compiled})
+		}
 	}
 	return out
 }

@@ -23,7 +23,11 @@ func (c catalog) Regions(context.Context) ([]graph.Region, error) {
 func (c catalog) Templates(context.Context) ([]graph.Template, error) {
 	out := make([]graph.Template, 0, len(c.templates))
 	for _, t := range c.templates {
-		out = append(out, graph.Template{Name: t.Name, Description: t.Description, Languages: t.Languages})
+		g := graph.Template{Name: t.Name, Description: t.Description, Languages: t.Languages}
+		for _, tc := range t.Toolchains {
+			g.Toolchains = append(g.Toolchains, graph.Toolchain{Language: tc.Language, Version: tc.Version, Compiled: tc.Compiled})
+		}
+		out = append(out, g)
 	}
 	return out, nil
 }

@@ -246,6 +246,10 @@ func stream(ctx context.Context, c *codeint.Client, id string, in codeint.Execut
 	if res.Truncated {
 		fmt.Fprintln(stderr, "codeint: output truncated")
 	}
+	if c := res.Compile; c != nil && c.ExitCode != 0 {
+		// The compiler's output is not part of the streamed run output.
+		_, _ = io.WriteString(stderr, c.Stdout+c.Stderr)
+	}
 	if res.Error != nil {
 		fmt.Fprintf(stderr, "codeint: %s: %s\n", res.Error.Name, res.Error.Value)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/codeint/codeint/nodeagent/agent"
 	"github.com/codeint/codeint/nodeagent/agentapi"
 	"github.com/codeint/codeint/nodeagent/pool"
+	"github.com/codeint/codeint/nodeagent/toolchain"
 )
 
 // devConfig is what `codeint dev` is told by its flags.
@@ -189,6 +190,10 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 			p.close(log)
 		}
 	}()
+	// The base template binds the host's /usr: its languages are the
+	// host's toolchains, asked for their versions while Raft starts.
+	probed := make(chan []sandboxes.Template, 1)
+	go func() { probed <- devTemplates(ctx, log) }()
 	p.tel, err = telemetry.Setup(ctx, telemetry.Config{ServiceName: "codeint", Traces: telemetry.TraceExporter(cfg.traces),
 		TraceWriter: traceOut, OTLPEndpoint: cfg.otlpEndpoint})
 	if err != nil {
@@ -219,11 +224,12 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		return nil, fmt.Errorf("bootstrap admin key: %w", err)
 	}
 
+	templates := <-probed
 	registry := agents.NewRegistry()
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
-		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: devTemplates(), Limits: limits})
+		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: templates, Limits: limits})
 
 	// Exits of warm slots go through the pool, which knows which sandbox a
 	// slot serves; before the pool exists every exit is a sandbox's.
@@ -289,7 +295,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	p.mux.Handle("/", graph.NewHandler(graph.Config{
 		Sandboxes: p.svc,
 		Auth:      auth.NewAuthenticator(p.store.State()),
-		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID, templates: devTemplates()},
+		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID, templates: templates},
 		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},
 		Teams:     auth.NewAdmin(p.store, p.store.State()),
 		Logger:    log.With("component", "graph"),
@@ -313,10 +319,20 @@ func poolSpec(cfg devConfig) pool.Spec {
 	return pool.Spec{Size: cfg.poolSize}
 }
 
-// devTemplates are the templates `codeint dev` offers.
-func devTemplates() []sandboxes.Template {
-	return []sandboxes.Template{{Name: "base", Description: "the host's python3, node and bash, read-only",
-		Runtime: sandboxes.RuntimeRunc, Languages: []string{"PYTHON", "JAVASCRIPT", "BASH"}}}
+// devTemplates are the templates `codeint dev` offers: base, with every
+// language whose toolchain this host has (a missing one is logged).
+func devTemplates(ctx context.Context, log *slog.Logger) []sandboxes.Template {
+	found, missing := toolchain.Probe(ctx)
+	for lang, why := range missing {
+		log.Warn("language not offered", "event", "toolchain_missing", "language", lang, "reason", why)
+	}
+	t := sandboxes.Template{Name: "base", Description: "the host's toolchains (/usr, read-only)",
+		Runtime: sandboxes.RuntimeRunc}
+	for _, tc := range found {
+		t.Languages = append(t.Languages, tc.Language)
+		t.Toolchains = append(t.Toolchains, sandboxes.Toolchain{Language: tc.Language, Version: tc.Version, Compiled: tc.Compiled})
+	}
+	return []sandboxes.Template{t}
 }
 
 // nodeRuntimes lists the OCI runtimes installed on this node.

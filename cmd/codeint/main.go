@@ -21,7 +21,8 @@ Usage:
   codeint sandbox kill ID                  terminate a sandbox
   codeint run LANG -c CODE                 create, run (streamed), kill in one go
 
-Languages: python, javascript, bash.
+Languages: python, javascript (js), typescript (ts), bash, go, rust, java, c, cpp;
+compiled ones print the compiler's messages when the compile fails.
 Client commands use CODEINT_URL (default http://127.0.0.1:8080) and CODEINT_API_KEY.
 Run 'codeint COMMAND -h' for a command's flags.
 `

@@ -36,6 +36,7 @@ func main() {
 	}
 	runDir := flag.String("run-dir", "/run/envd", "private directory for code files (created 0711)")
 	workDir := flag.String("work-dir", "/home/user", "working directory of executions")
+	buildDir := flag.String("build-dir", "/tmp", "where compiled languages get a build directory per execution (sticky, exec allowed)")
 	user := flag.String("user", "", "uid:gid executions run as (empty: envd's own)")
 	writable := flag.String("writable", "", "comma-separated size-limited writable dirs, checked to name DISK_FULL")
 	childOOM := flag.String("child-oom-score-adj", "", "oom_score_adj of every execution (empty: inherit envd's)")
@@ -43,7 +44,7 @@ func main() {
 	memLimit := flag.Uint64("memory-limit-mb", 0, "kill the largest user process above this much memory in use (0: leave it to the kernel)")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "envd")
-	cfg := options{runDir: *runDir, workDir: *workDir, user: *user, writable: *writable, childOOM: *childOOM, envFile: *envFile, memLimitMB: *memLimit}
+	cfg := options{runDir: *runDir, workDir: *workDir, buildDir: *buildDir, user: *user, writable: *writable, childOOM: *childOOM, envFile: *envFile, memLimitMB: *memLimit}
 	if err := run(logger, cfg); err != nil {
 		logger.Error("envd failed", "err", err)
 		os.Exit(1)
@@ -52,8 +53,8 @@ func main() {
 
 // options are envd's flags.
 type options struct {
-	runDir, workDir, user, writable, childOOM, envFile string
-	memLimitMB                                         uint64
+	runDir, workDir, buildDir, user, writable, childOOM, envFile string
+	memLimitMB                                                   uint64
 }
 
 func run(logger *slog.Logger, o options) error {
@@ -110,6 +111,7 @@ func run(logger *slog.Logger, o options) error {
 	srv := server.New(server.Config{
 		RunDir:           o.runDir,
 		WorkDir:          o.workDir,
+		BuildDir:         o.buildDir,
 		Env:              env,
 		Reaper:           r,
 		Logger:           logger,

@@ -24,7 +24,7 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 	if err != nil {
 		return nil, err
 	}
-	timeout, err := s.resolveExec(in)
+	timeout, err := s.resolveExec(in, sb.Template)
 	if err != nil {
 		return nil, err
 	}

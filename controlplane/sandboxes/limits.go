@@ -3,6 +3,8 @@ package sandboxes
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/codeint/codeint/controlplane/apperr"
@@ -50,9 +52,18 @@ type Template struct {
 	Description string
 	Runtime     string   // default runtime: RUNC or GVISOR
 	Languages   []string // values of the Language enum it runs
+	// Toolchains describe the languages: version, compiled or not.
+	Toolchains  []Toolchain
 	MaxVCPUs    float64
 	MaxMemoryMB int
 	MaxDiskMB   int
+}
+
+// Toolchain is one language of a template.
+type Toolchain struct {
+	Language string
+	Version  string
+	Compiled bool
 }
 
 // Runtimes a sandbox may ask for.
@@ -190,14 +201,13 @@ func (s *Service) templateNames() []string {
 	return names
 }
 
-// languages the walking skeleton runs.
-var supportedLanguages = map[string]bool{"PYTHON": true, "JAVASCRIPT": true, "BASH": true}
-
-// resolveExec checks an execution request and returns its timeout.
-func (s *Service) resolveExec(in ExecuteInput) (time.Duration, error) {
+// resolveExec checks an execution request in a sandbox of template tmpl
+// and returns its timeout.
+func (s *Service) resolveExec(in ExecuteInput, tmpl string) (time.Duration, error) {
 	l := s.cfg.Limits
-	if !supportedLanguages[in.Language] {
-		return 0, invalid("language %q is not available in this sandbox; available: BASH, JAVASCRIPT, PYTHON", in.Language)
+	t, _ := s.template(tmpl)
+	if !slices.Contains(t.Languages, in.Language) {
+		return 0, invalid("language %q is not available in template %q; available: %s", in.Language, tmpl, strings.Join(t.Languages, ", "))
 	}
 	if in.Code == "" {
 		return 0, invalid("code is empty")

@@ -103,7 +103,7 @@ func newFixture(t testing.TB) *fixture {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	f := &fixture{agent: fa, store: st, broker: broker, now: &now, mu: &mu}
-	f.svc = New(Config{Store: st, Agents: reg, Broker: broker, Region: "local", Templates: []Template{{Name: "base", Runtime: RuntimeRunc, MaxVCPUs: 2}},
+	f.svc = New(Config{Store: st, Agents: reg, Broker: broker, Region: "local", Templates: []Template{{Name: "base", Runtime: RuntimeRunc, MaxVCPUs: 2, Languages: []string{"PYTHON", "JAVASCRIPT", "BASH"}}},
 		Limits: DefaultLimits(), ExpiryInterval: 5 * time.Millisecond,
 		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return *f.now }})
 	return f

@@ -46,6 +46,14 @@ type ComplexityRoot struct {
 		Prefix func(childComplexity int) int
 	}
 
+	CompileResult struct {
+		DurationMs func(childComplexity int) int
+		ExitCode   func(childComplexity int) int
+		Stderr     func(childComplexity int) int
+		Stdout     func(childComplexity int) int
+		Truncated  func(childComplexity int) int
+	}
+
 	CreatedAPIKey struct {
 		Key    func(childComplexity int) int
 		Secret func(childComplexity int) int
@@ -70,6 +78,7 @@ type ComplexityRoot struct {
 	}
 
 	ExecutionResult struct {
+		Compile   func(childComplexity int) int
 		Error     func(childComplexity int) int
 		ExitCode  func(childComplexity int) int
 		ID        func(childComplexity int) int
@@ -84,6 +93,12 @@ type ComplexityRoot struct {
 		ExecutionID func(childComplexity int) int
 		SandboxID   func(childComplexity int) int
 		StartedAt   func(childComplexity int) int
+	}
+
+	LanguageInfo struct {
+		Compiled func(childComplexity int) int
+		Language func(childComplexity int) int
+		Version  func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -107,6 +122,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Languages func(childComplexity int, template string) int
 		Regions   func(childComplexity int) int
 		Sandbox   func(childComplexity int, id string) int
 		Sandboxes func(childComplexity int, state *model.SandboxState, first *int, after *string) int
@@ -208,6 +224,7 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	Regions(ctx context.Context) ([]*model.Region, error)
 	Templates(ctx context.Context) ([]*model.Template, error)
+	Languages(ctx context.Context, template string) ([]*model.LanguageInfo, error)
 	Sandbox(ctx context.Context, id string) (*model.Sandbox, error)
 	Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string) (*model.SandboxConnection, error)
 	Usage(ctx context.Context, from time.Time, to time.Time) (*model.UsageReport, error)
@@ -259,6 +276,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.APIKey.Prefix(childComplexity), true
+
+	case "CompileResult.durationMs":
+		if e.ComplexityRoot.CompileResult.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompileResult.DurationMs(childComplexity), true
+	case "CompileResult.exitCode":
+		if e.ComplexityRoot.CompileResult.ExitCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompileResult.ExitCode(childComplexity), true
+	case "CompileResult.stderr":
+		if e.ComplexityRoot.CompileResult.Stderr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompileResult.Stderr(childComplexity), true
+	case "CompileResult.stdout":
+		if e.ComplexityRoot.CompileResult.Stdout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompileResult.Stdout(childComplexity), true
+	case "CompileResult.truncated":
+		if e.ComplexityRoot.CompileResult.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompileResult.Truncated(childComplexity), true
 
 	case "CreatedAPIKey.key":
 		if e.ComplexityRoot.CreatedAPIKey.Key == nil {
@@ -330,6 +378,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ExecutionMetrics.PeakMemoryBytes(childComplexity), true
 
+	case "ExecutionResult.compile":
+		if e.ComplexityRoot.ExecutionResult.Compile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExecutionResult.Compile(childComplexity), true
 	case "ExecutionResult.error":
 		if e.ComplexityRoot.ExecutionResult.Error == nil {
 			break
@@ -397,6 +451,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ExecutionStarted.StartedAt(childComplexity), true
+
+	case "LanguageInfo.compiled":
+		if e.ComplexityRoot.LanguageInfo.Compiled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LanguageInfo.Compiled(childComplexity), true
+	case "LanguageInfo.language":
+		if e.ComplexityRoot.LanguageInfo.Language == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LanguageInfo.Language(childComplexity), true
+	case "LanguageInfo.version":
+		if e.ComplexityRoot.LanguageInfo.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LanguageInfo.Version(childComplexity), true
 
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
@@ -497,6 +570,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "Query.languages":
+		if e.ComplexityRoot.Query.Languages == nil {
+			break
+		}
+
+		args, err := ec.field_Query_languages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Languages(childComplexity, args["template"].(string)), true
 	case "Query.regions":
 		if e.ComplexityRoot.Query.Regions == nil {
 			break
@@ -955,6 +1039,17 @@ var sources = []*ast.Source{
   regions: [Region!]!
   "The templates sandboxes can be created from."
   templates: [Template!]!
+  "The languages a template runs, with the versions of their toolchains; NOT_FOUND for an unknown template."
+  languages(template: String!): [LanguageInfo!]!
+}
+
+"A language as a template offers it."
+type LanguageInfo {
+  language: Language!
+  "The toolchain's version, e.g. 3.11.2 for PYTHON, 12.2.0 for C (gcc)."
+  version: String!
+  "Whether an execution compiles first (ExecutionResult.compile)."
+  compiled: Boolean!
 }
 
 "A region: one Raft cluster of servers and its nodes."
@@ -1031,6 +1126,22 @@ type ExecutionResult {
   "Whether output beyond the limit was dropped."
   truncated: Boolean!
   metrics: ExecutionMetrics!
+  """
+  A compiled language's compile step (TYPESCRIPT, GO, RUST, JAVA, C, CPP),
+  run before the program; null for interpreted languages. When it fails the
+  program does not run and error.name is COMPILE_ERROR.
+  """
+  compile: CompileResult
+}
+
+"The compile step of an execution; its output is kept apart from the run's."
+type CompileResult {
+  exitCode: Int!
+  stdout: String!
+  stderr: String!
+  "Whether compiler output beyond the limit was dropped."
+  truncated: Boolean!
+  durationMs: Float!
 }
 
 "A failure inside the sandbox (as opposed to an API error)."
@@ -1310,6 +1421,22 @@ func (ec *executionContext) childFields_APIKey(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
 }
 
+func (ec *executionContext) childFields_CompileResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "exitCode":
+		return ec.fieldContext_CompileResult_exitCode(ctx, field)
+	case "stdout":
+		return ec.fieldContext_CompileResult_stdout(ctx, field)
+	case "stderr":
+		return ec.fieldContext_CompileResult_stderr(ctx, field)
+	case "truncated":
+		return ec.fieldContext_CompileResult_truncated(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_CompileResult_durationMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CompileResult", field.Name)
+}
+
 func (ec *executionContext) childFields_CreatedAPIKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -1374,8 +1501,22 @@ func (ec *executionContext) childFields_ExecutionResult(ctx context.Context, fie
 		return ec.fieldContext_ExecutionResult_truncated(ctx, field)
 	case "metrics":
 		return ec.fieldContext_ExecutionResult_metrics(ctx, field)
+	case "compile":
+		return ec.fieldContext_ExecutionResult_compile(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExecutionResult", field.Name)
+}
+
+func (ec *executionContext) childFields_LanguageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "language":
+		return ec.fieldContext_LanguageInfo_language(ctx, field)
+	case "version":
+		return ec.fieldContext_LanguageInfo_version(ctx, field)
+	case "compiled":
+		return ec.fieldContext_LanguageInfo_compiled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LanguageInfo", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1768,6 +1909,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_languages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "template",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["template"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_sandbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2034,6 +2189,121 @@ func (ec *executionContext) _APIKey_admin(ctx context.Context, field graphql.Col
 }
 func (ec *executionContext) fieldContext_APIKey_admin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("APIKey", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CompileResult_exitCode(ctx context.Context, field graphql.CollectedField, obj *model.CompileResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompileResult_exitCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExitCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompileResult_exitCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CompileResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CompileResult_stdout(ctx context.Context, field graphql.CollectedField, obj *model.CompileResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompileResult_stdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stdout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompileResult_stdout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CompileResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _CompileResult_stderr(ctx context.Context, field graphql.CollectedField, obj *model.CompileResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompileResult_stderr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stderr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompileResult_stderr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CompileResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _CompileResult_truncated(ctx context.Context, field graphql.CollectedField, obj *model.CompileResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompileResult_truncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Truncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompileResult_truncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CompileResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CompileResult_durationMs(ctx context.Context, field graphql.CollectedField, obj *model.CompileResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompileResult_durationMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DurationMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompileResult_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CompileResult", field, false, false, "Float")
 }
 
 func (ec *executionContext) _CreatedAPIKey_key(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIKey) (ret graphql.Marshaler) {
@@ -2518,6 +2788,38 @@ func (ec *executionContext) fieldContext_ExecutionResult_metrics(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _ExecutionResult_compile(ctx context.Context, field graphql.CollectedField, obj *model.ExecutionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExecutionResult_compile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Compile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CompileResult) graphql.Marshaler {
+			return ec.marshalOCompileResult2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCompileResult(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExecutionResult_compile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExecutionResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CompileResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ExecutionStarted_executionId(ctx context.Context, field graphql.CollectedField, obj *model.ExecutionStarted) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2585,6 +2887,75 @@ func (ec *executionContext) _ExecutionStarted_startedAt(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_ExecutionStarted_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ExecutionStarted", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LanguageInfo_language(ctx context.Context, field graphql.CollectedField, obj *model.LanguageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LanguageInfo_language(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Language, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Language) graphql.Marshaler {
+			return ec.marshalNLanguage2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LanguageInfo_language(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LanguageInfo", field, false, false, "Language")
+}
+
+func (ec *executionContext) _LanguageInfo_version(ctx context.Context, field graphql.CollectedField, obj *model.LanguageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LanguageInfo_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LanguageInfo_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LanguageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _LanguageInfo_compiled(ctx context.Context, field graphql.CollectedField, obj *model.LanguageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LanguageInfo_compiled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Compiled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LanguageInfo_compiled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LanguageInfo", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Mutation_createSandbox(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -3058,6 +3429,50 @@ func (ec *executionContext) fieldContext_Query_templates(_ context.Context, fiel
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Template(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_languages(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_languages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Languages(ctx, fc.Args["template"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.LanguageInfo) graphql.Marshaler {
+			return ec.marshalNLanguageInfo2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguageInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_languages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LanguageInfo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_languages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -5825,6 +6240,59 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var compileResultImplementors = []string{"CompileResult"}
+
+func (ec *executionContext) _CompileResult(ctx context.Context, sel ast.SelectionSet, obj *model.CompileResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, compileResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CompileResult")
+		case "exitCode":
+			out.Values[i] = ec._CompileResult_exitCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stdout":
+			out.Values[i] = ec._CompileResult_stdout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stderr":
+			out.Values[i] = ec._CompileResult_stderr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "truncated":
+			out.Values[i] = ec._CompileResult_truncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "durationMs":
+			out.Values[i] = ec._CompileResult_durationMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createdAPIKeyImplementors = []string{"CreatedAPIKey"}
 
 func (ec *executionContext) _CreatedAPIKey(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedAPIKey) graphql.Marshaler {
@@ -6043,6 +6511,11 @@ func (ec *executionContext) _ExecutionResult(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "compile":
+			out.Values[i] = ec._ExecutionResult_compile(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6083,6 +6556,49 @@ func (ec *executionContext) _ExecutionStarted(ctx context.Context, sel ast.Selec
 			}
 		case "startedAt":
 			out.Values[i] = ec._ExecutionStarted_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var languageInfoImplementors = []string{"LanguageInfo"}
+
+func (ec *executionContext) _LanguageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.LanguageInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, languageInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LanguageInfo")
+		case "language":
+			out.Values[i] = ec._LanguageInfo_language(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._LanguageInfo_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "compiled":
+			out.Values[i] = ec._LanguageInfo_compiled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6298,6 +6814,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_templates(ctx, field)
+				})
+		case "languages":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_languages(ctx, field)
 				})
 		case "sandbox":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -7393,6 +7915,30 @@ func (ec *executionContext) marshalNLanguage2ᚕgithubᚗcomᚋcodeintᚋcodeint
 	return ret
 }
 
+func (ec *executionContext) marshalNLanguageInfo2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguageInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LanguageInfo) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLanguageInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguageInfo(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLanguageInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguageInfo(ctx context.Context, sel ast.SelectionSet, v *model.LanguageInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LanguageInfo!")
+		return graphql.Null
+	}
+	return ec._LanguageInfo(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -7788,6 +8334,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOCompileResult2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCompileResult(ctx context.Context, sel ast.SelectionSet, v *model.CompileResult) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CompileResult(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOEnvVarInput2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEnvVarInputᚄ(ctx context.Context, v any) ([]*model.EnvVarInput, error) {

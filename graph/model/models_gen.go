@@ -25,6 +25,16 @@ type APIKey struct {
 	Admin  bool   `json:"admin"`
 }
 
+// The compile step of an execution; its output is kept apart from the run's.
+type CompileResult struct {
+	ExitCode int    `json:"exitCode"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	// Whether compiler output beyond the limit was dropped.
+	Truncated  bool    `json:"truncated"`
+	DurationMs float64 `json:"durationMs"`
+}
+
 // What to create; absent fields take the server's defaults.
 type CreateSandboxInput struct {
 	Template *string `json:"template,omitempty"`
@@ -105,6 +115,10 @@ type ExecutionResult struct {
 	// Whether output beyond the limit was dropped.
 	Truncated bool              `json:"truncated"`
 	Metrics   *ExecutionMetrics `json:"metrics"`
+	// A compiled language's compile step (TYPESCRIPT, GO, RUST, JAVA, C, CPP),
+	// run before the program; null for interpreted languages. When it fails the
+	// program does not run and error.name is COMPILE_ERROR.
+	Compile *CompileResult `json:"compile,omitempty"`
 }
 
 func (ExecutionResult) IsExecutionEvent() {}
@@ -117,6 +131,15 @@ type ExecutionStarted struct {
 }
 
 func (ExecutionStarted) IsExecutionEvent() {}
+
+// A language as a template offers it.
+type LanguageInfo struct {
+	Language Language `json:"language"`
+	// The toolchain's version, e.g. 3.11.2 for PYTHON, 12.2.0 for C (gcc).
+	Version string `json:"version"`
+	// Whether an execution compiles first (ExecutionResult.compile).
+	Compiled bool `json:"compiled"`
+}
 
 type Mutation struct {
 }

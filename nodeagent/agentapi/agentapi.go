@@ -86,11 +86,17 @@ type StartResult struct {
 // Language is a language envd can run, as in the GraphQL enum.
 type Language string
 
-// Languages of the walking skeleton.
+// Languages envd runs.
 const (
 	Python     Language = "PYTHON"
 	JavaScript Language = "JAVASCRIPT"
 	Bash       Language = "BASH"
+	TypeScript Language = "TYPESCRIPT"
+	Go         Language = "GO"
+	Rust       Language = "RUST"
+	Java       Language = "JAVA"
+	C          Language = "C"
+	CPP        Language = "CPP"
 )
 
 // ExecRequest asks for one execution inside a sandbox.
@@ -141,4 +147,16 @@ type ExecResult struct {
 	Duration        time.Duration
 	CPUTime         time.Duration
 	PeakMemoryBytes int64
+	// Compile is a compiled language's compile step, nil for interpreted
+	// languages; its output is not in Stdout and Stderr.
+	Compile *CompileResult
+}
+
+// CompileResult is the outcome of a compile step.
+type CompileResult struct {
+	ExitCode  int
+	Stdout    string
+	Stderr    string
+	Truncated bool
+	Duration  time.Duration
 }

@@ -198,6 +198,10 @@ func convertResult(r *envdproto.Result, stdout, stderr string) agentapi.ExecResu
 	if r.Error != nil {
 		res.Error = &agentapi.ExecError{Name: r.Error.Name, Value: r.Error.Value, Traceback: r.Error.Traceback}
 	}
+	if c := r.Compile; c != nil {
+		res.Compile = &agentapi.CompileResult{ExitCode: c.ExitCode, Stdout: c.Stdout, Stderr: c.Stderr,
+			Truncated: c.Truncated, Duration: time.Duration(c.DurationNS)}
+	}
 	return res
 }
 

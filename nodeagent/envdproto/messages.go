@@ -30,6 +30,12 @@ const (
 	LangPython     = "PYTHON"
 	LangJavaScript = "JAVASCRIPT"
 	LangBash       = "BASH"
+	LangTypeScript = "TYPESCRIPT"
+	LangGo         = "GO"
+	LangRust       = "RUST"
+	LangJava       = "JAVA"
+	LangC          = "C"
+	LangCPP        = "CPP"
 )
 
 // Defaults envd applies when a request leaves a limit at zero.
@@ -96,6 +102,7 @@ const (
 	ErrNameCPUTime  = "CPU_TIME_LIMIT" // RLIMIT_CPU ended the process (SIGXCPU, or SIGKILL at the hard limit)
 	ErrNameDiskFull = "DISK_FULL"      // the program failed with a writable dir full
 	ErrNameOOM      = "OOM_KILLED"     // envd's own OOM killer (gVisor) took the program
+	ErrNameCompile  = "COMPILE_ERROR"  // the compile step failed; the program did not run
 )
 
 // Result is the outcome of an execution, the payload of a FrameResult. The
@@ -108,6 +115,19 @@ type Result struct {
 	DurationNS      int64      `json:"durationNs"`
 	CPUTimeNS       int64      `json:"cpuTimeNs"` // user + system of the child and its waited-for descendants
 	PeakMemoryBytes int64      `json:"peakMemoryBytes"`
+	// Compile is the compile step of a compiled language, run before the
+	// program; nil for interpreted ones. Its output is here only, never
+	// in Output frames.
+	Compile *CompileResult `json:"compile,omitempty"`
+}
+
+// CompileResult is the outcome of a compile step.
+type CompileResult struct {
+	ExitCode   int    `json:"exitCode"`
+	Stdout     string `json:"stdout,omitempty"`
+	Stderr     string `json:"stderr,omitempty"`
+	Truncated  bool   `json:"truncated,omitempty"`
+	DurationNS int64  `json:"durationNs"`
 }
 
 // Error codes carried by Error frames, named as the API's error codes.

@@ -117,7 +117,16 @@ func writeEnvFile(path string, opts Options) error {
 
 // hostEtcFiles are bound read-only from the host's /etc when present.
 // Never /etc/shadow or anything else with secrets.
-func hostEtcFiles() []string { return []string{"ld.so.cache", "alternatives"} }
+func hostEtcFiles() []string {
+	names := []string{"ld.so.cache", "alternatives"}
+	// Debian's JDKs read their configuration (jvm.cfg, java.security)
+	// through links into /etc/java-N-openjdk.
+	jdks, _ := filepath.Glob("/etc/java-*-openjdk")
+	for _, p := range jdks {
+		names = append(names, filepath.Base(p))
+	}
+	return names
+}
 
 // writeEtc writes the container's /etc and returns the host /etc entries to
 // bind over it, with mountpoints made for them.

@@ -19,9 +19,20 @@ const (
   results { type data }
   error { name value traceback }
   metrics { durationMs cpuTimeMs peakMemoryBytes }
+  compile { exitCode stdout stderr truncated durationMs }
 }`
 	listPageSize = 100
 )
+
+// Languages lists what a template runs, with the toolchains' versions.
+func (c *Client) Languages(ctx context.Context, template string) ([]LanguageInfo, error) {
+	var data struct {
+		Languages []LanguageInfo `json:"languages"`
+	}
+	err := c.Do(ctx, `query($t: String!) { languages(template: $t) { language version compiled } }`,
+		map[string]any{"t": template}, &data)
+	return data.Languages, err
+}
 
 // Viewer returns the calling team and key.
 func (c *Client) Viewer(ctx context.Context) (*Viewer, error) {

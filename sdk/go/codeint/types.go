@@ -104,6 +104,25 @@ type ExecutionResult struct {
 	Error     *ExecutionError  `json:"error"`
 	Truncated bool             `json:"truncated"`
 	Metrics   ExecutionMetrics `json:"metrics"`
+	// Compile is a compiled language's compile step; nil otherwise.
+	Compile *CompileResult `json:"compile"`
+}
+
+// CompileResult is the compile step of an execution, its output apart from
+// the run's.
+type CompileResult struct {
+	ExitCode   int     `json:"exitCode"`
+	Stdout     string  `json:"stdout"`
+	Stderr     string  `json:"stderr"`
+	Truncated  bool    `json:"truncated"`
+	DurationMs float64 `json:"durationMs"`
+}
+
+// LanguageInfo is a language as a template offers it.
+type LanguageInfo struct {
+	Language string `json:"language"`
+	Version  string `json:"version"`
+	Compiled bool   `json:"compiled"`
 }
 
 // ExecutionError is a failure inside the sandbox: a timeout, a signal, a

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,25 +22,15 @@ import (
 // open longer loses them: envd closes its ends.
 const drainGrace = 200 * time.Millisecond
 
-// interpreter returns the program and file suffix for a language.
-func interpreter(lang string) (path, suffix string, ok bool) {
-	switch lang {
-	case envdproto.LangPython:
-		return "/usr/bin/python3", ".py", true
-	case envdproto.LangJavaScript:
-		return "/usr/bin/node", ".js", true
-	case envdproto.LangBash:
-		return "/bin/bash", ".sh", true
-	}
-	return "", "", false
-}
-
 // exec runs one request on stream: Output frames while it runs, then a
-// Result. It kills the execution's processes at the timeout, and when the
-// agent closes or resets the stream (cancel), after which it sends nothing.
+// Result. A compiled language is first compiled in a build directory of
+// its own (Config.BuildDir), the compiler's output kept for the Result,
+// and runs only if that succeeds. envd kills the execution's processes at
+// the timeout, which covers both steps, and when the agent closes or
+// resets the stream (cancel), after which it sends nothing.
 func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 	log := s.cfg.Logger.With("execution_id", req.ID)
-	prog, suffix, ok := interpreter(req.Language)
+	lang, ok := lookupLanguage(req.Language)
 	if !ok {
 		s.writeError(stream, envdproto.CodeInvalidArgument, fmt.Sprintf("unknown language %q", req.Language))
 		return
@@ -48,14 +41,20 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 			return
 		}
 	}
-	file := filepath.Join(s.cfg.RunDir, fmt.Sprintf("exec-%d%s", s.seq.Add(1), suffix))
-	if err := s.writeCode(file, req.Code); err != nil {
+	deadline := time.Now().Add(req.Timeout())
+	dir, src, cleanup, err := s.placeSource(lang, req.Code)
+	if err != nil {
 		s.writeError(stream, envdproto.CodeInternal, err.Error())
 		return
 	}
-	defer os.Remove(file)
+	defer cleanup()
 
-	sp := spawn{argv: []string{prog, file}, env: s.environ(req.Env), cpuSeconds: cpuSeconds(req.CPUTime())}
+	env := req.Env
+	if lang.env != nil {
+		env = maps.Clone(lang.env(s.cfg.WorkDir))
+		maps.Copy(env, req.Env)
+	}
+	sp := spawn{env: s.environ(env), cpuSeconds: cpuSeconds(req.CPUTime())}
 	if s.cfg.RunAs != nil {
 		gid, ok := s.groups.get()
 		if !ok {
@@ -69,16 +68,6 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 		s.mem.begin()
 		defer s.mem.end()
 	}
-	p, err := s.start(sp)
-	if err != nil {
-		log.Error("start execution", "err", err)
-		s.writeError(stream, envdproto.CodeInternal, err.Error())
-		return
-	}
-	go p.feedStdin(req.Stdin)
-	out := &outputSink{w: stream, limit: req.OutputLimit()}
-	p.pumpOutput(out)
-
 	// The agent sends nothing after the request: a read that returns means
 	// it closed or reset the stream, or the session died.
 	canceled := make(chan struct{})
@@ -87,50 +76,161 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 		close(canceled)
 	}()
 
-	timer := time.NewTimer(req.Timeout())
+	var compile *envdproto.CompileResult
+	if lang.compile != nil {
+		sp.argv = lang.compile(dir, src)
+		sink := &outputSink{limit: req.OutputLimit(), capture: &[3]strings.Builder{}}
+		o, err := s.stage(sp, "", sink, deadline, canceled, stream)
+		if err != nil {
+			log.Error("start compile", "err", err)
+			s.writeError(stream, envdproto.CodeInternal, err.Error())
+			return
+		}
+		if o.canceled {
+			log.Info("execution canceled while compiling")
+			return
+		}
+		compile = &envdproto.CompileResult{ExitCode: exitCode(o.st), Stdout: sink.capture[envdproto.StreamStdout].String(),
+			Stderr: sink.capture[envdproto.StreamStderr].String(), Truncated: sink.truncated, DurationNS: o.duration.Nanoseconds()}
+		if o.timedOut || failed(o.st) {
+			res := result(o.st, o.duration, o.timedOut, req)
+			res.Compile = compile
+			if !o.timedOut {
+				res.Error = &envdproto.ExecError{Name: envdproto.ErrNameCompile,
+					Value: fmt.Sprintf("compilation failed (exit status %d)", compile.ExitCode), Traceback: compile.Stderr + compile.Stdout}
+			}
+			s.writeResult(stream, res, log)
+			return
+		}
+	}
+
+	sp.argv = lang.run(dir, src)
+	out := &outputSink{w: stream, limit: req.OutputLimit()}
+	o, err := s.stage(sp, req.Stdin, out, deadline, canceled, stream)
+	if err != nil {
+		log.Error("start execution", "err", err)
+		s.writeError(stream, envdproto.CodeInternal, err.Error())
+		return
+	}
+	if o.canceled {
+		log.Info("execution canceled")
+		return
+	}
+	res := result(o.st, o.duration, o.timedOut, req)
+	if !o.timedOut && o.st.Wait.Signaled() && o.st.Wait.Signal() == syscall.SIGKILL && s.mem != nil && s.mem.killedFor(o.pid, sp.group) {
+		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameOOM,
+			Value: fmt.Sprintf("out of memory: the sandbox's %d MiB limit was reached and the program was killed", s.cfg.MemoryLimit>>20)}
+	}
+	if res.Error == nil && failed(o.st) && s.diskFull() {
+		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameDiskFull,
+			Value: "a writable directory (" + strings.Join(s.cfg.WritableDirs, ", ") + ") is full"}
+	}
+	res.Truncated = out.truncated
+	res.Compile = compile
+	s.writeResult(stream, res, log)
+}
+
+func (s *Server) writeResult(stream net.Conn, res *envdproto.Result, log *slog.Logger) {
+	if err := envdproto.WriteJSON(stream, envdproto.FrameResult, res); err != nil {
+		log.Warn("write result", "err", err)
+	}
+}
+
+// outcome is how one step (compile or run) of an execution ended.
+type outcome struct {
+	st                 reaper.Status
+	duration           time.Duration
+	timedOut, canceled bool
+	pid                int
+}
+
+// stage runs one step of an execution to its end: its output goes to
+// sink, it is killed at deadline or when canceled closes (then stream is
+// closed, to unblock output writers stuck on a full flow-control window).
+func (s *Server) stage(sp spawn, stdin string, sink *outputSink, deadline time.Time, canceled <-chan struct{}, stream net.Conn) (outcome, error) {
+	p, err := s.start(sp)
+	if err != nil {
+		return outcome{}, err
+	}
+	go p.feedStdin(stdin)
+	p.pumpOutput(sink)
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	var timedOut, cancel bool
-	var st reaper.Status
+	o := outcome{pid: p.pid}
 wait:
 	for {
 		select {
-		case st = <-p.status:
+		case o.st = <-p.status:
 			break wait
 		case <-timer.C:
-			timedOut = true
+			o.timedOut = true
 			p.kill()
 		case <-canceled:
-			cancel = true
+			o.canceled = true
 			p.kill()
-			// Unblock output writers stuck on a full flow-control window.
 			stream.Close()
 			canceled = nil
 		}
 	}
-	duration := time.Since(p.started)
-	if timedOut && p.group > 0 {
+	o.duration = time.Since(p.started)
+	if o.timedOut && p.group > 0 {
 		// A process forked while the leader died may have escaped the
 		// first sweep.
 		killGroup(p.group)
 	}
 	p.finishOutput()
-	if cancel {
-		log.Info("execution canceled")
-		return
+	return o, nil
+}
+
+// placeSource writes the program's source where its language's steps
+// read it: for an interpreted language a file in the run dir, for a
+// compiled one a fresh build directory under Config.BuildDir, the user's.
+// cleanup removes what it made.
+func (s *Server) placeSource(lang language, code string) (dir, src string, cleanup func(), err error) {
+	if lang.compile == nil {
+		src = filepath.Join(s.cfg.RunDir, fmt.Sprintf("exec-%d-%s", s.seq.Add(1), lang.source(code)))
+		if err := s.writeCode(src, code); err != nil {
+			return "", "", nil, err
+		}
+		return s.cfg.RunDir, src, func() { os.Remove(src) }, nil
 	}
-	res := result(st, duration, timedOut, req)
-	if !timedOut && st.Wait.Signaled() && st.Wait.Signal() == syscall.SIGKILL && s.mem != nil && s.mem.killedFor(p.pid, p.group) {
-		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameOOM,
-			Value: fmt.Sprintf("out of memory: the sandbox's %d MiB limit was reached and the program was killed", s.cfg.MemoryLimit>>20)}
+	dir = filepath.Join(s.cfg.BuildDir, buildDirName(s.seq.Add(1)))
+	src = filepath.Join(dir, lang.source(code))
+	// Made as the user, who then owns the directory its compiler writes
+	// to. mkdir fails on anything already there (a planted symlink).
+	err = s.asUser(func() error {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(src, []byte(code), 0o600)
+	})
+	cleanup = func() {
+		if err := s.asUser(func() error { return os.RemoveAll(dir) }); err != nil {
+			s.cfg.Logger.Warn("remove build dir", "dir", dir, "err", err)
+		}
 	}
-	if res.Error == nil && failed(st) && s.diskFull() {
-		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameDiskFull,
-			Value: "a writable directory (" + strings.Join(s.cfg.WritableDirs, ", ") + ") is full"}
+	if err != nil {
+		cleanup()
+		return "", "", nil, fmt.Errorf("make build dir: %w", err)
 	}
-	res.Truncated = out.truncated
-	if err := envdproto.WriteJSON(stream, envdproto.FrameResult, res); err != nil {
-		log.Warn("write result", "err", err)
+	return dir, src, cleanup, nil
+}
+
+// buildDirName is a build directory's name: unpredictable, so no other
+// process can plant anything there in advance.
+func buildDirName(seq uint64) string {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	return fmt.Sprintf(".codeint-build-%d-%x", seq, nonce)
+}
+
+// exitCode is the shell's view of a wait status: the exit status, or
+// 128+signal.
+func exitCode(st reaper.Status) int {
+	if st.Wait.Signaled() {
+		return 128 + int(st.Wait.Signal())
 	}
+	return st.Wait.ExitStatus()
 }
 
 // writeCode writes the program's source. When executions run as another

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -164,6 +165,7 @@ func (p *process) finishOutput() {
 type outputSink struct {
 	mu        sync.Mutex
 	w         io.Writer
+	capture   *[3]strings.Builder // when set, output is kept here instead of written to w
 	limit     int
 	kept      [3]int // by envdproto.Stream
 	truncated bool
@@ -181,6 +183,10 @@ func (o *outputSink) write(s envdproto.Stream, data []byte) {
 		return
 	}
 	o.kept[s] += len(data)
+	if o.capture != nil {
+		o.capture[s].Write(data)
+		return
+	}
 	if err := envdproto.WriteOutput(o.w, s, data); err != nil {
 		o.failed = true
 	}

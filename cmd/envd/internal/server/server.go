@@ -24,8 +24,12 @@ const firstFrameTimeout = 30 * time.Second
 type Config struct {
 	// RunDir is envd's private directory for code files (/run/envd).
 	RunDir string
-	// WorkDir is the working directory of executions (/home/user).
+	// WorkDir is the working directory of executions (/home/user), and
+	// their HOME: compilers keep their caches under it.
 	WorkDir string
+	// BuildDir is where compiled languages get a build directory per
+	// execution (/tmp: writable, sticky, exec allowed).
+	BuildDir string
 	// Env is the environment every execution starts from, as KEY=VALUE;
 	// a request's env is added on top.
 	Env []string

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codeint/codeint/sdk/go/codeint"
+)
+
+// helloPrograms read one line of stdin, print "hello <line>" and exit 3;
+// broken is a compile error (compiled languages only).
+var helloPrograms = map[string]struct{ hello, broken string }{
+	codeint.Python: {`import sys; print("hello", sys.stdin.readline().strip()); sys.exit(3)`, ""},
+	codeint.JavaScript: {`const l = require("fs").readFileSync(0, "utf8").split("\n")[0];
+console.log("hello " + l); process.exit(3);`, ""},
+	codeint.Bash: {`read l; echo "hello $l"; exit 3`, ""},
+	codeint.TypeScript: {`declare function require(m: string): any;
+declare const process: { exit(code: number): never };
+const l: string = require("fs").readFileSync(0, "utf8").split("\n")[0];
+console.log("hello " + l); process.exit(3);`, `const n: number = "not a number";`},
+	codeint.Go: {`package main
+import ("bufio"; "fmt"; "os")
+func main() { s := bufio.NewScanner(os.Stdin); s.Scan(); fmt.Println("hello", s.Text()); os.Exit(3) }`,
+		`package main
+func main() { undefined() }`},
+	codeint.Rust: {`use std::io::BufRead;
+fn main() { let mut l = String::new(); std::io::stdin().lock().read_line(&mut l).unwrap();
+println!("hello {}", l.trim()); std::process::exit(3); }`, `fn main() { let x: i32 = "s"; }`},
+	codeint.Java: {`import java.util.Scanner;
+public class Greeter { public static void main(String[] a) {
+System.out.println("hello " + new Scanner(System.in).nextLine()); System.exit(3); } }`,
+		`public class Main { public static void main(String[] a) { int x = "s"; } }`},
+	codeint.C: {`#include <stdio.h>
+#include <string.h>
+int main(void) { char l[64]; fgets(l, sizeof l, stdin); l[strcspn(l, "\n")] = 0; printf("hello %s\n", l); return 3; }`,
+		`int main(void) { return undefined_fn(); }`},
+	codeint.CPP: {`#include <iostream>
+#include <string>
+int main() { std::string l; std::getline(std::cin, l); std::cout << "hello " << l << std::endl; return 3; }`,
+		`int main() { std::string s; }`},
+}
+
+// TestLanguages runs every language in a real sandbox through GraphQL:
+// hello with stdin and a non-zero exit, and for compiled languages a
+// compile error that comes back as a result (COMPILE_ERROR, the compiler's
+// output in `compile`) and a second run served from the kept caches.
+func TestLanguages(t *testing.T) {
+	d := startDev(t, newDataDir(t), "--pool-size", "0")
+	c := d.client()
+	ctx := ctxT(t, 10*time.Minute)
+
+	langs, err := c.Languages(ctx, "base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]codeint.LanguageInfo{}
+	for _, l := range langs {
+		versions[l.Language] = l
+	}
+	for lang, p := range helloPrograms {
+		if l, ok := versions[lang]; !ok || l.Version == "" || l.Compiled != (p.broken != "") {
+			t.Errorf("languages(base) has %s as %+v (present %v), want a version and compiled=%v", lang, l, ok, p.broken != "")
+		}
+	}
+	if _, err := c.Languages(ctx, "no-such-template"); codeint.CodeOf(err) != codeint.CodeNotFound {
+		t.Errorf("languages of an unknown template: %v, want NOT_FOUND", err)
+	}
+
+	sb, err := c.CreateSandbox(ctx, codeint.CreateSandboxInput{TimeoutSeconds: 900, MemoryMB: 1024, VCPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{codeint.Python, codeint.JavaScript, codeint.Bash, codeint.C, codeint.CPP,
+		codeint.Rust, codeint.Java, codeint.TypeScript, codeint.Go} {
+		p := helloPrograms[lang]
+		t.Run(lang, func(t *testing.T) {
+			compiled := p.broken != ""
+			runs := 1
+			if compiled {
+				runs = 2 // the second compile reuses what the first cached
+			}
+			for i := range runs {
+				res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: lang, Code: p.hello, Stdin: "world\n", TimeoutSeconds: 240})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Stdout != "hello world\n" || res.ExitCode != 3 || res.Error != nil && res.Error.Name == "COMPILE_ERROR" {
+					t.Fatalf("run %d: stdout %q exit %d stderr %q error %+v compile %+v", i, res.Stdout, res.ExitCode, res.Stderr, res.Error, res.Compile)
+				}
+				if compiled != (res.Compile != nil) || compiled && res.Compile.ExitCode != 0 {
+					t.Errorf("run %d: compiled %v, compile step %+v", i, compiled, res.Compile)
+				}
+				if compiled {
+					t.Logf("run %d: compile %.0f ms, run %.0f ms", i, res.Compile.DurationMs, res.Metrics.DurationMs)
+				}
+			}
+			if !compiled {
+				return
+			}
+			res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: lang, Code: p.broken, TimeoutSeconds: 240})
+			if err != nil {
+				t.Fatalf("a compile error must be a result, not an API error: %v", err)
+			}
+			if res.Error == nil || res.Error.Name != "COMPILE_ERROR" || res.Compile == nil || res.Compile.ExitCode == 0 ||
+				strings.TrimSpace(res.Compile.Stderr+res.Compile.Stdout) == "" || res.Stdout != "" || res.ExitCode == 0 {
+				t.Errorf("want COMPILE_ERROR with the compiler's output apart from the run's: %+v compile %+v", res, res.Compile)
+			}
+		})
+	}
+}
