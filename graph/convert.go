@@ -95,6 +95,8 @@ func toExecuteInput(in model.ExecuteInput) sandboxes.ExecuteInput {
 		CPUTimeLimit:   in.CPUTimeLimitSeconds,
 		Stdin:          deref(in.Stdin),
 		Env:            toEnv(in.Env),
+		Args:           in.Args,
+		Cwd:            deref(in.Cwd),
 	}
 }
 

@@ -71,6 +71,19 @@ func TestLanguages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("args and cwd", func(t *testing.T) {
+		res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: codeint.Python, Args: []string{"a b", "-c"}, Cwd: "/tmp",
+			Code: `import os, sys; print(sys.argv[1:], os.getcwd())`})
+		if err != nil || res.Stdout != "['a b', '-c'] /tmp\n" {
+			t.Errorf("args and cwd: %v %+v", err, res)
+		}
+		for _, cwd := range []string{"relative", "/no/such/dir", "/etc/hostname"} {
+			_, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: codeint.Bash, Code: "pwd", Cwd: cwd})
+			if codeint.CodeOf(err) != codeint.CodeInvalidArgument {
+				t.Errorf("cwd %q: %v, want INVALID_ARGUMENT", cwd, err)
+			}
+		}
+	})
 	for _, lang := range []string{codeint.Python, codeint.JavaScript, codeint.Bash, codeint.C, codeint.CPP,
 		codeint.Rust, codeint.Java, codeint.TypeScript, codeint.Go} {
 		p := helloPrograms[lang]

@@ -64,6 +64,8 @@ type ExecuteInput struct {
 	CPUTimeLimit   *int // seconds
 	Stdin          string
 	Env            []structs.EnvVar
+	Args           []string // the program's arguments
+	Cwd            string   // working directory inside the sandbox; "" = the user's home
 }
 
 // ExecEvent is one event of a streamed execution: exactly one of Started

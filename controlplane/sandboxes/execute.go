@@ -11,6 +11,7 @@ import (
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/nodeagent/agentapi"
+	"github.com/codeint/codeint/nodeagent/envdproto"
 )
 
 // Execute runs code in a team's sandbox.
@@ -49,7 +50,7 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 		env[e.Name] = e.Value
 	}
 	req := agentapi.ExecRequest{ExecutionID: id, Language: agentapi.Language(in.Language), Code: in.Code,
-		Stdin: in.Stdin, Env: env, Timeout: timeout, MaxOutputBytes: s.cfg.Limits.MaxOutputBytes}
+		Stdin: in.Stdin, Env: env, Timeout: timeout, MaxOutputBytes: s.cfg.Limits.MaxOutputBytes, Args: in.Args, Cwd: in.Cwd}
 	if in.CPUTimeLimit != nil {
 		req.CPUTime = time.Duration(*in.CPUTimeLimit) * time.Second
 	}
@@ -115,6 +116,10 @@ func (s *Service) execError(ctx context.Context, sandboxID string, err error) er
 			return apperr.New(apperr.DeadlineExceeded, "the request's deadline passed before the execution finished")
 		}
 		return fmt.Errorf("execution in %s cancelled: %w", sandboxID, ctxErr)
+	}
+	// envd refused the request itself (e.g. a cwd that is not a directory).
+	if pe := (*envdproto.Error)(nil); errors.As(err, &pe) && pe.Code == envdproto.CodeInvalidArgument {
+		return apperr.New(apperr.InvalidArgument, "%s", pe.Message)
 	}
 	return apperr.New(apperr.Unavailable, "execution in sandbox %s failed on its node: %v", sandboxID, err)
 }

@@ -221,6 +221,9 @@ func (s *Service) resolveExec(in ExecuteInput, tmpl string) (time.Duration, erro
 	if _, err := checkEnv(in.Env); err != nil {
 		return 0, err
 	}
+	if err := checkArgs(in.Args, in.Cwd, l.MaxCodeBytes); err != nil {
+		return 0, err
+	}
 	if in.CPUTimeLimit != nil && *in.CPUTimeLimit <= 0 {
 		return 0, invalid("cpuTimeLimitSeconds must be at least 1, got %d", *in.CPUTimeLimit)
 	}
@@ -242,4 +245,29 @@ func describeStopped(sb *structs.Sandbox) error {
 		reason = "no reason recorded"
 	}
 	return apperr.New(apperr.FailedPrecondition, "sandbox %s is %s (%s); create a new one", sb.ID, sb.State, reason)
+}
+
+// maxArgs bounds the number of a program's arguments.
+const maxArgs = 1024
+
+// checkArgs checks an execution's arguments and working directory: at most
+// maxArgs arguments of maxBytes together, no NUL, an absolute cwd.
+func checkArgs(args []string, cwd string, maxBytes int) error {
+	if len(args) > maxArgs {
+		return invalid("%d args; the limit is %d", len(args), maxArgs)
+	}
+	total := 0
+	for i, a := range args {
+		if strings.ContainsRune(a, 0) {
+			return invalid("args[%d] contains a NUL byte", i)
+		}
+		total += len(a)
+	}
+	if total > maxBytes {
+		return invalid("args are %d bytes; the limit is %d", total, maxBytes)
+	}
+	if cwd != "" && (!strings.HasPrefix(cwd, "/") || strings.ContainsRune(cwd, 0)) {
+		return invalid("cwd %q must be an absolute path", cwd)
+	}
+	return nil
 }

@@ -1111,6 +1111,10 @@ input ExecuteInput {
   cpuTimeLimitSeconds: Int
   stdin: String
   env: [EnvVarInput!]
+  "Arguments passed to the program (sys.argv[1:], os.Args[1:], …)."
+  args: [String!]
+  "The working directory, an absolute path inside the sandbox; /home/user when absent."
+  cwd: String
 }
 
 "The outcome of one execution."
@@ -6070,7 +6074,7 @@ func (ec *executionContext) unmarshalInputExecuteInput(ctx context.Context, obj 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"language", "code", "contextId", "timeoutSeconds", "cpuTimeLimitSeconds", "stdin", "env"}
+	fieldsInOrder := [...]string{"language", "code", "contextId", "timeoutSeconds", "cpuTimeLimitSeconds", "stdin", "env", "args", "cwd"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6126,6 +6130,20 @@ func (ec *executionContext) unmarshalInputExecuteInput(ctx context.Context, obj 
 				return it, err
 			}
 			it.Env = data
+		case "args":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("args"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Args = data
+		case "cwd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cwd"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cwd = data
 		}
 	}
 	return it, nil
@@ -8475,6 +8493,41 @@ func (ec *executionContext) marshalOSandboxState2ᚖgithubᚗcomᚋcodeintᚋcod
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -84,6 +84,10 @@ type ExecuteInput struct {
 	CPUTimeLimitSeconds *int           `json:"cpuTimeLimitSeconds,omitempty"`
 	Stdin               *string        `json:"stdin,omitempty"`
 	Env                 []*EnvVarInput `json:"env,omitempty"`
+	// Arguments passed to the program (sys.argv[1:], os.Args[1:], …).
+	Args []string `json:"args,omitempty"`
+	// The working directory, an absolute path inside the sandbox; /home/user when absent.
+	Cwd *string `json:"cwd,omitempty"`
 }
 
 // A failure inside the sandbox (as opposed to an API error).

@@ -109,6 +109,8 @@ type ExecRequest struct {
 	Timeout        time.Duration // wall-clock limit; the process is killed after it
 	CPUTime        time.Duration // CPU-time limit (RLIMIT_CPU); 0 = none
 	MaxOutputBytes int           // per stream; output beyond it is dropped and Truncated set
+	Args           []string      // the program's arguments
+	Cwd            string        // working directory inside the sandbox; "" = the user's home
 }
 
 // Stream names an output stream.

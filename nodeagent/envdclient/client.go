@@ -127,6 +127,8 @@ func (c *Client) Exec(ctx context.Context, req agentapi.ExecRequest, onOutput fu
 		Code:           req.Code,
 		Stdin:          req.Stdin,
 		Env:            req.Env,
+		Args:           req.Args,
+		Cwd:            req.Cwd,
 		TimeoutMS:      req.Timeout.Milliseconds(),
 		MaxOutputBytes: req.MaxOutputBytes,
 	}

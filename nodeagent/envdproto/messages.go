@@ -57,6 +57,11 @@ type ExecRequest struct {
 	// CPUTimeMS is the CPU-time limit of every process of the execution
 	// (RLIMIT_CPU, rounded up to whole seconds); 0: none.
 	CPUTimeMS int64 `json:"cpuTimeMs,omitempty"`
+	// Args are passed to the program after its own (the script or
+	// binary); Cwd is its working directory, absolute ("": envd's
+	// WorkDir).
+	Args []string `json:"args,omitempty"`
+	Cwd  string   `json:"cwd,omitempty"`
 }
 
 // EnvReserved prefixes the environment variables that are envd's own:

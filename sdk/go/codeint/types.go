@@ -92,6 +92,8 @@ type ExecuteInput struct {
 	CPUTimeLimit   int      `json:"cpuTimeLimitSeconds,omitempty"` // seconds of CPU time
 	Stdin          string   `json:"stdin,omitempty"`
 	Env            []EnvVar `json:"env,omitempty"`
+	Args           []string `json:"args,omitempty"`
+	Cwd            string   `json:"cwd,omitempty"`
 }
 
 // ExecutionResult is the outcome of one execution.

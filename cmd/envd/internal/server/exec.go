@@ -15,6 +15,7 @@ import (
 
 	"github.com/codeint/codeint/cmd/envd/internal/reaper"
 	"github.com/codeint/codeint/nodeagent/envdproto"
+	"golang.org/x/sys/unix"
 )
 
 // drainGrace is how long envd keeps reading a finished program's pipes for
@@ -41,6 +42,11 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 			return
 		}
 	}
+	cwd, err := s.workDir(req.Cwd)
+	if err != nil {
+		s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
+		return
+	}
 	deadline := time.Now().Add(req.Timeout())
 	dir, src, cleanup, err := s.placeSource(lang, req.Code)
 	if err != nil {
@@ -54,7 +60,7 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 		env = maps.Clone(lang.env(s.cfg.WorkDir))
 		maps.Copy(env, req.Env)
 	}
-	sp := spawn{env: s.environ(env), cpuSeconds: cpuSeconds(req.CPUTime())}
+	sp := spawn{env: s.environ(env), dir: cwd, cpuSeconds: cpuSeconds(req.CPUTime())}
 	if s.cfg.RunAs != nil {
 		gid, ok := s.groups.get()
 		if !ok {
@@ -104,7 +110,7 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 		}
 	}
 
-	sp.argv = lang.run(dir, src)
+	sp.argv = append(lang.run(dir, src), req.Args...)
 	out := &outputSink{w: stream, limit: req.OutputLimit()}
 	o, err := s.stage(sp, req.Stdin, out, deadline, canceled, stream)
 	if err != nil {
@@ -214,6 +220,31 @@ func (s *Server) placeSource(lang language, code string) (dir, src string, clean
 		return "", "", nil, fmt.Errorf("make build dir: %w", err)
 	}
 	return dir, src, cleanup, nil
+}
+
+// workDir returns an execution's working directory: cwd, which must be an
+// absolute path to a directory the user may enter, or Config.WorkDir.
+func (s *Server) workDir(cwd string) (string, error) {
+	if cwd == "" {
+		return s.cfg.WorkDir, nil
+	}
+	if !filepath.IsAbs(cwd) || strings.ContainsRune(cwd, 0) {
+		return "", fmt.Errorf("cwd %q is not an absolute path", cwd)
+	}
+	err := s.asUser(func() error {
+		fi, err := os.Stat(cwd)
+		if err == nil && !fi.IsDir() {
+			return fmt.Errorf("not a directory")
+		}
+		if err == nil {
+			err = unix.Access(cwd, unix.X_OK)
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("cwd %q: %w", cwd, err)
+	}
+	return filepath.Clean(cwd), nil
 }
 
 // buildDirName is a build directory's name: unpredictable, so no other

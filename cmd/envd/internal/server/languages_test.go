@@ -2,6 +2,7 @@ package server
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/codeint/codeint/nodeagent/envdproto"
@@ -102,5 +103,32 @@ func TestJavaClassName(t *testing.T) {
 		if got := l.source(code); got != want {
 			t.Errorf("source(%q) = %q, want %q", code, got, want)
 		}
+	}
+}
+
+// TestArgsAndCwd passes arguments to interpreted and compiled programs and
+// runs them in a given directory; a cwd that is not a directory is
+// INVALID_ARGUMENT.
+func TestArgsAndCwd(t *testing.T) {
+	home, cwd := t.TempDir(), t.TempDir()
+	sess := newSessionWith(t, Config{RunDir: t.TempDir(), WorkDir: home, BuildDir: t.TempDir(),
+		Env: []string{"PATH=/usr/bin:/bin", "HOME=" + home}})
+	for lang, code := range map[string]string{
+		envdproto.LangBash:   `echo "$# $1|$2 $(pwd)"`,
+		envdproto.LangPython: `import os, sys; print(len(sys.argv) - 1, "|".join(sys.argv[1:]), os.getcwd())`,
+		envdproto.LangC: `#include <stdio.h>
+#include <unistd.h>
+int main(int c, char **v) { char d[4096]; printf("%d %s|%s %s\n", c - 1, v[1], v[2], getcwd(d, sizeof d)); return 0; }`,
+	} {
+		rep := call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: lang, Code: code,
+			Args: []string{"a b", "-c"}, Cwd: cwd, TimeoutMS: 60_000})
+		if want := "2 a b|-c " + cwd + "\n"; rep.result == nil || rep.stdout != want {
+			t.Errorf("%s: stdout %q, want %q (%+v %+v)", lang, rep.stdout, want, rep.err, rep.result)
+		}
+	}
+	rep := call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: envdproto.LangBash, Code: "pwd",
+		Cwd: filepath.Join(cwd, "missing")})
+	if rep.err == nil || rep.err.Code != envdproto.CodeInvalidArgument || rep.result != nil {
+		t.Errorf("a missing cwd: %+v %+v, want INVALID_ARGUMENT", rep.err, rep.result)
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,7 @@ type process struct {
 type spawn struct {
 	argv       []string // program and its arguments
 	env        []string
+	dir        string // working directory; "": Config.WorkDir
 	group      int    // execution gid; 0: none
 	cpuSeconds uint64 // RLIMIT_CPU; 0: none
 }
@@ -75,7 +77,7 @@ func (s *Server) start(sp spawn) (*process, error) {
 		argv = childinit.Args(s.cfg.Self, opts, argv)
 	}
 	attr := &syscall.ProcAttr{
-		Dir:   s.cfg.WorkDir,
+		Dir:   cmp.Or(sp.dir, s.cfg.WorkDir),
 		Env:   sp.env,
 		Files: []uintptr{files[0].Fd(), files[1].Fd(), files[2].Fd()},
 		Sys:   sys,
