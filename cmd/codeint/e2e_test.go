@@ -388,10 +388,10 @@ func testBadInput(t *testing.T, d *devProc, c *codeint.Client, sbID string) {
 
 	t.Run("invalid arguments", func(t *testing.T) {
 		for name, in := range map[string]codeint.ExecuteInput{
-			"empty code":        {Language: codeint.Python},
-			"code over 1 MiB":   {Language: codeint.Python, Code: strings.Repeat("#", 1<<20+1)},
-			"negative timeout":  {Language: codeint.Python, Code: "1", TimeoutSeconds: -1},
-			"language not here": {Language: codeint.Rust, Code: "fn main(){}"},
+			"empty code":       {Language: codeint.Python},
+			"code over 1 MiB":  {Language: codeint.Python, Code: strings.Repeat("#", 1<<20+1)},
+			"negative timeout": {Language: codeint.Python, Code: "1", TimeoutSeconds: -1},
+			"relative cwd":     {Language: codeint.Python, Code: "1", Cwd: "tmp"},
 		} {
 			t.Run(name, func(t *testing.T) {
 				_, err := c.Execute(ctx, sbID, in)

@@ -278,6 +278,7 @@ func TestExecuteValidation(t *testing.T) {
 	big := make([]byte, 1<<20+1)
 	for name, in := range map[string]ExecuteInput{
 		"unknown language": {Language: "COBOL", Code: "x"},
+		"not in template":  {Language: "GO", Code: "package main"},
 		"not yet":          {Language: "RUST", Code: "x"},
 		"empty code":       {Language: "PYTHON"},
 		"code over 1 MiB":  {Language: "PYTHON", Code: string(big)},

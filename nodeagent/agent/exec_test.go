@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +48,7 @@ func testExecute(t *testing.T, rtm agentapi.Runtime) {
 		{name: "runs as user 1000", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "id -u; id -g; echo $HOME"}, wantStdout: "1000\n1000\n/home/user\n"},
 		{name: "no network but lo", req: agentapi.ExecRequest{Language: agentapi.Python, Code: "import socket; print([n for _, n in socket.if_nameindex()])"}, wantStdout: "['lo']\n"},
 		{name: "no host shadow", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "cat /etc/shadow; echo /etc/*"}, wantStderr: "No such file",
-			wantStdout: "/etc/alternatives /etc/group /etc/hostname /etc/hosts /etc/ld.so.cache /etc/nsswitch.conf /etc/passwd /etc/resolv.conf\n", wantExit: 0},
+			wantStdout: etcListing(), wantExit: 0},
 		{name: "read-only root", req: agentapi.ExecRequest{Language: agentapi.Bash, Code: "touch /usr/x /etc/x 2>/dev/null || echo ro; touch /tmp/x /home/user/x && echo rw"}, wantStdout: "ro\nrw\n"},
 	}
 	for _, tc := range tests {
@@ -170,4 +172,16 @@ for i in $(seq 50); do kill -0 "$p" 2>/dev/null || { echo gone; exit 0; }; sleep
 	if res.Stdout != "gone\n" {
 		t.Fatalf("cancelled process: %q", res.Stdout)
 	}
+}
+
+// etcListing is what `echo /etc/*` shows in a sandbox: the files the bundle
+// writes and the host entries it binds (a JDK's config dir when the host
+// has one).
+func etcListing() string {
+	names := []string{"/etc/alternatives", "/etc/group", "/etc/hostname", "/etc/hosts", "/etc/ld.so.cache",
+		"/etc/nsswitch.conf", "/etc/passwd", "/etc/resolv.conf"}
+	jdks, _ := filepath.Glob("/etc/java-*-openjdk")
+	names = append(names, jdks...)
+	sort.Strings(names)
+	return strings.Join(names, " ") + "\n"
 }
