@@ -1,6 +1,10 @@
 package graph
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // Region is one region of a deployment, as a Catalog reports it.
 type Region struct {
@@ -34,4 +38,20 @@ type UsageReport struct {
 	VCPUSeconds    float64
 	GiBSeconds     float64
 	CostMicros     int64
+}
+
+// templates lists the catalog's templates for an authenticated caller:
+// what the templates and languages queries both read.
+func (r *Resolver) templates(ctx context.Context) ([]Template, error) {
+	if _, err := teamID(ctx); err != nil {
+		return nil, err
+	}
+	if r.Catalog == nil {
+		return nil, errNotConfigured("the template list")
+	}
+	templates, err := r.Catalog.Templates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	return templates, nil
 }

@@ -28,29 +28,17 @@ func (r *queryResolver) Regions(ctx context.Context) ([]*model.Region, error) {
 }
 
 func (r *queryResolver) Templates(ctx context.Context) ([]*model.Template, error) {
-	if _, err := teamID(ctx); err != nil {
-		return nil, err
-	}
-	if r.Catalog == nil {
-		return nil, errNotConfigured("the template list")
-	}
-	templates, err := r.Catalog.Templates(ctx)
+	templates, err := r.templates(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list templates: %w", err)
+		return nil, err
 	}
 	return toTemplates(templates), nil
 }
 
 func (r *queryResolver) Languages(ctx context.Context, template string) ([]*model.LanguageInfo, error) {
-	if _, err := teamID(ctx); err != nil {
-		return nil, err
-	}
-	if r.Catalog == nil {
-		return nil, errNotConfigured("the template list")
-	}
-	templates, err := r.Catalog.Templates(ctx)
+	templates, err := r.templates(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list templates: %w", err)
+		return nil, err
 	}
 	for _, t := range templates {
 		if t.Name == template {

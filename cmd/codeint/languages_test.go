@@ -5,41 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codeint/codeint/internal/langtest"
 	"github.com/codeint/codeint/sdk/go/codeint"
 )
-
-// helloPrograms read one line of stdin, print "hello <line>" and exit 3;
-// broken is a compile error (compiled languages only).
-var helloPrograms = map[string]struct{ hello, broken string }{
-	codeint.Python: {`import sys; print("hello", sys.stdin.readline().strip()); sys.exit(3)`, ""},
-	codeint.JavaScript: {`const l = require("fs").readFileSync(0, "utf8").split("\n")[0];
-console.log("hello " + l); process.exit(3);`, ""},
-	codeint.Bash: {`read l; echo "hello $l"; exit 3`, ""},
-	codeint.TypeScript: {`declare function require(m: string): any;
-declare const process: { exit(code: number): never };
-const l: string = require("fs").readFileSync(0, "utf8").split("\n")[0];
-console.log("hello " + l); process.exit(3);`, `const n: number = "not a number";`},
-	codeint.Go: {`package main
-import ("bufio"; "fmt"; "os")
-func main() { s := bufio.NewScanner(os.Stdin); s.Scan(); fmt.Println("hello", s.Text()); os.Exit(3) }`,
-		`package main
-func main() { undefined() }`},
-	codeint.Rust: {`use std::io::BufRead;
-fn main() { let mut l = String::new(); std::io::stdin().lock().read_line(&mut l).unwrap();
-println!("hello {}", l.trim()); std::process::exit(3); }`, `fn main() { let x: i32 = "s"; }`},
-	codeint.Java: {`import java.util.Scanner;
-public class Greeter { public static void main(String[] a) {
-System.out.println("hello " + new Scanner(System.in).nextLine()); System.exit(3); } }`,
-		`public class Main { public static void main(String[] a) { int x = "s"; } }`},
-	codeint.C: {`#include <stdio.h>
-#include <string.h>
-int main(void) { char l[64]; fgets(l, sizeof l, stdin); l[strcspn(l, "\n")] = 0; printf("hello %s\n", l); return 3; }`,
-		`int main(void) { return undefined_fn(); }`},
-	codeint.CPP: {`#include <iostream>
-#include <string>
-int main() { std::string l; std::getline(std::cin, l); std::cout << "hello " << l << std::endl; return 3; }`,
-		`int main() { std::string s; }`},
-}
 
 // TestLanguages runs every language in a real sandbox through GraphQL:
 // hello with stdin and a non-zero exit, and for compiled languages a
@@ -58,9 +26,9 @@ func TestLanguages(t *testing.T) {
 	for _, l := range langs {
 		versions[l.Language] = l
 	}
-	for lang, p := range helloPrograms {
-		if l, ok := versions[lang]; !ok || l.Version == "" || l.Compiled != (p.broken != "") {
-			t.Errorf("languages(base) has %s as %+v (present %v), want a version and compiled=%v", lang, l, ok, p.broken != "")
+	for lang, p := range langtest.Programs {
+		if l, ok := versions[lang]; !ok || l.Version == "" || l.Compiled != (p.Broken != "") {
+			t.Errorf("languages(base) has %s as %+v (present %v), want a version and compiled=%v", lang, l, ok, p.Broken != "")
 		}
 	}
 	if _, err := c.Languages(ctx, "no-such-template"); codeint.CodeOf(err) != codeint.CodeNotFound {
@@ -86,15 +54,15 @@ func TestLanguages(t *testing.T) {
 	})
 	for _, lang := range []string{codeint.Python, codeint.JavaScript, codeint.Bash, codeint.C, codeint.CPP,
 		codeint.Rust, codeint.Java, codeint.TypeScript, codeint.Go} {
-		p := helloPrograms[lang]
+		p := langtest.Programs[lang]
 		t.Run(lang, func(t *testing.T) {
-			compiled := p.broken != ""
+			compiled := p.Broken != ""
 			runs := 1
 			if compiled {
 				runs = 2 // the second compile reuses what the first cached
 			}
 			for i := range runs {
-				res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: lang, Code: p.hello, Stdin: "world\n", TimeoutSeconds: 240})
+				res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: lang, Code: p.Hello, Stdin: "world\n", TimeoutSeconds: 240})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -111,7 +79,7 @@ func TestLanguages(t *testing.T) {
 			if !compiled {
 				return
 			}
-			res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: lang, Code: p.broken, TimeoutSeconds: 240})
+			res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: lang, Code: p.Broken, TimeoutSeconds: 240})
 			if err != nil {
 				t.Fatalf("a compile error must be a result, not an API error: %v", err)
 			}

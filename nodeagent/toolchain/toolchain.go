@@ -112,17 +112,26 @@ func Probe(ctx context.Context) (available []Toolchain, missing map[string]strin
 	return available, missing
 }
 
+// Find returns the executables lang's toolchain needs, the first existing
+// alternative of each, in the order of its needs (TYPESCRIPT: node, tsc;
+// JAVA: javac, java; the others one). Its error wraps ErrUnknownLanguage
+// or ErrNotInstalled. It runs nothing.
+func Find(lang string) ([]string, error) {
+	s, ok := specFor(lang)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownLanguage, lang)
+	}
+	return resolve(s.needs)
+}
+
 // ProbeLanguage probes one language as Probe does. Its error wraps
 // ErrUnknownLanguage, ErrNotInstalled or the version command's failure.
 func ProbeLanguage(ctx context.Context, lang string) (Toolchain, error) {
-	s, ok := specFor(lang)
-	if !ok {
-		return Toolchain{}, fmt.Errorf("%w %q", ErrUnknownLanguage, lang)
-	}
-	paths, err := resolve(s.needs)
+	paths, err := Find(lang)
 	if err != nil {
 		return Toolchain{}, err
 	}
+	s, _ := specFor(lang)
 	argv := s.argv(paths)
 	out, err := run(ctx, argv)
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/codeint/codeint/cmd/envd/internal/reaper"
 	"github.com/codeint/codeint/nodeagent/envdproto"
+	"github.com/codeint/codeint/nodeagent/toolchain"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,9 +33,13 @@ const drainGrace = 200 * time.Millisecond
 // resets the stream (cancel), after which it sends nothing.
 func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 	log := s.cfg.Logger.With("execution_id", req.ID)
-	lang, ok := lookupLanguage(req.Language)
-	if !ok {
+	lang, err := lookupLanguage(req.Language)
+	switch {
+	case errors.Is(err, toolchain.ErrUnknownLanguage):
 		s.writeError(stream, envdproto.CodeInvalidArgument, fmt.Sprintf("unknown language %q", req.Language))
+		return
+	case err != nil: // not installed: the template offers what the host has
+		s.writeError(stream, envdproto.CodeInternal, err.Error())
 		return
 	}
 	for k, v := range req.Env {
@@ -253,15 +259,6 @@ func buildDirName(seq uint64) string {
 	var nonce [8]byte
 	_, _ = rand.Read(nonce[:])
 	return fmt.Sprintf(".codeint-build-%d-%x", seq, nonce)
-}
-
-// exitCode is the shell's view of a wait status: the exit status, or
-// 128+signal.
-func exitCode(st reaper.Status) int {
-	if st.Wait.Signaled() {
-		return 128 + int(st.Wait.Signal())
-	}
-	return st.Wait.ExitStatus()
 }
 
 // writeCode writes the program's source. When executions run as another

@@ -1,11 +1,12 @@
 package server
 
 import (
-	"os"
+	"fmt"
 	"path/filepath"
 	"regexp"
 
 	"github.com/codeint/codeint/nodeagent/envdproto"
+	"github.com/codeint/codeint/nodeagent/toolchain"
 )
 
 // language says how envd runs one language: the source file's name, the
@@ -21,58 +22,60 @@ type language struct {
 	env func(home string) map[string]string
 }
 
-// Toolchain locations: the base template binds the host's /usr, so these
-// are the host's. The first that exists is used.
-var (
-	goCandidates  = []string{"/usr/local/go/bin/go", "/usr/lib/go/bin/go"}
-	tscCandidates = []string{"/usr/local/lib/node_modules/typescript/bin/tsc", "/usr/lib/node_modules/typescript/bin/tsc"}
-)
-
 // javaClass finds the public class a Java source declares; its file must
 // carry its name.
 var javaClass = regexp.MustCompile(`(?m)^\s*public\s+(?:final\s+|abstract\s+)*class\s+([A-Za-z_$][A-Za-z0-9_$]*)`)
 
 func fixed(name string) func(string) string { return func(string) string { return name } }
 
-// lookupLanguage returns how to run lang, and whether envd knows it.
-func lookupLanguage(lang string) (language, bool) {
+// lookupLanguage returns how to run lang with the executables package
+// toolchain finds for it (the base template binds the host's /usr, so
+// they are the host's). Its error wraps toolchain.ErrUnknownLanguage or
+// toolchain.ErrNotInstalled.
+func lookupLanguage(lang string) (language, error) {
+	tools, err := toolchain.Find(lang)
+	if err != nil {
+		return language{}, err
+	}
 	switch lang {
 	case envdproto.LangPython:
-		return interpreted("main.py", "/usr/bin/python3"), true
+		return interpreted("main.py", tools[0]), nil
 	case envdproto.LangJavaScript:
-		return interpreted("main.js", "/usr/bin/node"), true
+		return interpreted("main.js", tools[0]), nil
 	case envdproto.LangBash:
-		return interpreted("main.sh", "/bin/bash"), true
+		return interpreted("main.sh", tools[0]), nil
 	case envdproto.LangTypeScript:
+		node, tsc := tools[0], tools[1]
 		return language{
 			source: fixed("main.ts"),
 			compile: func(dir, src string) []string {
-				return []string{"/usr/bin/node", firstExisting(tscCandidates), "--target", "es2022", "--module", "commonjs",
+				return []string{node, tsc, "--target", "es2022", "--module", "commonjs",
 					"--skipLibCheck", "--noEmitOnError", "--pretty", "false", "--outDir", dir, src}
 			},
-			run: func(dir, _ string) []string { return []string{"/usr/bin/node", filepath.Join(dir, "main.js")} },
-		}, true
+			run: func(dir, _ string) []string { return []string{node, filepath.Join(dir, "main.js")} },
+		}, nil
 	case envdproto.LangGo:
 		return language{
 			source: fixed("main.go"),
 			compile: func(dir, src string) []string {
-				return []string{firstExisting(goCandidates), "build", "-o", filepath.Join(dir, "main"), src}
+				return []string{tools[0], "build", "-o", filepath.Join(dir, "main"), src}
 			},
 			run: binary,
 			env: func(home string) map[string]string {
 				return map[string]string{"GOCACHE": filepath.Join(home, ".cache", "go-build"), "GOPATH": filepath.Join(home, "go"),
 					"GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"}
 			},
-		}, true
+		}, nil
 	case envdproto.LangRust:
 		return language{
 			source: fixed("main.rs"),
 			compile: func(dir, src string) []string {
-				return []string{"/usr/bin/rustc", "-o", filepath.Join(dir, "main"), src}
+				return []string{tools[0], "-o", filepath.Join(dir, "main"), src}
 			},
 			run: binary,
-		}, true
+		}, nil
 	case envdproto.LangJava:
+		javac, java := tools[0], tools[1]
 		return language{
 			source: func(code string) string {
 				if m := javaClass.FindStringSubmatch(code); m != nil {
@@ -80,29 +83,29 @@ func lookupLanguage(lang string) (language, bool) {
 				}
 				return "Main.java"
 			},
-			compile: func(dir, src string) []string { return []string{"/usr/bin/javac", "-d", dir, src} },
+			compile: func(dir, src string) []string { return []string{javac, "-d", dir, src} },
 			run: func(dir, src string) []string {
-				return []string{"/usr/bin/java", "-cp", dir, trimExt(filepath.Base(src))}
+				return []string{java, "-cp", dir, trimExt(filepath.Base(src))}
 			},
-		}, true
+		}, nil
 	case envdproto.LangC:
 		return language{
 			source: fixed("main.c"),
 			compile: func(dir, src string) []string {
-				return []string{"/usr/bin/gcc", "-O2", "-std=gnu17", "-o", filepath.Join(dir, "main"), src, "-lm"}
+				return []string{tools[0], "-O2", "-std=gnu17", "-o", filepath.Join(dir, "main"), src, "-lm"}
 			},
 			run: binary,
-		}, true
+		}, nil
 	case envdproto.LangCPP:
 		return language{
 			source: fixed("main.cpp"),
 			compile: func(dir, src string) []string {
-				return []string{"/usr/bin/g++", "-O2", "-std=c++17", "-o", filepath.Join(dir, "main"), src, "-lm"}
+				return []string{tools[0], "-O2", "-std=c++17", "-o", filepath.Join(dir, "main"), src, "-lm"}
 			},
 			run: binary,
-		}, true
+		}, nil
 	}
-	return language{}, false
+	return language{}, fmt.Errorf("%w %q (envd cannot run it)", toolchain.ErrUnknownLanguage, lang)
 }
 
 func interpreted(file, prog string) language {
@@ -112,14 +115,3 @@ func interpreted(file, prog string) language {
 func binary(dir, _ string) []string { return []string{filepath.Join(dir, "main")} }
 
 func trimExt(name string) string { return name[:len(name)-len(filepath.Ext(name))] }
-
-// firstExisting returns the first path that exists, or the first path (the
-// start then fails naming it).
-func firstExisting(paths []string) string {
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return paths[0]
-}

@@ -5,39 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/codeint/codeint/internal/langtest"
 	"github.com/codeint/codeint/nodeagent/envdproto"
 )
-
-// programs reads one line of stdin, prints "hello <line>" and exits 3.
-var programs = map[string]struct{ hello, broken string }{
-	envdproto.LangPython: {`import sys; print("hello", sys.stdin.readline().strip()); sys.exit(3)`, ""},
-	envdproto.LangJavaScript: {`const l = require("fs").readFileSync(0, "utf8").split("\n")[0];
-console.log("hello " + l); process.exit(3);`, ""},
-	envdproto.LangBash: {`read l; echo "hello $l"; exit 3`, ""},
-	envdproto.LangTypeScript: {`declare function require(m: string): any;
-declare const process: { exit(code: number): never };
-const l: string = require("fs").readFileSync(0, "utf8").split("\n")[0];
-console.log("hello " + l); process.exit(3);`, `const n: number = "not a number";`},
-	envdproto.LangGo: {`package main
-import ("bufio"; "fmt"; "os")
-func main() { s := bufio.NewScanner(os.Stdin); s.Scan(); fmt.Println("hello", s.Text()); os.Exit(3) }`,
-		`package main
-func main() { undefined() }`},
-	envdproto.LangRust: {`use std::io::BufRead;
-fn main() { let mut l = String::new(); std::io::stdin().lock().read_line(&mut l).unwrap();
-println!("hello {}", l.trim()); std::process::exit(3); }`, `fn main() { let x: i32 = "s"; }`},
-	envdproto.LangJava: {`import java.util.Scanner;
-public class Greeter { public static void main(String[] a) {
-System.out.println("hello " + new Scanner(System.in).nextLine()); System.exit(3); } }`,
-		`public class Main { public static void main(String[] a) { int x = "s"; } }`},
-	envdproto.LangC: {`#include <stdio.h>
-#include <string.h>
-int main(void) { char l[64]; fgets(l, sizeof l, stdin); l[strcspn(l, "\n")] = 0; printf("hello %s\n", l); return 3; }`, `int main(void) { return undefined_fn(); }`},
-	envdproto.LangCPP: {`#include <iostream>
-#include <string>
-int main() { std::string l; std::getline(std::cin, l); std::cout << "hello " << l << std::endl; return 3; }`,
-		`int main() { std::string s; }`},
-}
 
 // TestLanguages runs every language's hello (stdin, stdout, exit code) and,
 // for compiled ones, a compile error: a result with the compiler's output
@@ -46,10 +16,10 @@ func TestLanguages(t *testing.T) {
 	home, build := t.TempDir(), t.TempDir()
 	sess := newSessionWith(t, Config{RunDir: t.TempDir(), WorkDir: home, BuildDir: build,
 		Env: []string{"PATH=/usr/bin:/bin", "HOME=" + home}})
-	for lang, p := range programs {
+	for lang, p := range langtest.Programs {
 		t.Run(lang, func(t *testing.T) {
-			compiled := p.broken != ""
-			rep := call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: lang, Code: p.hello,
+			compiled := p.Broken != ""
+			rep := call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: lang, Code: p.Hello,
 				Stdin: "world\n", TimeoutMS: 120_000})
 			if rep.err != nil || rep.result == nil {
 				t.Fatalf("no result: %+v", rep)
@@ -68,7 +38,7 @@ func TestLanguages(t *testing.T) {
 			if !compiled {
 				return
 			}
-			rep = call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: lang, Code: p.broken, TimeoutMS: 120_000})
+			rep = call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: lang, Code: p.Broken, TimeoutMS: 120_000})
 			if rep.err != nil || rep.result == nil {
 				t.Fatalf("no result for a compile error: %+v", rep)
 			}
@@ -94,7 +64,10 @@ func TestLanguages(t *testing.T) {
 }
 
 func TestJavaClassName(t *testing.T) {
-	l, _ := lookupLanguage(envdproto.LangJava)
+	l, err := lookupLanguage(envdproto.LangJava)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for code, want := range map[string]string{
 		"public class Foo { }":                       "Foo.java",
 		"class Helper {}\npublic final class Bar {}": "Bar.java",

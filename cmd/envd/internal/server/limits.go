@@ -29,12 +29,9 @@ func result(st reaper.Status, d time.Duration, timedOut bool, req *envdproto.Exe
 		CPUTimeNS:       cpu.Nanoseconds(),
 		PeakMemoryBytes: st.Rusage.Maxrss * 1024, // Linux reports KiB
 		TimedOut:        timedOut,
+		ExitCode:        exitCode(st),
 	}
-	switch {
-	case st.Wait.Exited():
-		res.ExitCode = st.Wait.ExitStatus()
-	case st.Wait.Signaled():
-		res.ExitCode = 128 + int(st.Wait.Signal())
+	if st.Wait.Signaled() {
 		res.Error = &envdproto.ExecError{Name: envdproto.ErrNameKilled, Value: "killed by signal: " + st.Wait.Signal().String()}
 	}
 	switch limit := req.CPUTime(); {
@@ -45,6 +42,15 @@ func result(st reaper.Status, d time.Duration, timedOut bool, req *envdproto.Exe
 			Value: fmt.Sprintf("execution exceeded its %s CPU-time limit (%d s per process)", limit, cpuSeconds(limit))}
 	}
 	return res
+}
+
+// exitCode is the shell's view of a wait status (the reaper reports
+// only ended processes): the exit status, or 128+signal.
+func exitCode(st reaper.Status) int {
+	if st.Wait.Signaled() {
+		return 128 + int(st.Wait.Signal())
+	}
+	return st.Wait.ExitStatus()
 }
 
 // cpuLimitHit reports whether RLIMIT_CPU ended the leader: SIGXCPU at the
