@@ -7,8 +7,14 @@
 // yamux client and envd the server. Every yamux stream carries exactly one
 // request:
 //
-//	ping:  agent → Ping              envd → Pong, close
-//	exec:  agent → ExecRequest       envd → Output* then Result or Error, close
+//	ping:     agent → Ping              envd → Pong, close
+//	exec:     agent → ExecRequest       envd → (Output|Display)* then Result or Error, close
+//	context:  agent → ContextRequest    envd → ContextReply or Error, close
+//	file:     agent → FileRequest       envd → per FileRequest.Op (Data frames carry the bytes)
+//	process:  agent → ProcessRequest    envd → ProcessReply or Error; start and attach
+//	                                     then Output* and ProcessExit
+//
+// Display frames come only from executions in a context (ExecRequest.ContextID).
 //
 // An exec is cancelled by the agent closing (or resetting) its side of the
 // stream; envd then kills every process of the execution and sends nothing

@@ -19,6 +19,17 @@ const (
 	FrameError       FrameType = 4 // JSON Error, envd → agent, last frame
 	FramePing        FrameType = 5 // empty, agent → envd
 	FramePong        FrameType = 6 // empty, envd → agent
+
+	FrameDisplay        FrameType = 7  // JSON DisplayData, envd → agent, in a context's exec stream
+	FrameContextRequest FrameType = 8  // JSON ContextRequest, agent → envd
+	FrameContextReply   FrameType = 9  // JSON ContextReply, envd → agent, last frame
+	FrameFileRequest    FrameType = 10 // JSON FileRequest, agent → envd
+	FrameFileReply      FrameType = 11 // JSON FileReply, envd → agent
+	FrameData           FrameType = 12 // raw file bytes, either way; an empty one ends the data
+	FrameWatchEvent     FrameType = 13 // JSON WatchEvent, envd → agent
+	FrameProcessRequest FrameType = 14 // JSON ProcessRequest, agent → envd
+	FrameProcessReply   FrameType = 15 // JSON ProcessReply, envd → agent
+	FrameProcessExit    FrameType = 16 // JSON ProcessExit, envd → agent, last frame of an attach
 )
 
 // String names a frame type for logs and errors.
@@ -36,6 +47,26 @@ func (t FrameType) String() string {
 		return "Ping"
 	case FramePong:
 		return "Pong"
+	case FrameDisplay:
+		return "Display"
+	case FrameContextRequest:
+		return "ContextRequest"
+	case FrameContextReply:
+		return "ContextReply"
+	case FrameFileRequest:
+		return "FileRequest"
+	case FrameFileReply:
+		return "FileReply"
+	case FrameData:
+		return "Data"
+	case FrameWatchEvent:
+		return "WatchEvent"
+	case FrameProcessRequest:
+		return "ProcessRequest"
+	case FrameProcessReply:
+		return "ProcessReply"
+	case FrameProcessExit:
+		return "ProcessExit"
 	}
 	return fmt.Sprintf("FrameType(%d)", byte(t))
 }
@@ -49,6 +80,8 @@ const (
 	// MaxOutputChunk is the largest Output payload envd sends (stream byte
 	// included); larger reads are split.
 	MaxOutputChunk = 32 << 10
+	// MaxDataChunk is the largest Data payload either side sends.
+	MaxDataChunk = 256 << 10
 )
 
 // Errors returned by the frame functions.

@@ -62,6 +62,11 @@ type ExecRequest struct {
 	// WorkDir).
 	Args []string `json:"args,omitempty"`
 	Cwd  string   `json:"cwd,omitempty"`
+	// ContextID, when set, runs Code in that code-interpreter context
+	// (see ContextRequest) instead of a fresh process: Language must be
+	// the context's; Args and CPUTimeMS do not apply, Cwd must be empty
+	// (the context keeps its own), Env is set for this cell only.
+	ContextID string `json:"contextId,omitempty"`
 }
 
 // EnvReserved prefixes the environment variables that are envd's own:
@@ -124,6 +129,10 @@ type Result struct {
 	// program; nil for interpreted ones. Its output is here only, never
 	// in Output frames.
 	Compile *CompileResult `json:"compile,omitempty"`
+	// ContextRestarted says a context execution ended its context's
+	// interpreter (a timeout it ignored, a crash, the OOM killer): the
+	// context was started afresh and its state is gone.
+	ContextRestarted bool `json:"contextRestarted,omitempty"`
 }
 
 // CompileResult is the outcome of a compile step.
@@ -137,8 +146,12 @@ type CompileResult struct {
 
 // Error codes carried by Error frames, named as the API's error codes.
 const (
-	CodeInvalidArgument = "INVALID_ARGUMENT"
-	CodeInternal        = "INTERNAL"
+	CodeInvalidArgument    = "INVALID_ARGUMENT"
+	CodeNotFound           = "NOT_FOUND"
+	CodeAlreadyExists      = "ALREADY_EXISTS"
+	CodeFailedPrecondition = "FAILED_PRECONDITION" // e.g. a read-only path, a busy context
+	CodeResourceExhausted  = "RESOURCE_EXHAUSTED"  // e.g. the disk quota
+	CodeInternal           = "INTERNAL"
 )
 
 // Error is a request envd could not serve, the payload of a FrameError. It

@@ -34,6 +34,13 @@ type spawn struct {
 	dir        string // working directory; "": Config.WorkDir
 	group      int    // execution gid; 0: none
 	cpuSeconds uint64 // RLIMIT_CPU; 0: none
+	// extra are passed to the child as fds 3, 4, …; the caller keeps
+	// (and closes) them.
+	extra []*os.File
+	// tty, when set, is the child's stdin, stdout and stderr and its
+	// controlling terminal (in a session of its own); the process then
+	// has no pipes. The caller keeps (and closes) it.
+	tty *os.File
 }
 
 // start forks the execution in its own process group, with pipes for
@@ -45,6 +52,9 @@ type spawn struct {
 func (s *Server) start(sp spawn) (*process, error) {
 	var files [6]*os.File // child stdin, stdout, stderr; our ends
 	var err error
+	if sp.tty != nil {
+		return s.startTTY(sp)
+	}
 	if files[0], files[3], err = os.Pipe(); err != nil {
 		return nil, fmt.Errorf("stdin pipe: %w", err)
 	}
@@ -56,7 +66,29 @@ func (s *Server) start(sp spawn) (*process, error) {
 		closeAll(files[:])
 		return nil, fmt.Errorf("stderr pipe: %w", err)
 	}
-	sys := &syscall.SysProcAttr{Setpgid: true}
+	pid, status, started, err := s.forkExec(sp, &syscall.SysProcAttr{Setpgid: true}, files[:3])
+	closeAll(files[:3])
+	if err != nil {
+		closeAll(files[3:])
+		return nil, err
+	}
+	return &process{pid: pid, group: sp.group, started: started, status: status,
+		stdin: files[3], stdout: files[4], stderr: files[5]}, nil
+}
+
+// startTTY starts sp with sp.tty as its stdio and controlling terminal.
+func (s *Server) startTTY(sp spawn) (*process, error) {
+	sys := &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	pid, status, started, err := s.forkExec(sp, sys, []*os.File{sp.tty, sp.tty, sp.tty})
+	if err != nil {
+		return nil, err
+	}
+	return &process{pid: pid, group: sp.group, started: started, status: status}, nil
+}
+
+// forkExec starts sp with stdio (then sp.extra) as its fds, under the
+// reaper, with the user's credentials and childinit when they apply.
+func (s *Server) forkExec(sp spawn, sys *syscall.SysProcAttr, stdio []*os.File) (int, <-chan reaper.Status, time.Time, error) {
 	if s.cfg.RunAs != nil {
 		groups := []uint32{s.cfg.RunAs.GID}
 		if sp.group > 0 {
@@ -71,28 +103,23 @@ func (s *Server) start(sp spawn) (*process, error) {
 	}
 	if opts != (childinit.Options{}) {
 		if s.cfg.Self == "" {
-			closeAll(files[:])
-			return nil, fmt.Errorf("limits need envd's own path (Config.Self)")
+			return 0, nil, time.Time{}, fmt.Errorf("limits need envd's own path (Config.Self)")
 		}
 		argv = childinit.Args(s.cfg.Self, opts, argv)
 	}
-	attr := &syscall.ProcAttr{
-		Dir:   cmp.Or(sp.dir, s.cfg.WorkDir),
-		Env:   sp.env,
-		Files: []uintptr{files[0].Fd(), files[1].Fd(), files[2].Fd()},
-		Sys:   sys,
+	fds := make([]uintptr, 0, len(stdio)+len(sp.extra))
+	for _, f := range append(stdio, sp.extra...) {
+		fds = append(fds, f.Fd())
 	}
+	attr := &syscall.ProcAttr{Dir: cmp.Or(sp.dir, s.cfg.WorkDir), Env: sp.env, Files: fds, Sys: sys}
 	started := time.Now()
 	pid, status, err := s.cfg.Reaper.Start(func() (int, error) {
 		return syscall.ForkExec(argv[0], argv, attr)
 	})
-	closeAll(files[:3])
 	if err != nil {
-		closeAll(files[3:])
-		return nil, fmt.Errorf("start %s: %w", sp.argv[0], err)
+		return 0, nil, time.Time{}, fmt.Errorf("start %s: %w", sp.argv[0], err)
 	}
-	return &process{pid: pid, group: sp.group, started: started, status: status,
-		stdin: files[3], stdout: files[4], stderr: files[5]}, nil
+	return pid, status, started, nil
 }
 
 func closeAll(files []*os.File) {

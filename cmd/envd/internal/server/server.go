@@ -69,6 +69,8 @@ type Server struct {
 	env    map[string]string // Config.Env parsed
 	groups *groupAllocator   // execution gids, used when cfg.RunAs is set
 	mem    *memWatch         // nil unless cfg.MemoryLimit is set
+	ctxs   *contextTable     // code-interpreter contexts (contexts.go)
+	procs  *processTable     // background commands and terminals (procs.go)
 }
 
 // Credential is an unprivileged uid and gid for executions.
@@ -81,7 +83,8 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, env: make(map[string]string), groups: newGroupAllocator()}
+	s := &Server{cfg: cfg, env: make(map[string]string), groups: newGroupAllocator(),
+		ctxs: newContextTable(), procs: newProcessTable()}
 	if cfg.MemoryLimit > 0 {
 		s.mem = newMemWatch(cfg.MemoryLimit)
 	}
@@ -137,6 +140,27 @@ func (s *Server) handle(stream net.Conn) {
 			return
 		}
 		s.exec(stream, &req)
+	case envdproto.FrameContextRequest:
+		var req envdproto.ContextRequest
+		if err := envdproto.DecodeJSON(typ, payload, &req); err != nil {
+			s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
+			return
+		}
+		s.contextRequest(stream, &req)
+	case envdproto.FrameFileRequest:
+		var req envdproto.FileRequest
+		if err := envdproto.DecodeJSON(typ, payload, &req); err != nil {
+			s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
+			return
+		}
+		s.fileRequest(stream, &req)
+	case envdproto.FrameProcessRequest:
+		var req envdproto.ProcessRequest
+		if err := envdproto.DecodeJSON(typ, payload, &req); err != nil {
+			s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
+			return
+		}
+		s.processRequest(stream, &req)
 	default:
 		s.writeError(stream, envdproto.CodeInvalidArgument, fmt.Sprintf("unexpected %s frame", typ))
 	}
