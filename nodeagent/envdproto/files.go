@@ -2,7 +2,9 @@ package envdproto
 
 // File operations (FileRequest.Op).
 const (
-	FileRead   = "read"   // reply Info, then Data frames, then an empty Data frame
+	// FileRead: reply Info (no SHA256), then Data frames, an empty Data
+	// frame, and a last reply whose Info has the SHA256 of the bytes sent.
+	FileRead   = "read"
 	FileWrite  = "write"  // agent sends Data frames and an empty one after the request; reply Info
 	FileStat   = "stat"   // reply Info
 	FileExists = "exists" // reply Exists

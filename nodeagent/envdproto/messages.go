@@ -113,6 +113,14 @@ const (
 	ErrNameDiskFull = "DISK_FULL"      // the program failed with a writable dir full
 	ErrNameOOM      = "OOM_KILLED"     // envd's own OOM killer (gVisor) took the program
 	ErrNameCompile  = "COMPILE_ERROR"  // the compile step failed; the program did not run
+	// ErrNameContextDied: a context's interpreter ended during a cell (it
+	// exited, crashed or was killed); envd started it afresh
+	// (Result.ContextRestarted) and its state is gone.
+	ErrNameContextDied = "CONTEXT_DIED"
+	// ErrNameInterrupted is the error of a context cell that was
+	// interrupted (ContextInterrupt, or the agent cancelled it); the
+	// context and its state survive. Python's own name for it.
+	ErrNameInterrupted = "KeyboardInterrupt"
 )
 
 // Result is the outcome of an execution, the payload of a FrameResult. The
