@@ -116,12 +116,13 @@ func toExecutionResult(r *sandboxes.ExecutionResult) *model.ExecutionResult {
 		return nil
 	}
 	out := &model.ExecutionResult{
-		ID:        r.ID,
-		Stdout:    r.Stdout,
-		Stderr:    r.Stderr,
-		ExitCode:  r.ExitCode,
-		Results:   []*model.DisplayData{},
-		Truncated: r.Truncated,
+		ID:               r.ID,
+		Stdout:           r.Stdout,
+		Stderr:           r.Stderr,
+		ExitCode:         r.ExitCode,
+		Results:          toDisplayData(r.Results),
+		Truncated:        r.Truncated,
+		ContextRestarted: r.ContextRestarted,
 		Metrics: &model.ExecutionMetrics{
 			DurationMs:      millis(r.Duration),
 			CPUTimeMs:       millis(r.CPUTime),
@@ -150,6 +151,8 @@ func toExecutionEvent(ev sandboxes.ExecEvent) model.ExecutionEvent {
 			SandboxID:   ev.Started.SandboxID,
 			StartedAt:   ev.Started.StartedAt,
 		}
+	case ev.Display != nil:
+		return &model.DisplayData{Type: ev.Display.Type, Data: ev.Display.Data}
 	case ev.Output != nil:
 		return &model.OutputChunk{
 			Stream: model.Stream(ev.Output.Stream),

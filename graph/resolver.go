@@ -38,6 +38,9 @@ type TeamAdmin interface {
 // resolvers call; it is safe for concurrent use when they are.
 type Resolver struct {
 	Sandboxes sandboxes.API
+	Contexts  sandboxes.ContextsAPI  // nil: contexts are UNAVAILABLE
+	Files     sandboxes.FilesAPI     // nil: files are UNAVAILABLE
+	Processes sandboxes.ProcessesAPI // nil: commands and terminals are UNAVAILABLE
 	Auth      Authenticator
 	Catalog   Catalog
 	Usage     UsageReporter
@@ -64,4 +67,31 @@ func teamID(ctx context.Context) (string, error) {
 // without.
 func errNotConfigured(what string) error {
 	return apperr.New(apperr.Unavailable, "%s is not available on this server", what)
+}
+
+// contexts returns the calling team and the contexts service.
+func (r *Resolver) contexts(ctx context.Context) (string, sandboxes.ContextsAPI, error) {
+	team, err := teamID(ctx)
+	if err == nil && r.Contexts == nil {
+		err = errNotConfigured("code-interpreter contexts")
+	}
+	return team, r.Contexts, err
+}
+
+// files returns the calling team and the files service.
+func (r *Resolver) files(ctx context.Context) (string, sandboxes.FilesAPI, error) {
+	team, err := teamID(ctx)
+	if err == nil && r.Files == nil {
+		err = errNotConfigured("files")
+	}
+	return team, r.Files, err
+}
+
+// processes returns the calling team and the processes service.
+func (r *Resolver) processes(ctx context.Context) (string, sandboxes.ProcessesAPI, error) {
+	team, err := teamID(ctx)
+	if err == nil && r.Processes == nil {
+		err = errNotConfigured("commands and terminals")
+	}
+	return team, r.Processes, err
 }

@@ -32,12 +32,17 @@ const (
 	sseKeepAlive    = 15 * time.Second // SSE comment lines
 	queryCacheSize  = 1000             // parsed and validated documents kept
 	graphqlEndpoint = "/graphql"
+	maxUploadSize   = 64 << 20 // uploadFile; larger files go over PUT /files
+	maxUploadMemory = 8 << 20  // of an upload kept in memory; the rest spills to a temp file
 )
 
 // Config is what NewHandler needs: the services the resolvers call and how
 // to serve them.
 type Config struct {
 	Sandboxes sandboxes.API
+	Contexts  sandboxes.ContextsAPI  // optional: contexts are UNAVAILABLE without it
+	Files     sandboxes.FilesAPI     // optional: files (and /files) are UNAVAILABLE without it
+	Processes sandboxes.ProcessesAPI // optional: commands and terminals are UNAVAILABLE without it
 	Auth      Authenticator
 	Catalog   Catalog       // optional: regions and templates are UNAVAILABLE without it
 	Usage     UsageReporter // optional: usage is UNAVAILABLE without it
@@ -55,9 +60,10 @@ type Config struct {
 	AllowedOrigins []string
 }
 
-// NewHandler returns the GraphQL API: /graphql answers POST, GET,
-// Server-Sent Events (POST with Accept: text/event-stream) and WebSockets
-// (graphql-transport-ws, and the legacy graphql-ws); / serves GraphiQL.
+// NewHandler returns the GraphQL API: /graphql answers POST (JSON, or a
+// multipart upload), GET, Server-Sent Events (POST with Accept:
+// text/event-stream) and WebSockets (graphql-transport-ws, and the legacy
+// graphql-ws); / serves GraphiQL; /files moves large files (filesEndpoint).
 // Every /graphql request needs an API key, as "Authorization: Bearer <key>"
 // or, on a WebSocket, in the connection_init payload.
 func NewHandler(cfg Config) http.Handler {
@@ -74,6 +80,9 @@ func NewHandler(cfg Config) http.Handler {
 
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{
 		Sandboxes: cfg.Sandboxes,
+		Contexts:  cfg.Contexts,
+		Files:     cfg.Files,
+		Processes: cfg.Processes,
 		Auth:      cfg.Auth,
 		Catalog:   cfg.Catalog,
 		Usage:     cfg.Usage,
@@ -100,6 +109,7 @@ func NewHandler(cfg Config) http.Handler {
 		transport.Options{},
 		transport.GET{},
 		transport.SSE{KeepAlivePingInterval: sseKeepAlive},
+		transport.MultipartForm{MaxUploadSize: maxUploadSize, MaxMemory: maxUploadMemory},
 		transport.POST{},
 	}
 	for _, t := range transports {
@@ -120,6 +130,7 @@ func NewHandler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(graphqlEndpoint, authn.middleware(requireTransport(transports, srv)))
 	mux.Handle("GET /{$}", playground.Handler("codeint", graphqlEndpoint))
+	filesHandler{files: cfg.Files, log: log}.routes(mux, authn)
 	return mux
 }
 

@@ -294,6 +294,9 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	p.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	p.mux.Handle("/", graph.NewHandler(graph.Config{
 		Sandboxes: p.svc,
+		Contexts:  p.svc,
+		Files:     p.svc,
+		Processes: p.svc,
 		Auth:      auth.NewAuthenticator(p.store.State()),
 		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID, templates: templates},
 		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},

@@ -68,11 +68,15 @@ type ExecuteInput struct {
 	Cwd            string   // working directory inside the sandbox; "" = the user's home
 }
 
-// ExecEvent is one event of a streamed execution: exactly one of Started
-// and Output is set.
+// ExecEvent is one event of a streamed execution: exactly one of Started,
+// Output and Display is set.
 type ExecEvent struct {
 	Started *ExecutionStarted
 	Output  *agentapi.OutputChunk
+	// Display is a rich result of an execution in a context; Seq orders
+	// it among the output chunks.
+	Display *agentapi.DisplayData
+	Seq     int64
 }
 
 // ExecutionStarted is sent once, before any output.

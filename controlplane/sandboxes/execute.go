@@ -11,7 +11,6 @@ import (
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/nodeagent/agentapi"
-	"github.com/codeint/codeint/nodeagent/envdproto"
 )
 
 // Execute runs code in a team's sandbox.
@@ -50,7 +49,8 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 		env[e.Name] = e.Value
 	}
 	req := agentapi.ExecRequest{ExecutionID: id, Language: agentapi.Language(in.Language), Code: in.Code,
-		Stdin: in.Stdin, Env: env, Timeout: timeout, MaxOutputBytes: s.cfg.Limits.MaxOutputBytes, Args: in.Args, Cwd: in.Cwd}
+		Stdin: in.Stdin, Env: env, Timeout: timeout, MaxOutputBytes: s.cfg.Limits.MaxOutputBytes, Args: in.Args, Cwd: in.Cwd,
+		ContextID: in.ContextID}
 	if in.CPUTimeLimit != nil {
 		req.CPUTime = time.Duration(*in.CPUTimeLimit) * time.Second
 	}
@@ -74,7 +74,13 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 	}
 	var onOutput func(agentapi.OutputChunk)
 	if onEvent != nil {
-		onOutput = func(c agentapi.OutputChunk) { onEvent(ExecEvent{Output: &c}) }
+		onOutput = func(c agentapi.OutputChunk) {
+			if c.Display != nil {
+				onEvent(ExecEvent{Display: c.Display, Seq: c.Seq})
+				return
+			}
+			onEvent(ExecEvent{Output: &c})
+		}
 	}
 	res, err := agent.Execute(ctx, sb.ID, req, onOutput)
 	if err != nil {
@@ -117,9 +123,10 @@ func (s *Service) execError(ctx context.Context, sandboxID string, err error) er
 		}
 		return fmt.Errorf("execution in %s cancelled: %w", sandboxID, ctxErr)
 	}
-	// envd refused the request itself (e.g. a cwd that is not a directory).
-	if pe := (*envdproto.Error)(nil); errors.As(err, &pe) && pe.Code == envdproto.CodeInvalidArgument {
-		return apperr.New(apperr.InvalidArgument, "%s", pe.Message)
+	// envd refused the request itself (a cwd that is not a directory, an
+	// unknown context).
+	if appErr := fromEnvd(err); appErr != nil {
+		return appErr
 	}
 	return apperr.New(apperr.Unavailable, "execution in sandbox %s failed on its node: %v", sandboxID, err)
 }

@@ -215,8 +215,8 @@ func (s *Service) resolveExec(in ExecuteInput, tmpl string) (time.Duration, erro
 	if len(in.Code) > l.MaxCodeBytes {
 		return 0, invalid("code is %d bytes; the limit is %d", len(in.Code), l.MaxCodeBytes)
 	}
-	if in.ContextID != "" {
-		return 0, invalid("contextId %q: code-interpreter contexts are not available yet", in.ContextID)
+	if in.ContextID != "" && (len(in.Args) > 0 || in.Cwd != "" || in.CPUTimeLimit != nil) {
+		return 0, invalid("args, cwd and cpuTimeLimitSeconds do not apply in context %q, which keeps its own working directory", in.ContextID)
 	}
 	if _, err := checkEnv(in.Env); err != nil {
 		return 0, err

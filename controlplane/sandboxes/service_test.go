@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,8 @@ type fakeAgent struct {
 	running map[string]bool
 	start   func(agentapi.StartRequest) error
 	exec    func(ctx context.Context, req agentapi.ExecRequest, out func(agentapi.OutputChunk)) (agentapi.ExecResult, error)
+	// envd answers OpenEnvd; nil: the sandbox has no envd to reach.
+	envd func(id string) (net.Conn, error)
 }
 
 func (f *fakeAgent) NodeID() string { return "n1" }
@@ -55,6 +58,12 @@ func (f *fakeAgent) Sandboxes(context.Context) ([]string, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+func (f *fakeAgent) OpenEnvd(_ context.Context, id string) (net.Conn, error) {
+	if f.envd == nil {
+		return nil, errors.New("fake agent: no envd")
+	}
+	return f.envd(id)
 }
 func (f *fakeAgent) isRunning(id string) bool {
 	f.mu.Lock()

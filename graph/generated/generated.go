@@ -46,12 +46,28 @@ type ComplexityRoot struct {
 		Prefix func(childComplexity int) int
 	}
 
+	CommandResult struct {
+		Exit    func(childComplexity int) int
+		Process func(childComplexity int) int
+		Stderr  func(childComplexity int) int
+		Stdout  func(childComplexity int) int
+	}
+
 	CompileResult struct {
 		DurationMs func(childComplexity int) int
 		ExitCode   func(childComplexity int) int
 		Stderr     func(childComplexity int) int
 		Stdout     func(childComplexity int) int
 		Truncated  func(childComplexity int) int
+	}
+
+	Context struct {
+		Busy      func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		Cwd       func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Language  func(childComplexity int) int
+		SandboxID func(childComplexity int) int
 	}
 
 	CreatedAPIKey struct {
@@ -78,21 +94,40 @@ type ComplexityRoot struct {
 	}
 
 	ExecutionResult struct {
-		Compile   func(childComplexity int) int
-		Error     func(childComplexity int) int
-		ExitCode  func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Metrics   func(childComplexity int) int
-		Results   func(childComplexity int) int
-		Stderr    func(childComplexity int) int
-		Stdout    func(childComplexity int) int
-		Truncated func(childComplexity int) int
+		Compile          func(childComplexity int) int
+		ContextRestarted func(childComplexity int) int
+		Error            func(childComplexity int) int
+		ExitCode         func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Metrics          func(childComplexity int) int
+		Results          func(childComplexity int) int
+		Stderr           func(childComplexity int) int
+		Stdout           func(childComplexity int) int
+		Truncated        func(childComplexity int) int
 	}
 
 	ExecutionStarted struct {
 		ExecutionID func(childComplexity int) int
 		SandboxID   func(childComplexity int) int
 		StartedAt   func(childComplexity int) int
+	}
+
+	FileEvent struct {
+		At    func(childComplexity int) int
+		IsDir func(childComplexity int) int
+		Path  func(childComplexity int) int
+		Type  func(childComplexity int) int
+	}
+
+	FileInfo struct {
+		LinkTarget func(childComplexity int) int
+		Mode       func(childComplexity int) int
+		ModifiedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Path       func(childComplexity int) int
+		Sha256     func(childComplexity int) int
+		Size       func(childComplexity int) int
+		Type       func(childComplexity int) int
 	}
 
 	LanguageInfo struct {
@@ -102,12 +137,29 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		CloseStdin        func(childComplexity int, sandboxID string, pid int) int
 		CreateAPIKey      func(childComplexity int, teamID *string, name string) int
+		CreateContext     func(childComplexity int, sandboxID string, language model.Language, cwd *string) int
 		CreateSandbox     func(childComplexity int, input model.CreateSandboxInput) int
 		CreateTeam        func(childComplexity int, name string) int
 		Execute           func(childComplexity int, sandboxID string, input model.ExecuteInput) int
+		InterruptContext  func(childComplexity int, sandboxID string, contextID string) int
+		KillProcess       func(childComplexity int, sandboxID string, pid int) int
+		MakeDir           func(childComplexity int, sandboxID string, path string) int
+		OpenTerminal      func(childComplexity int, sandboxID string, input *model.TerminalInput) int
+		RemoveContext     func(childComplexity int, sandboxID string, contextID string) int
+		RemoveFile        func(childComplexity int, sandboxID string, path string) int
+		RenameFile        func(childComplexity int, sandboxID string, path string, newPath string) int
+		ResizeTerminal    func(childComplexity int, sandboxID string, pid int, cols int, rows int) int
+		RestartContext    func(childComplexity int, sandboxID string, contextID string) int
+		RunCommand        func(childComplexity int, sandboxID string, input model.CommandInput) int
+		SendInput         func(childComplexity int, sandboxID string, pid int, data string, encoding *model.Encoding) int
 		SetSandboxTimeout func(childComplexity int, id string, timeoutSeconds int) int
+		SignalProcess     func(childComplexity int, sandboxID string, pid int, signal string) int
+		StartCommand      func(childComplexity int, sandboxID string, input model.CommandInput) int
 		TerminateSandbox  func(childComplexity int, id string) int
+		UploadFile        func(childComplexity int, sandboxID string, path string, file graphql.Upload) int
+		WriteFile         func(childComplexity int, sandboxID string, path string, content string, encoding *model.Encoding) int
 	}
 
 	OutputChunk struct {
@@ -121,11 +173,43 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	Process struct {
+		Args      func(childComplexity int) int
+		Cmd       func(childComplexity int) int
+		Cwd       func(childComplexity int) int
+		Exit      func(childComplexity int) int
+		Pid       func(childComplexity int) int
+		Pty       func(childComplexity int) int
+		Running   func(childComplexity int) int
+		StartedAt func(childComplexity int) int
+		Tag       func(childComplexity int) int
+	}
+
+	ProcessExit struct {
+		EndedAt   func(childComplexity int) int
+		ExitCode  func(childComplexity int) int
+		Signal    func(childComplexity int) int
+		TimedOut  func(childComplexity int) int
+		Truncated func(childComplexity int) int
+	}
+
+	ProcessOutput struct {
+		Data       func(childComplexity int) int
+		DataBase64 func(childComplexity int) int
+		Stream     func(childComplexity int) int
+	}
+
 	Query struct {
+		Contexts  func(childComplexity int, sandboxID string) int
+		Exists    func(childComplexity int, sandboxID string, path string) int
 		Languages func(childComplexity int, template string) int
+		ListFiles func(childComplexity int, sandboxID string, path string, depth *int, hash *bool) int
+		Processes func(childComplexity int, sandboxID string) int
+		ReadFile  func(childComplexity int, sandboxID string, path string, encoding *model.Encoding) int
 		Regions   func(childComplexity int) int
 		Sandbox   func(childComplexity int, id string) int
 		Sandboxes func(childComplexity int, state *model.SandboxState, first *int, after *string) int
+		Stat      func(childComplexity int, sandboxID string, path string, hash *bool) int
 		Templates func(childComplexity int) int
 		Usage     func(childComplexity int, from time.Time, to time.Time) int
 		Viewer    func(childComplexity int) int
@@ -177,8 +261,11 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		Command       func(childComplexity int, sandboxID string, input model.CommandInput) int
 		Execution     func(childComplexity int, sandboxID string, input model.ExecuteInput) int
+		ProcessEvents func(childComplexity int, sandboxID string, pid int) int
 		SandboxEvents func(childComplexity int, sandboxID *string) int
+		WatchDir      func(childComplexity int, sandboxID string, path string, recursive *bool) int
 	}
 
 	Team struct {
@@ -216,7 +303,24 @@ type MutationResolver interface {
 	CreateSandbox(ctx context.Context, input model.CreateSandboxInput) (*model.Sandbox, error)
 	TerminateSandbox(ctx context.Context, id string) (*model.Sandbox, error)
 	SetSandboxTimeout(ctx context.Context, id string, timeoutSeconds int) (*model.Sandbox, error)
+	StartCommand(ctx context.Context, sandboxID string, input model.CommandInput) (*model.Process, error)
+	RunCommand(ctx context.Context, sandboxID string, input model.CommandInput) (*model.CommandResult, error)
+	OpenTerminal(ctx context.Context, sandboxID string, input *model.TerminalInput) (*model.Process, error)
+	SendInput(ctx context.Context, sandboxID string, pid int, data string, encoding *model.Encoding) (*model.Process, error)
+	CloseStdin(ctx context.Context, sandboxID string, pid int) (*model.Process, error)
+	SignalProcess(ctx context.Context, sandboxID string, pid int, signal string) (*model.Process, error)
+	KillProcess(ctx context.Context, sandboxID string, pid int) (*model.Process, error)
+	ResizeTerminal(ctx context.Context, sandboxID string, pid int, cols int, rows int) (*model.Process, error)
+	CreateContext(ctx context.Context, sandboxID string, language model.Language, cwd *string) (*model.Context, error)
+	RestartContext(ctx context.Context, sandboxID string, contextID string) (*model.Context, error)
+	RemoveContext(ctx context.Context, sandboxID string, contextID string) (bool, error)
+	InterruptContext(ctx context.Context, sandboxID string, contextID string) (*model.Context, error)
 	Execute(ctx context.Context, sandboxID string, input model.ExecuteInput) (*model.ExecutionResult, error)
+	WriteFile(ctx context.Context, sandboxID string, path string, content string, encoding *model.Encoding) (*model.FileInfo, error)
+	UploadFile(ctx context.Context, sandboxID string, path string, file graphql.Upload) (*model.FileInfo, error)
+	MakeDir(ctx context.Context, sandboxID string, path string) (*model.FileInfo, error)
+	RemoveFile(ctx context.Context, sandboxID string, path string) (bool, error)
+	RenameFile(ctx context.Context, sandboxID string, path string, newPath string) (*model.FileInfo, error)
 	CreateTeam(ctx context.Context, name string) (*model.Team, error)
 	CreateAPIKey(ctx context.Context, teamID *string, name string) (*model.CreatedAPIKey, error)
 }
@@ -225,12 +329,21 @@ type QueryResolver interface {
 	Regions(ctx context.Context) ([]*model.Region, error)
 	Templates(ctx context.Context) ([]*model.Template, error)
 	Languages(ctx context.Context, template string) ([]*model.LanguageInfo, error)
+	Processes(ctx context.Context, sandboxID string) ([]*model.Process, error)
+	Contexts(ctx context.Context, sandboxID string) ([]*model.Context, error)
+	ReadFile(ctx context.Context, sandboxID string, path string, encoding *model.Encoding) (string, error)
+	Stat(ctx context.Context, sandboxID string, path string, hash *bool) (*model.FileInfo, error)
+	Exists(ctx context.Context, sandboxID string, path string) (bool, error)
+	ListFiles(ctx context.Context, sandboxID string, path string, depth *int, hash *bool) ([]*model.FileInfo, error)
 	Sandbox(ctx context.Context, id string) (*model.Sandbox, error)
 	Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string) (*model.SandboxConnection, error)
 	Usage(ctx context.Context, from time.Time, to time.Time) (*model.UsageReport, error)
 }
 type SubscriptionResolver interface {
 	Execution(ctx context.Context, sandboxID string, input model.ExecuteInput) (<-chan model.ExecutionEvent, error)
+	ProcessEvents(ctx context.Context, sandboxID string, pid int) (<-chan model.ProcessEvent, error)
+	Command(ctx context.Context, sandboxID string, input model.CommandInput) (<-chan model.ProcessEvent, error)
+	WatchDir(ctx context.Context, sandboxID string, path string, recursive *bool) (<-chan *model.FileEvent, error)
 	SandboxEvents(ctx context.Context, sandboxID *string) (<-chan *model.SandboxEvent, error)
 }
 
@@ -277,6 +390,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.APIKey.Prefix(childComplexity), true
 
+	case "CommandResult.exit":
+		if e.ComplexityRoot.CommandResult.Exit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CommandResult.Exit(childComplexity), true
+	case "CommandResult.process":
+		if e.ComplexityRoot.CommandResult.Process == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CommandResult.Process(childComplexity), true
+	case "CommandResult.stderr":
+		if e.ComplexityRoot.CommandResult.Stderr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CommandResult.Stderr(childComplexity), true
+	case "CommandResult.stdout":
+		if e.ComplexityRoot.CommandResult.Stdout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CommandResult.Stdout(childComplexity), true
+
 	case "CompileResult.durationMs":
 		if e.ComplexityRoot.CompileResult.DurationMs == nil {
 			break
@@ -307,6 +445,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CompileResult.Truncated(childComplexity), true
+
+	case "Context.busy":
+		if e.ComplexityRoot.Context.Busy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Context.Busy(childComplexity), true
+	case "Context.createdAt":
+		if e.ComplexityRoot.Context.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Context.CreatedAt(childComplexity), true
+	case "Context.cwd":
+		if e.ComplexityRoot.Context.Cwd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Context.Cwd(childComplexity), true
+	case "Context.id":
+		if e.ComplexityRoot.Context.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Context.ID(childComplexity), true
+	case "Context.language":
+		if e.ComplexityRoot.Context.Language == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Context.Language(childComplexity), true
+	case "Context.sandboxId":
+		if e.ComplexityRoot.Context.SandboxID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Context.SandboxID(childComplexity), true
 
 	case "CreatedAPIKey.key":
 		if e.ComplexityRoot.CreatedAPIKey.Key == nil {
@@ -384,6 +559,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ExecutionResult.Compile(childComplexity), true
+	case "ExecutionResult.contextRestarted":
+		if e.ComplexityRoot.ExecutionResult.ContextRestarted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExecutionResult.ContextRestarted(childComplexity), true
 	case "ExecutionResult.error":
 		if e.ComplexityRoot.ExecutionResult.Error == nil {
 			break
@@ -452,6 +633,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ExecutionStarted.StartedAt(childComplexity), true
 
+	case "FileEvent.at":
+		if e.ComplexityRoot.FileEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileEvent.At(childComplexity), true
+	case "FileEvent.isDir":
+		if e.ComplexityRoot.FileEvent.IsDir == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileEvent.IsDir(childComplexity), true
+	case "FileEvent.path":
+		if e.ComplexityRoot.FileEvent.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileEvent.Path(childComplexity), true
+	case "FileEvent.type":
+		if e.ComplexityRoot.FileEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileEvent.Type(childComplexity), true
+
+	case "FileInfo.linkTarget":
+		if e.ComplexityRoot.FileInfo.LinkTarget == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.LinkTarget(childComplexity), true
+	case "FileInfo.mode":
+		if e.ComplexityRoot.FileInfo.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.Mode(childComplexity), true
+	case "FileInfo.modifiedAt":
+		if e.ComplexityRoot.FileInfo.ModifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.ModifiedAt(childComplexity), true
+	case "FileInfo.name":
+		if e.ComplexityRoot.FileInfo.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.Name(childComplexity), true
+	case "FileInfo.path":
+		if e.ComplexityRoot.FileInfo.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.Path(childComplexity), true
+	case "FileInfo.sha256":
+		if e.ComplexityRoot.FileInfo.Sha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.Sha256(childComplexity), true
+	case "FileInfo.size":
+		if e.ComplexityRoot.FileInfo.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.Size(childComplexity), true
+	case "FileInfo.type":
+		if e.ComplexityRoot.FileInfo.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FileInfo.Type(childComplexity), true
+
 	case "LanguageInfo.compiled":
 		if e.ComplexityRoot.LanguageInfo.Compiled == nil {
 			break
@@ -471,6 +726,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LanguageInfo.Version(childComplexity), true
 
+	case "Mutation.closeStdin":
+		if e.ComplexityRoot.Mutation.CloseStdin == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_closeStdin_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CloseStdin(childComplexity, args["sandboxId"].(string), args["pid"].(int)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -482,6 +748,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIKey(childComplexity, args["teamId"].(*string), args["name"].(string)), true
+	case "Mutation.createContext":
+		if e.ComplexityRoot.Mutation.CreateContext == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createContext_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateContext(childComplexity, args["sandboxId"].(string), args["language"].(model.Language), args["cwd"].(*string)), true
 	case "Mutation.createSandbox":
 		if e.ComplexityRoot.Mutation.CreateSandbox == nil {
 			break
@@ -515,6 +792,127 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Execute(childComplexity, args["sandboxId"].(string), args["input"].(model.ExecuteInput)), true
+	case "Mutation.interruptContext":
+		if e.ComplexityRoot.Mutation.InterruptContext == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_interruptContext_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InterruptContext(childComplexity, args["sandboxId"].(string), args["contextId"].(string)), true
+	case "Mutation.killProcess":
+		if e.ComplexityRoot.Mutation.KillProcess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_killProcess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.KillProcess(childComplexity, args["sandboxId"].(string), args["pid"].(int)), true
+	case "Mutation.makeDir":
+		if e.ComplexityRoot.Mutation.MakeDir == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_makeDir_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MakeDir(childComplexity, args["sandboxId"].(string), args["path"].(string)), true
+	case "Mutation.openTerminal":
+		if e.ComplexityRoot.Mutation.OpenTerminal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_openTerminal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.OpenTerminal(childComplexity, args["sandboxId"].(string), args["input"].(*model.TerminalInput)), true
+	case "Mutation.removeContext":
+		if e.ComplexityRoot.Mutation.RemoveContext == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeContext_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveContext(childComplexity, args["sandboxId"].(string), args["contextId"].(string)), true
+	case "Mutation.removeFile":
+		if e.ComplexityRoot.Mutation.RemoveFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveFile(childComplexity, args["sandboxId"].(string), args["path"].(string)), true
+	case "Mutation.renameFile":
+		if e.ComplexityRoot.Mutation.RenameFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renameFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenameFile(childComplexity, args["sandboxId"].(string), args["path"].(string), args["newPath"].(string)), true
+	case "Mutation.resizeTerminal":
+		if e.ComplexityRoot.Mutation.ResizeTerminal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resizeTerminal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResizeTerminal(childComplexity, args["sandboxId"].(string), args["pid"].(int), args["cols"].(int), args["rows"].(int)), true
+	case "Mutation.restartContext":
+		if e.ComplexityRoot.Mutation.RestartContext == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restartContext_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestartContext(childComplexity, args["sandboxId"].(string), args["contextId"].(string)), true
+	case "Mutation.runCommand":
+		if e.ComplexityRoot.Mutation.RunCommand == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runCommand_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunCommand(childComplexity, args["sandboxId"].(string), args["input"].(model.CommandInput)), true
+	case "Mutation.sendInput":
+		if e.ComplexityRoot.Mutation.SendInput == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendInput_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendInput(childComplexity, args["sandboxId"].(string), args["pid"].(int), args["data"].(string), args["encoding"].(*model.Encoding)), true
 	case "Mutation.setSandboxTimeout":
 		if e.ComplexityRoot.Mutation.SetSandboxTimeout == nil {
 			break
@@ -526,6 +924,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetSandboxTimeout(childComplexity, args["id"].(string), args["timeoutSeconds"].(int)), true
+	case "Mutation.signalProcess":
+		if e.ComplexityRoot.Mutation.SignalProcess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_signalProcess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SignalProcess(childComplexity, args["sandboxId"].(string), args["pid"].(int), args["signal"].(string)), true
+	case "Mutation.startCommand":
+		if e.ComplexityRoot.Mutation.StartCommand == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startCommand_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartCommand(childComplexity, args["sandboxId"].(string), args["input"].(model.CommandInput)), true
 	case "Mutation.terminateSandbox":
 		if e.ComplexityRoot.Mutation.TerminateSandbox == nil {
 			break
@@ -537,6 +957,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TerminateSandbox(childComplexity, args["id"].(string)), true
+	case "Mutation.uploadFile":
+		if e.ComplexityRoot.Mutation.UploadFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uploadFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UploadFile(childComplexity, args["sandboxId"].(string), args["path"].(string), args["file"].(graphql.Upload)), true
+	case "Mutation.writeFile":
+		if e.ComplexityRoot.Mutation.WriteFile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_writeFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.WriteFile(childComplexity, args["sandboxId"].(string), args["path"].(string), args["content"].(string), args["encoding"].(*model.Encoding)), true
 
 	case "OutputChunk.data":
 		if e.ComplexityRoot.OutputChunk.Data == nil {
@@ -570,6 +1012,134 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "Process.args":
+		if e.ComplexityRoot.Process.Args == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Args(childComplexity), true
+	case "Process.cmd":
+		if e.ComplexityRoot.Process.Cmd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Cmd(childComplexity), true
+	case "Process.cwd":
+		if e.ComplexityRoot.Process.Cwd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Cwd(childComplexity), true
+	case "Process.exit":
+		if e.ComplexityRoot.Process.Exit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Exit(childComplexity), true
+	case "Process.pid":
+		if e.ComplexityRoot.Process.Pid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Pid(childComplexity), true
+	case "Process.pty":
+		if e.ComplexityRoot.Process.Pty == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Pty(childComplexity), true
+	case "Process.running":
+		if e.ComplexityRoot.Process.Running == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Running(childComplexity), true
+	case "Process.startedAt":
+		if e.ComplexityRoot.Process.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.StartedAt(childComplexity), true
+	case "Process.tag":
+		if e.ComplexityRoot.Process.Tag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Process.Tag(childComplexity), true
+
+	case "ProcessExit.endedAt":
+		if e.ComplexityRoot.ProcessExit.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessExit.EndedAt(childComplexity), true
+	case "ProcessExit.exitCode":
+		if e.ComplexityRoot.ProcessExit.ExitCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessExit.ExitCode(childComplexity), true
+	case "ProcessExit.signal":
+		if e.ComplexityRoot.ProcessExit.Signal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessExit.Signal(childComplexity), true
+	case "ProcessExit.timedOut":
+		if e.ComplexityRoot.ProcessExit.TimedOut == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessExit.TimedOut(childComplexity), true
+	case "ProcessExit.truncated":
+		if e.ComplexityRoot.ProcessExit.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessExit.Truncated(childComplexity), true
+
+	case "ProcessOutput.data":
+		if e.ComplexityRoot.ProcessOutput.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessOutput.Data(childComplexity), true
+	case "ProcessOutput.dataBase64":
+		if e.ComplexityRoot.ProcessOutput.DataBase64 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessOutput.DataBase64(childComplexity), true
+	case "ProcessOutput.stream":
+		if e.ComplexityRoot.ProcessOutput.Stream == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProcessOutput.Stream(childComplexity), true
+
+	case "Query.contexts":
+		if e.ComplexityRoot.Query.Contexts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_contexts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Contexts(childComplexity, args["sandboxId"].(string)), true
+	case "Query.exists":
+		if e.ComplexityRoot.Query.Exists == nil {
+			break
+		}
+
+		args, err := ec.field_Query_exists_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Exists(childComplexity, args["sandboxId"].(string), args["path"].(string)), true
+
 	case "Query.languages":
 		if e.ComplexityRoot.Query.Languages == nil {
 			break
@@ -581,6 +1151,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Languages(childComplexity, args["template"].(string)), true
+	case "Query.listFiles":
+		if e.ComplexityRoot.Query.ListFiles == nil {
+			break
+		}
+
+		args, err := ec.field_Query_listFiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ListFiles(childComplexity, args["sandboxId"].(string), args["path"].(string), args["depth"].(*int), args["hash"].(*bool)), true
+	case "Query.processes":
+		if e.ComplexityRoot.Query.Processes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_processes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Processes(childComplexity, args["sandboxId"].(string)), true
+	case "Query.readFile":
+		if e.ComplexityRoot.Query.ReadFile == nil {
+			break
+		}
+
+		args, err := ec.field_Query_readFile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReadFile(childComplexity, args["sandboxId"].(string), args["path"].(string), args["encoding"].(*model.Encoding)), true
 	case "Query.regions":
 		if e.ComplexityRoot.Query.Regions == nil {
 			break
@@ -609,6 +1212,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Sandboxes(childComplexity, args["state"].(*model.SandboxState), args["first"].(*int), args["after"].(*string)), true
+	case "Query.stat":
+		if e.ComplexityRoot.Query.Stat == nil {
+			break
+		}
+
+		args, err := ec.field_Query_stat_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Stat(childComplexity, args["sandboxId"].(string), args["path"].(string), args["hash"].(*bool)), true
 	case "Query.templates":
 		if e.ComplexityRoot.Query.Templates == nil {
 			break
@@ -818,6 +1432,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SandboxEvent.Type(childComplexity), true
 
+	case "Subscription.command":
+		if e.ComplexityRoot.Subscription.Command == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_command_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Command(childComplexity, args["sandboxId"].(string), args["input"].(model.CommandInput)), true
 	case "Subscription.execution":
 		if e.ComplexityRoot.Subscription.Execution == nil {
 			break
@@ -829,6 +1454,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Execution(childComplexity, args["sandboxId"].(string), args["input"].(model.ExecuteInput)), true
+	case "Subscription.processEvents":
+		if e.ComplexityRoot.Subscription.ProcessEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_processEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ProcessEvents(childComplexity, args["sandboxId"].(string), args["pid"].(int)), true
 	case "Subscription.sandboxEvents":
 		if e.ComplexityRoot.Subscription.SandboxEvents == nil {
 			break
@@ -840,6 +1476,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.SandboxEvents(childComplexity, args["sandboxId"].(*string)), true
+	case "Subscription.watchDir":
+		if e.ComplexityRoot.Subscription.WatchDir == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_watchDir_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.WatchDir(childComplexity, args["sandboxId"].(string), args["path"].(string), args["recursive"].(*bool)), true
 
 	case "Team.id":
 		if e.ComplexityRoot.Team.ID == nil {
@@ -938,9 +1585,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("CommandInput", ec.unmarshalInputCommandInput),
 			graphql.NewInputUnmarshaler("CreateSandboxInput", ec.unmarshalInputCreateSandboxInput),
 			graphql.NewInputUnmarshaler("EnvVarInput", ec.unmarshalInputEnvVarInput),
 			graphql.NewInputUnmarshaler("ExecuteInput", ec.unmarshalInputExecuteInput),
+			graphql.NewInputUnmarshaler("TerminalInput", ec.unmarshalInputTerminalInput),
 		)
 	}
 	first := true
@@ -1067,6 +1716,158 @@ type Template {
   languages: [Language!]!
 }
 `, BuiltIn: false},
+	{Name: "../schema/commands.graphqls", Input: `extend type Query {
+  "The commands and terminals started in a sandbox: running ones, and recently ended ones."
+  processes(sandboxId: ID!): [Process!]!
+}
+
+extend type Mutation {
+  """
+  Starts a command in the background and returns its handle at once; it
+  lives until it ends, is killed, or the sandbox stops. Follow it with the
+  processEvents subscription.
+  """
+  startCommand(sandboxId: ID!, input: CommandInput!): Process!
+  "Runs a command to its end and returns what it wrote and how it ended."
+  runCommand(sandboxId: ID!, input: CommandInput!): CommandResult!
+  "Opens a terminal (a PTY running a shell, bash by default) of the given size."
+  openTerminal(sandboxId: ID!, input: TerminalInput): Process!
+  "Writes to a process's stdin (a terminal's keyboard); data in the given encoding (UTF8 when absent)."
+  sendInput(sandboxId: ID!, pid: Int!, data: String!, encoding: Encoding): Process!
+  "Closes a process's stdin (end of input)."
+  closeStdin(sandboxId: ID!, pid: Int!): Process!
+  "Sends a signal to a process's group: SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP or SIGCONT."
+  signalProcess(sandboxId: ID!, pid: Int!, signal: String!): Process!
+  "Kills a process and every process it started (SIGKILL)."
+  killProcess(sandboxId: ID!, pid: Int!): Process!
+  "Resizes a terminal."
+  resizeTerminal(sandboxId: ID!, pid: Int!, cols: Int!, rows: Int!): Process!
+}
+
+extend type Subscription {
+  """
+  A process's output — first what it wrote before (kept up to 1 MiB), then
+  live — and then its exit, after which the stream completes. Ending the
+  subscription leaves the process running.
+  """
+  processEvents(sandboxId: ID!, pid: Int!): ProcessEvent!
+  "Starts a command and streams it: the Process, its output, its exit."
+  command(sandboxId: ID!, input: CommandInput!): ProcessEvent!
+}
+
+"A command to start."
+input CommandInput {
+  "The program, looked up in PATH (e.g. python3, ls)."
+  cmd: String!
+  args: [String!]
+  "Absolute; the user's home when absent."
+  cwd: String
+  env: [EnvVarInput!]
+  "Written to stdin at start."
+  stdin: String
+  "Keep stdin open after stdin for sendInput (closed otherwise)."
+  keepStdin: Boolean
+  "Kill it after so long; it lives as long as the sandbox when absent."
+  timeoutSeconds: Int
+  "A label of yours, shown in processes."
+  tag: String
+}
+
+"A terminal to open."
+input TerminalInput {
+  cols: Int
+  rows: Int
+  "The program; bash when absent."
+  cmd: String
+  args: [String!]
+  cwd: String
+  env: [EnvVarInput!]
+}
+
+"A command or terminal started in a sandbox."
+type Process {
+  "The handle: the process id inside the sandbox."
+  pid: Int!
+  cmd: String!
+  args: [String!]!
+  cwd: String!
+  tag: String
+  "Whether it runs on a terminal."
+  pty: Boolean!
+  startedAt: Time!
+  running: Boolean!
+  "How it ended, once it has."
+  exit: ProcessExit
+}
+
+"How a process ended."
+type ProcessExit {
+  "128 + the signal's number when a signal ended it."
+  exitCode: Int!
+  signal: String
+  timedOut: Boolean!
+  "Whether output was dropped from the kept history."
+  truncated: Boolean!
+  endedAt: Time!
+}
+
+"The whole result of runCommand."
+type CommandResult {
+  process: Process!
+  stdout: String!
+  stderr: String!
+  exit: ProcessExit!
+}
+
+"A piece of a process's output; a terminal's comes on STDOUT."
+type ProcessOutput {
+  stream: Stream!
+  "The bytes as UTF-8 text; invalid sequences become U+FFFD."
+  data: String!
+  "The same bytes, base64-encoded (exact for binary output and split UTF-8 sequences)."
+  dataBase64: String!
+}
+
+"An event of a followed process: the Process first (command only), its output, its exit last."
+union ProcessEvent = Process | ProcessOutput | ProcessExit
+`, BuiltIn: false},
+	{Name: "../schema/contexts.graphqls", Input: `extend type Query {
+  "The code-interpreter contexts of a sandbox."
+  contexts(sandboxId: ID!): [Context!]!
+}
+
+extend type Mutation {
+  """
+  Starts a code-interpreter context: an interpreter that keeps variables,
+  imports and its working directory between executions that name it
+  (ExecuteInput.contextId). PYTHON and JAVASCRIPT; cwd is absolute, the
+  user's home when absent.
+  """
+  createContext(sandboxId: ID!, language: Language!, cwd: String): Context!
+  "Starts a context's interpreter afresh: its state is gone."
+  restartContext(sandboxId: ID!, contextId: ID!): Context!
+  "Stops a context's interpreter and forgets it."
+  removeContext(sandboxId: ID!, contextId: ID!): Boolean!
+  """
+  Interrupts the cell running in a context, as Ctrl-C would: it ends with
+  error.name KeyboardInterrupt, and the context keeps its state.
+  Interrupting an idle context does nothing.
+  """
+  interruptContext(sandboxId: ID!, contextId: ID!): Context!
+}
+
+"A code-interpreter context of a sandbox."
+type Context {
+  id: ID!
+  sandboxId: ID!
+  language: Language!
+  "The working directory it was created with (its code may have changed it since)."
+  cwd: String!
+  createdAt: Time!
+  "Whether a cell is running in it now."
+  busy: Boolean!
+}
+`, BuiltIn: false},
 	{Name: "../schema/execution.graphqls", Input: `extend type Mutation {
   "Runs code in a sandbox and returns once it has finished."
   execute(sandboxId: ID!, input: ExecuteInput!): ExecutionResult!
@@ -1123,7 +1924,7 @@ type ExecutionResult {
   stdout: String!
   stderr: String!
   exitCode: Int!
-  "Rich results (images, HTML, …); empty for now."
+  "Rich results of an execution in a context (a trailing expression's value, figures, HTML, …), in order."
   results: [DisplayData!]!
   "Why the execution failed inside the sandbox: a timeout, a signal, a language error."
   error: ExecutionError
@@ -1136,6 +1937,12 @@ type ExecutionResult {
   program does not run and error.name is COMPILE_ERROR.
   """
   compile: CompileResult
+  """
+  For an execution in a context: its interpreter ended during the
+  execution (error.name CONTEXT_DIED, or a TIMEOUT it ignored) and was
+  started afresh, so its state is gone.
+  """
+  contextRestarted: Boolean!
 }
 
 "The compile step of an execution; its output is kept apart from the run's."
@@ -1190,6 +1997,90 @@ type ExecutionStarted {
 
 "An event of a streamed execution."
 union ExecutionEvent = ExecutionStarted | OutputChunk | DisplayData | ExecutionResult
+`, BuiltIn: false},
+	{Name: "../schema/files.graphqls", Input: `extend type Query {
+  """
+  A file's content, as UTF8 text (the default; invalid sequences become
+  U+FFFD) or BASE64. For files of more than 16 MiB use GET /files/{sandboxId}?path=….
+  """
+  readFile(sandboxId: ID!, path: String!, encoding: Encoding): String!
+  "What is at a path; sha256 when hash is true and it is a regular file."
+  stat(sandboxId: ID!, path: String!, hash: Boolean): FileInfo!
+  "Whether anything is at a path."
+  exists(sandboxId: ID!, path: String!): Boolean!
+  "The entries under a directory, depth levels deep (1 when absent), sorted by path."
+  listFiles(sandboxId: ID!, path: String!, depth: Int, hash: Boolean): [FileInfo!]!
+}
+
+extend type Mutation {
+  """
+  Writes a file (created with its missing parent directories, replaced
+  whole if it exists) from content in the given encoding (UTF8 when
+  absent). At most 16 MiB; larger files go over PUT /files/{sandboxId}?path=….
+  """
+  writeFile(sandboxId: ID!, path: String!, content: String!, encoding: Encoding): FileInfo!
+  "Writes a file from a multipart upload (the GraphQL multipart request spec)."
+  uploadFile(sandboxId: ID!, path: String!, file: Upload!): FileInfo!
+  "Makes a directory and its missing parents; an existing directory is fine."
+  makeDir(sandboxId: ID!, path: String!): FileInfo!
+  "Removes a file, or a directory with all it holds."
+  removeFile(sandboxId: ID!, path: String!): Boolean!
+  "Moves a file or directory."
+  renameFile(sandboxId: ID!, path: String!, newPath: String!): FileInfo!
+}
+
+extend type Subscription {
+  "Changes under a directory (and its subdirectories when recursive), as they happen."
+  watchDir(sandboxId: ID!, path: String!, recursive: Boolean): FileEvent!
+}
+
+"How file content is carried in a String."
+enum Encoding {
+  UTF8
+  BASE64
+}
+
+"What kind of file."
+enum FileType {
+  FILE
+  DIR
+  SYMLINK
+}
+
+"A file in a sandbox. Paths are absolute; relative ones given in requests are under the user's home."
+type FileInfo {
+  name: String!
+  path: String!
+  type: FileType!
+  size: Int64!
+  "Permission bits, e.g. 420 (0644)."
+  mode: Int!
+  modifiedAt: Time!
+  "Hex SHA-256 of a regular file's content, when it was asked for or the file was just read or written."
+  sha256: String
+  "Where a symlink points."
+  linkTarget: String
+}
+
+"What happened to a file."
+enum FileEventType {
+  CREATE
+  WRITE
+  REMOVE
+  RENAME
+  CHMOD
+}
+
+"A change under a watched directory."
+type FileEvent {
+  type: FileEventType!
+  path: String!
+  isDir: Boolean!
+  at: Time!
+}
+
+"A file of a multipart request (the GraphQL multipart request spec)."
+scalar Upload
 `, BuiltIn: false},
 	{Name: "../schema/sandbox.graphqls", Input: `extend type Query {
   "One sandbox of the calling team; a NOT_FOUND error (and null) when it has none with this id."
@@ -1425,6 +2316,20 @@ func (ec *executionContext) childFields_APIKey(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
 }
 
+func (ec *executionContext) childFields_CommandResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "process":
+		return ec.fieldContext_CommandResult_process(ctx, field)
+	case "stdout":
+		return ec.fieldContext_CommandResult_stdout(ctx, field)
+	case "stderr":
+		return ec.fieldContext_CommandResult_stderr(ctx, field)
+	case "exit":
+		return ec.fieldContext_CommandResult_exit(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CommandResult", field.Name)
+}
+
 func (ec *executionContext) childFields_CompileResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "exitCode":
@@ -1439,6 +2344,24 @@ func (ec *executionContext) childFields_CompileResult(ctx context.Context, field
 		return ec.fieldContext_CompileResult_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CompileResult", field.Name)
+}
+
+func (ec *executionContext) childFields_Context(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Context_id(ctx, field)
+	case "sandboxId":
+		return ec.fieldContext_Context_sandboxId(ctx, field)
+	case "language":
+		return ec.fieldContext_Context_language(ctx, field)
+	case "cwd":
+		return ec.fieldContext_Context_cwd(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Context_createdAt(ctx, field)
+	case "busy":
+		return ec.fieldContext_Context_busy(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Context", field.Name)
 }
 
 func (ec *executionContext) childFields_CreatedAPIKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1507,8 +2430,46 @@ func (ec *executionContext) childFields_ExecutionResult(ctx context.Context, fie
 		return ec.fieldContext_ExecutionResult_metrics(ctx, field)
 	case "compile":
 		return ec.fieldContext_ExecutionResult_compile(ctx, field)
+	case "contextRestarted":
+		return ec.fieldContext_ExecutionResult_contextRestarted(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExecutionResult", field.Name)
+}
+
+func (ec *executionContext) childFields_FileEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_FileEvent_type(ctx, field)
+	case "path":
+		return ec.fieldContext_FileEvent_path(ctx, field)
+	case "isDir":
+		return ec.fieldContext_FileEvent_isDir(ctx, field)
+	case "at":
+		return ec.fieldContext_FileEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FileEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_FileInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_FileInfo_name(ctx, field)
+	case "path":
+		return ec.fieldContext_FileInfo_path(ctx, field)
+	case "type":
+		return ec.fieldContext_FileInfo_type(ctx, field)
+	case "size":
+		return ec.fieldContext_FileInfo_size(ctx, field)
+	case "mode":
+		return ec.fieldContext_FileInfo_mode(ctx, field)
+	case "modifiedAt":
+		return ec.fieldContext_FileInfo_modifiedAt(ctx, field)
+	case "sha256":
+		return ec.fieldContext_FileInfo_sha256(ctx, field)
+	case "linkTarget":
+		return ec.fieldContext_FileInfo_linkTarget(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FileInfo", field.Name)
 }
 
 func (ec *executionContext) childFields_LanguageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1531,6 +2492,46 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Process(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "pid":
+		return ec.fieldContext_Process_pid(ctx, field)
+	case "cmd":
+		return ec.fieldContext_Process_cmd(ctx, field)
+	case "args":
+		return ec.fieldContext_Process_args(ctx, field)
+	case "cwd":
+		return ec.fieldContext_Process_cwd(ctx, field)
+	case "tag":
+		return ec.fieldContext_Process_tag(ctx, field)
+	case "pty":
+		return ec.fieldContext_Process_pty(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Process_startedAt(ctx, field)
+	case "running":
+		return ec.fieldContext_Process_running(ctx, field)
+	case "exit":
+		return ec.fieldContext_Process_exit(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Process", field.Name)
+}
+
+func (ec *executionContext) childFields_ProcessExit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "exitCode":
+		return ec.fieldContext_ProcessExit_exitCode(ctx, field)
+	case "signal":
+		return ec.fieldContext_ProcessExit_signal(ctx, field)
+	case "timedOut":
+		return ec.fieldContext_ProcessExit_timedOut(ctx, field)
+	case "truncated":
+		return ec.fieldContext_ProcessExit_truncated(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_ProcessExit_endedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProcessExit", field.Name)
 }
 
 func (ec *executionContext) childFields_Region(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1791,6 +2792,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_closeStdin_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "pid",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pid"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1810,6 +2833,36 @@ func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context
 		return nil, err
 	}
 	args["name"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createContext_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "language",
+		func(ctx context.Context, v any) (model.Language, error) {
+			return ec.unmarshalNLanguage2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguage(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["language"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "cwd",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cwd"] = arg2
 	return args, nil
 }
 
@@ -1863,6 +2916,288 @@ func (ec *executionContext) field_Mutation_execute_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_interruptContext_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "contextId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["contextId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_killProcess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "pid",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pid"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_makeDir_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_openTerminal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (*model.TerminalInput, error) {
+			return ec.unmarshalOTerminalInput2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐTerminalInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeContext_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "contextId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["contextId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_renameFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "newPath",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["newPath"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resizeTerminal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "pid",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pid"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "cols",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cols"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "rows",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rows"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restartContext_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "contextId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["contextId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_runCommand_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CommandInput, error) {
+			return ec.unmarshalNCommandInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCommandInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_sendInput_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "pid",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pid"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "data",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["data"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "encoding",
+		func(ctx context.Context, v any) (*model.Encoding, error) {
+			return ec.unmarshalOEncoding2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEncoding(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["encoding"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setSandboxTimeout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1885,6 +3220,58 @@ func (ec *executionContext) field_Mutation_setSandboxTimeout_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_signalProcess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "pid",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pid"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "signal",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["signal"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startCommand_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CommandInput, error) {
+			return ec.unmarshalNCommandInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCommandInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_terminateSandbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1896,6 +3283,74 @@ func (ec *executionContext) field_Mutation_terminateSandbox_args(ctx context.Con
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_uploadFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "file",
+		func(ctx context.Context, v any) (graphql.Upload, error) {
+			return ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["file"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_writeFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "content",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["content"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "encoding",
+		func(ctx context.Context, v any) (*model.Encoding, error) {
+			return ec.unmarshalOEncoding2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEncoding(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["encoding"] = arg3
 	return args, nil
 }
 
@@ -1913,6 +3368,42 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_contexts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_exists_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_languages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1924,6 +3415,88 @@ func (ec *executionContext) field_Query_languages_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["template"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_listFiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "depth",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["depth"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "hash",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hash"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_processes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_readFile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "encoding",
+		func(ctx context.Context, v any) (*model.Encoding, error) {
+			return ec.unmarshalOEncoding2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEncoding(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["encoding"] = arg2
 	return args, nil
 }
 
@@ -1971,6 +3544,36 @@ func (ec *executionContext) field_Query_sandboxes_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_stat_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "hash",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hash"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_usage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1990,6 +3593,28 @@ func (ec *executionContext) field_Query_usage_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["to"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_command_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CommandInput, error) {
+			return ec.unmarshalNCommandInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCommandInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -2015,6 +3640,28 @@ func (ec *executionContext) field_Subscription_execution_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_processEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "pid",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pid"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_sandboxEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2026,6 +3673,36 @@ func (ec *executionContext) field_Subscription_sandboxEvents_args(ctx context.Co
 		return nil, err
 	}
 	args["sandboxId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_watchDir_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sandboxId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sandboxId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "path",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["path"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "recursive",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["recursive"] = arg2
 	return args, nil
 }
 
@@ -2195,6 +3872,116 @@ func (ec *executionContext) fieldContext_APIKey_admin(_ context.Context, field g
 	return graphql.NewScalarFieldContext("APIKey", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _CommandResult_process(ctx context.Context, field graphql.CollectedField, obj *model.CommandResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CommandResult_process(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Process, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CommandResult_process(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CommandResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CommandResult_stdout(ctx context.Context, field graphql.CollectedField, obj *model.CommandResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CommandResult_stdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stdout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CommandResult_stdout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CommandResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _CommandResult_stderr(ctx context.Context, field graphql.CollectedField, obj *model.CommandResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CommandResult_stderr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stderr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CommandResult_stderr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CommandResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _CommandResult_exit(ctx context.Context, field graphql.CollectedField, obj *model.CommandResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CommandResult_exit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProcessExit) graphql.Marshaler {
+			return ec.marshalNProcessExit2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessExit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CommandResult_exit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CommandResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProcessExit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CompileResult_exitCode(ctx context.Context, field graphql.CollectedField, obj *model.CompileResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2308,6 +4095,144 @@ func (ec *executionContext) _CompileResult_durationMs(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_CompileResult_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CompileResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Context_id(ctx context.Context, field graphql.CollectedField, obj *model.Context) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Context_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Context_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Context", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Context_sandboxId(ctx context.Context, field graphql.CollectedField, obj *model.Context) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Context_sandboxId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SandboxID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Context_sandboxId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Context", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Context_language(ctx context.Context, field graphql.CollectedField, obj *model.Context) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Context_language(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Language, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Language) graphql.Marshaler {
+			return ec.marshalNLanguage2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Context_language(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Context", field, false, false, "Language")
+}
+
+func (ec *executionContext) _Context_cwd(ctx context.Context, field graphql.CollectedField, obj *model.Context) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Context_cwd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cwd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Context_cwd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Context", field, false, false, "String")
+}
+
+func (ec *executionContext) _Context_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Context) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Context_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Context_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Context", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Context_busy(ctx context.Context, field graphql.CollectedField, obj *model.Context) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Context_busy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Busy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Context_busy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Context", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _CreatedAPIKey_key(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIKey) (ret graphql.Marshaler) {
@@ -2824,6 +4749,29 @@ func (ec *executionContext) fieldContext_ExecutionResult_compile(_ context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _ExecutionResult_contextRestarted(ctx context.Context, field graphql.CollectedField, obj *model.ExecutionResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExecutionResult_contextRestarted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContextRestarted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExecutionResult_contextRestarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExecutionResult", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _ExecutionStarted_executionId(ctx context.Context, field graphql.CollectedField, obj *model.ExecutionStarted) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2891,6 +4839,282 @@ func (ec *executionContext) _ExecutionStarted_startedAt(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_ExecutionStarted_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ExecutionStarted", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FileEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.FileEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FileEventType) graphql.Marshaler {
+			return ec.marshalNFileEventType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileEvent", field, false, false, "FileEventType")
+}
+
+func (ec *executionContext) _FileEvent_path(ctx context.Context, field graphql.CollectedField, obj *model.FileEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileEvent_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileEvent_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _FileEvent_isDir(ctx context.Context, field graphql.CollectedField, obj *model.FileEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileEvent_isDir(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsDir, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileEvent_isDir(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileEvent", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _FileEvent_at(ctx context.Context, field graphql.CollectedField, obj *model.FileEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FileInfo_name(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _FileInfo_path(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _FileInfo_type(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.FileType) graphql.Marshaler {
+			return ec.marshalNFileType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "FileType")
+}
+
+func (ec *executionContext) _FileInfo_size(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _FileInfo_mode(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FileInfo_modifiedAt(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_modifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ModifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_modifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FileInfo_sha256(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_sha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_sha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _FileInfo_linkTarget(ctx context.Context, field graphql.CollectedField, obj *model.FileInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FileInfo_linkTarget(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LinkTarget, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FileInfo_linkTarget(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "String")
 }
 
 func (ec *executionContext) _LanguageInfo_language(ctx context.Context, field graphql.CollectedField, obj *model.LanguageInfo) (ret graphql.Marshaler) {
@@ -3094,6 +5318,534 @@ func (ec *executionContext) fieldContext_Mutation_setSandboxTimeout(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startCommand(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startCommand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartCommand(ctx, fc.Args["sandboxId"].(string), fc.Args["input"].(model.CommandInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startCommand(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startCommand_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_runCommand(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_runCommand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RunCommand(ctx, fc.Args["sandboxId"].(string), fc.Args["input"].(model.CommandInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CommandResult) graphql.Marshaler {
+			return ec.marshalNCommandResult2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCommandResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_runCommand(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CommandResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_runCommand_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_openTerminal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_openTerminal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().OpenTerminal(ctx, fc.Args["sandboxId"].(string), fc.Args["input"].(*model.TerminalInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_openTerminal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_openTerminal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_sendInput(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendInput(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendInput(ctx, fc.Args["sandboxId"].(string), fc.Args["pid"].(int), fc.Args["data"].(string), fc.Args["encoding"].(*model.Encoding))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendInput(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendInput_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_closeStdin(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_closeStdin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CloseStdin(ctx, fc.Args["sandboxId"].(string), fc.Args["pid"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_closeStdin(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_closeStdin_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_signalProcess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_signalProcess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SignalProcess(ctx, fc.Args["sandboxId"].(string), fc.Args["pid"].(int), fc.Args["signal"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_signalProcess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_signalProcess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_killProcess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_killProcess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().KillProcess(ctx, fc.Args["sandboxId"].(string), fc.Args["pid"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_killProcess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_killProcess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resizeTerminal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resizeTerminal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResizeTerminal(ctx, fc.Args["sandboxId"].(string), fc.Args["pid"].(int), fc.Args["cols"].(int), fc.Args["rows"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resizeTerminal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resizeTerminal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createContext(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createContext(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateContext(ctx, fc.Args["sandboxId"].(string), fc.Args["language"].(model.Language), fc.Args["cwd"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Context) graphql.Marshaler {
+			return ec.marshalNContext2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐContext(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createContext(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Context(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createContext_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restartContext(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restartContext(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestartContext(ctx, fc.Args["sandboxId"].(string), fc.Args["contextId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Context) graphql.Marshaler {
+			return ec.marshalNContext2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐContext(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restartContext(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Context(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restartContext_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeContext(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeContext(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveContext(ctx, fc.Args["sandboxId"].(string), fc.Args["contextId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeContext(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeContext_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_interruptContext(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_interruptContext(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InterruptContext(ctx, fc.Args["sandboxId"].(string), fc.Args["contextId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Context) graphql.Marshaler {
+			return ec.marshalNContext2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐContext(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_interruptContext(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Context(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_interruptContext_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_execute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3132,6 +5884,226 @@ func (ec *executionContext) fieldContext_Mutation_execute(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_execute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_writeFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_writeFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().WriteFile(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string), fc.Args["content"].(string), fc.Args["encoding"].(*model.Encoding))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FileInfo) graphql.Marshaler {
+			return ec.marshalNFileInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_writeFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileInfo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_writeFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_uploadFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_uploadFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UploadFile(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string), fc.Args["file"].(graphql.Upload))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FileInfo) graphql.Marshaler {
+			return ec.marshalNFileInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_uploadFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileInfo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_uploadFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_makeDir(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_makeDir(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MakeDir(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FileInfo) graphql.Marshaler {
+			return ec.marshalNFileInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_makeDir(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileInfo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_makeDir_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveFile(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_renameFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_renameFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RenameFile(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string), fc.Args["newPath"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FileInfo) graphql.Marshaler {
+			return ec.marshalNFileInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_renameFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileInfo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_renameFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -3341,6 +6313,406 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Process_pid(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_pid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Process_pid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Process_cmd(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_cmd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cmd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Process_cmd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "String")
+}
+
+func (ec *executionContext) _Process_args(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_args(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Args, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Process_args(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "String")
+}
+
+func (ec *executionContext) _Process_cwd(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_cwd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cwd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Process_cwd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "String")
+}
+
+func (ec *executionContext) _Process_tag(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_tag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Process_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "String")
+}
+
+func (ec *executionContext) _Process_pty(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_pty(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pty, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Process_pty(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Process_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Process_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Process_running(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_running(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Running, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Process_running(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Process", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Process_exit(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Process_exit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProcessExit) graphql.Marshaler {
+			return ec.marshalOProcessExit2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessExit(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Process_exit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Process",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProcessExit(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProcessExit_exitCode(ctx context.Context, field graphql.CollectedField, obj *model.ProcessExit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessExit_exitCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExitCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessExit_exitCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessExit", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProcessExit_signal(ctx context.Context, field graphql.CollectedField, obj *model.ProcessExit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessExit_signal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessExit_signal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessExit", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProcessExit_timedOut(ctx context.Context, field graphql.CollectedField, obj *model.ProcessExit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessExit_timedOut(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimedOut, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessExit_timedOut(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessExit", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ProcessExit_truncated(ctx context.Context, field graphql.CollectedField, obj *model.ProcessExit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessExit_truncated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Truncated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessExit_truncated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessExit", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ProcessExit_endedAt(ctx context.Context, field graphql.CollectedField, obj *model.ProcessExit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessExit_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessExit_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessExit", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ProcessOutput_stream(ctx context.Context, field graphql.CollectedField, obj *model.ProcessOutput) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessOutput_stream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stream, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Stream) graphql.Marshaler {
+			return ec.marshalNStream2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐStream(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessOutput_stream(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessOutput", field, false, false, "Stream")
+}
+
+func (ec *executionContext) _ProcessOutput_data(ctx context.Context, field graphql.CollectedField, obj *model.ProcessOutput) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessOutput_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessOutput_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessOutput", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProcessOutput_dataBase64(ctx context.Context, field graphql.CollectedField, obj *model.ProcessOutput) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProcessOutput_dataBase64(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DataBase64, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProcessOutput_dataBase64(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProcessOutput", field, false, false, "String")
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3475,6 +6847,270 @@ func (ec *executionContext) fieldContext_Query_languages(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_languages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_processes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_processes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Processes(ctx, fc.Args["sandboxId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Process) graphql.Marshaler {
+			return ec.marshalNProcess2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_processes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Process(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_processes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_contexts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_contexts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Contexts(ctx, fc.Args["sandboxId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Context) graphql.Marshaler {
+			return ec.marshalNContext2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐContextᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_contexts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Context(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_contexts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_readFile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_readFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReadFile(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string), fc.Args["encoding"].(*model.Encoding))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_readFile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_readFile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_stat(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_stat(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Stat(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string), fc.Args["hash"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FileInfo) graphql.Marshaler {
+			return ec.marshalNFileInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_stat(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileInfo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_stat_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_exists(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exists(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Exists(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exists(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_exists_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_listFiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_listFiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ListFiles(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string), fc.Args["depth"].(*int), fc.Args["hash"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FileInfo) graphql.Marshaler {
+			return ec.marshalNFileInfo2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_listFiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileInfo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_listFiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4453,6 +8089,138 @@ func (ec *executionContext) fieldContext_Subscription_execution(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_execution_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_processEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_processEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ProcessEvents(ctx, fc.Args["sandboxId"].(string), fc.Args["pid"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ProcessEvent) graphql.Marshaler {
+			return ec.marshalNProcessEvent2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_processEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ProcessEvent does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_processEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_command(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_command(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Command(ctx, fc.Args["sandboxId"].(string), fc.Args["input"].(model.CommandInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ProcessEvent) graphql.Marshaler {
+			return ec.marshalNProcessEvent2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_command(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ProcessEvent does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_command_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_watchDir(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_watchDir(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().WatchDir(ctx, fc.Args["sandboxId"].(string), fc.Args["path"].(string), fc.Args["recursive"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FileEvent) graphql.Marshaler {
+			return ec.marshalNFileEvent2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_watchDir(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FileEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_watchDir_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5916,6 +9684,97 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputCommandInput(ctx context.Context, obj any) (model.CommandInput, error) {
+	var it model.CommandInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cmd", "args", "cwd", "env", "stdin", "keepStdin", "timeoutSeconds", "tag"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cmd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cmd"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cmd = data
+		case "args":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("args"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Args = data
+		case "cwd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cwd"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cwd = data
+		case "env":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("env"))
+			data, err := ec.unmarshalOEnvVarInput2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEnvVarInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Env = data
+		case "stdin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stdin"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Stdin = data
+		case "keepStdin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("keepStdin"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.KeepStdin = data
+		case "timeoutSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeoutSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeoutSeconds = data
+		case "tag":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tag"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tag = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCommandInput unmarshals raw into the CommandInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCommandInput(ctx context.Context, raw any) (model.CommandInput, error) {
+	var out model.CommandInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CommandInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context, obj any) (model.CreateSandboxInput, error) {
 	var it model.CreateSandboxInput
 	if obj == nil {
@@ -6161,6 +10020,83 @@ func UnmarshalExecuteInput(ctx context.Context, raw any) (model.ExecuteInput, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTerminalInput(ctx context.Context, obj any) (model.TerminalInput, error) {
+	var it model.TerminalInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cols", "rows", "cmd", "args", "cwd", "env"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cols":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cols"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cols = data
+		case "rows":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rows"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rows = data
+		case "cmd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cmd"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cmd = data
+		case "args":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("args"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Args = data
+		case "cwd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cwd"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cwd = data
+		case "env":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("env"))
+			data, err := ec.unmarshalOEnvVarInput2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEnvVarInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Env = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTerminalInput unmarshals raw into the TerminalInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTerminalInput(ctx context.Context, raw any) (model.TerminalInput, error) {
+	var out model.TerminalInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TerminalInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -6202,6 +10138,40 @@ func (ec *executionContext) _ExecutionEvent(ctx context.Context, sel ast.Selecti
 			return typedObj
 		} else {
 			panic(fmt.Errorf("unexpected type %T; non-generated variants of ExecutionEvent must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
+func (ec *executionContext) _ProcessEvent(ctx context.Context, sel ast.SelectionSet, obj model.ProcessEvent) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case model.ProcessOutput:
+		return ec._ProcessOutput(ctx, sel, &obj)
+	case *model.ProcessOutput:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ProcessOutput(ctx, sel, obj)
+	case model.ProcessExit:
+		return ec._ProcessExit(ctx, sel, &obj)
+	case *model.ProcessExit:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ProcessExit(ctx, sel, obj)
+	case model.Process:
+		return ec._Process(ctx, sel, &obj)
+	case *model.Process:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Process(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of ProcessEvent must implement graphql.Marshaler", obj))
 		}
 	}
 }
@@ -6258,6 +10228,54 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var commandResultImplementors = []string{"CommandResult"}
+
+func (ec *executionContext) _CommandResult(ctx context.Context, sel ast.SelectionSet, obj *model.CommandResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, commandResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CommandResult")
+		case "process":
+			out.Values[i] = ec._CommandResult_process(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stdout":
+			out.Values[i] = ec._CommandResult_stdout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stderr":
+			out.Values[i] = ec._CommandResult_stderr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exit":
+			out.Values[i] = ec._CommandResult_exit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var compileResultImplementors = []string{"CompileResult"}
 
 func (ec *executionContext) _CompileResult(ctx context.Context, sel ast.SelectionSet, obj *model.CompileResult) graphql.Marshaler {
@@ -6291,6 +10309,64 @@ func (ec *executionContext) _CompileResult(ctx context.Context, sel ast.Selectio
 			}
 		case "durationMs":
 			out.Values[i] = ec._CompileResult_durationMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var contextImplementors = []string{"Context"}
+
+func (ec *executionContext) _Context(ctx context.Context, sel ast.SelectionSet, obj *model.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contextImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Context")
+		case "id":
+			out.Values[i] = ec._Context_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sandboxId":
+			out.Values[i] = ec._Context_sandboxId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "language":
+			out.Values[i] = ec._Context_language(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cwd":
+			out.Values[i] = ec._Context_cwd(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Context_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "busy":
+			out.Values[i] = ec._Context_busy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -6534,6 +10610,11 @@ func (ec *executionContext) _ExecutionResult(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "contextRestarted":
+			out.Values[i] = ec._ExecutionResult_contextRestarted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -6575,6 +10656,122 @@ func (ec *executionContext) _ExecutionStarted(ctx context.Context, sel ast.Selec
 		case "startedAt":
 			out.Values[i] = ec._ExecutionStarted_startedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fileEventImplementors = []string{"FileEvent"}
+
+func (ec *executionContext) _FileEvent(ctx context.Context, sel ast.SelectionSet, obj *model.FileEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fileEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FileEvent")
+		case "type":
+			out.Values[i] = ec._FileEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "path":
+			out.Values[i] = ec._FileEvent_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "isDir":
+			out.Values[i] = ec._FileEvent_isDir(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._FileEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fileInfoImplementors = []string{"FileInfo"}
+
+func (ec *executionContext) _FileInfo(ctx context.Context, sel ast.SelectionSet, obj *model.FileInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fileInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FileInfo")
+		case "name":
+			out.Values[i] = ec._FileInfo_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "path":
+			out.Values[i] = ec._FileInfo_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._FileInfo_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._FileInfo_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._FileInfo_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "modifiedAt":
+			out.Values[i] = ec._FileInfo_modifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sha256":
+			out.Values[i] = ec._FileInfo_sha256(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "linkTarget":
+			out.Values[i] = ec._FileInfo_linkTarget(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -6677,9 +10874,128 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startCommand":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startCommand(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runCommand":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_runCommand(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openTerminal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_openTerminal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sendInput":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendInput(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "closeStdin":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_closeStdin(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signalProcess":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_signalProcess(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "killProcess":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_killProcess(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resizeTerminal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resizeTerminal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createContext":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createContext(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restartContext":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restartContext(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeContext":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeContext(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "interruptContext":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_interruptContext(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "execute":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_execute(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "writeFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_writeFile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uploadFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_uploadFile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "makeDir":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_makeDir(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeFile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "renameFile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_renameFile(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -6796,6 +11112,175 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var processImplementors = []string{"Process", "ProcessEvent"}
+
+func (ec *executionContext) _Process(ctx context.Context, sel ast.SelectionSet, obj *model.Process) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, processImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Process")
+		case "pid":
+			out.Values[i] = ec._Process_pid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cmd":
+			out.Values[i] = ec._Process_cmd(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "args":
+			out.Values[i] = ec._Process_args(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cwd":
+			out.Values[i] = ec._Process_cwd(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tag":
+			out.Values[i] = ec._Process_tag(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pty":
+			out.Values[i] = ec._Process_pty(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._Process_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "running":
+			out.Values[i] = ec._Process_running(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exit":
+			out.Values[i] = ec._Process_exit(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var processExitImplementors = []string{"ProcessExit", "ProcessEvent"}
+
+func (ec *executionContext) _ProcessExit(ctx context.Context, sel ast.SelectionSet, obj *model.ProcessExit) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, processExitImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProcessExit")
+		case "exitCode":
+			out.Values[i] = ec._ProcessExit_exitCode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signal":
+			out.Values[i] = ec._ProcessExit_signal(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "timedOut":
+			out.Values[i] = ec._ProcessExit_timedOut(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "truncated":
+			out.Values[i] = ec._ProcessExit_truncated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endedAt":
+			out.Values[i] = ec._ProcessExit_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var processOutputImplementors = []string{"ProcessOutput", "ProcessEvent"}
+
+func (ec *executionContext) _ProcessOutput(ctx context.Context, sel ast.SelectionSet, obj *model.ProcessOutput) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, processOutputImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProcessOutput")
+		case "stream":
+			out.Values[i] = ec._ProcessOutput_stream(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._ProcessOutput_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dataBase64":
+			out.Values[i] = ec._ProcessOutput_dataBase64(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -6838,6 +11323,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_languages(ctx, field)
+				})
+		case "processes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_processes(ctx, field)
+				})
+		case "contexts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_contexts(ctx, field)
+				})
+		case "readFile":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_readFile(ctx, field)
+				})
+		case "stat":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_stat(ctx, field)
+				})
+		case "exists":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exists(ctx, field)
+				})
+		case "listFiles":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_listFiles(ctx, field)
 				})
 		case "sandbox":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -7193,6 +11714,12 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "execution":
 		return ec._Subscription_execution(ctx, fields[0])
+	case "processEvents":
+		return ec._Subscription_processEvents(ctx, fields[0])
+	case "command":
+		return ec._Subscription_command(ctx, fields[0])
+	case "watchDir":
+		return ec._Subscription_watchDir(ctx, fields[0])
 	case "sandboxEvents":
 		return ec._Subscription_sandboxEvents(ctx, fields[0])
 	default:
@@ -7766,6 +12293,43 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNCommandInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCommandInput(ctx context.Context, v any) (model.CommandInput, error) {
+	res, err := ec.unmarshalInputCommandInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCommandResult2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCommandResult(ctx context.Context, sel ast.SelectionSet, v *model.CommandResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CommandResult!")
+		return graphql.Null
+	}
+	return ec._CommandResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNContext2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐContextᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Context) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContext2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐContext(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNContext2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐContext(ctx context.Context, sel ast.SelectionSet, v *model.Context) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Context!")
+		return graphql.Null
+	}
+	return ec._Context(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateSandboxInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreateSandboxInput(ctx context.Context, v any) (model.CreateSandboxInput, error) {
 	res, err := ec.unmarshalInputCreateSandboxInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7835,6 +12399,58 @@ func (ec *executionContext) marshalNExecutionResult2ᚖgithubᚗcomᚋcodeintᚋ
 		return graphql.Null
 	}
 	return ec._ExecutionResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFileEvent2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileEvent(ctx context.Context, sel ast.SelectionSet, v *model.FileEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FileEvent!")
+		return graphql.Null
+	}
+	return ec._FileEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFileEventType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileEventType(ctx context.Context, v any) (model.FileEventType, error) {
+	var res model.FileEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFileEventType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileEventType(ctx context.Context, sel ast.SelectionSet, v model.FileEventType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNFileInfo2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FileInfo) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFileInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfo(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFileInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileInfo(ctx context.Context, sel ast.SelectionSet, v *model.FileInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FileInfo!")
+		return graphql.Null
+	}
+	return ec._FileInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFileType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileType(ctx context.Context, v any) (model.FileType, error) {
+	var res model.FileType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFileType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐFileType(ctx context.Context, sel ast.SelectionSet, v model.FileType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -7963,6 +12579,46 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋcodeintᚋcodeint
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProcess2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Process) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProcess2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcess(ctx context.Context, sel ast.SelectionSet, v *model.Process) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Process!")
+		return graphql.Null
+	}
+	return ec._Process(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProcessEvent2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessEvent(ctx context.Context, sel ast.SelectionSet, v model.ProcessEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProcessEvent!")
+		return graphql.Null
+	}
+	return ec._ProcessEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProcessExit2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessExit(ctx context.Context, sel ast.SelectionSet, v *model.ProcessExit) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProcessExit!")
+		return graphql.Null
+	}
+	return ec._ProcessExit(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRegion2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRegionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Region) graphql.Marshaler {
@@ -8166,6 +12822,20 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (graphql.Upload, error) {
+	res, err := graphql.UnmarshalUpload(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v graphql.Upload) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalUpload(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Upload!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNUsageReport2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageReport(ctx context.Context, sel ast.SelectionSet, v *model.UsageReport) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "UsageReport!")
@@ -8361,6 +13031,22 @@ func (ec *executionContext) marshalOCompileResult2ᚖgithubᚗcomᚋcodeintᚋco
 	return ec._CompileResult(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOEncoding2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEncoding(ctx context.Context, v any) (*model.Encoding, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Encoding)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOEncoding2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEncoding(ctx context.Context, sel ast.SelectionSet, v *model.Encoding) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOEnvVarInput2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEnvVarInputᚄ(ctx context.Context, v any) ([]*model.EnvVarInput, error) {
 	if v == nil {
 		return nil, nil
@@ -8456,6 +13142,13 @@ func (ec *executionContext) marshalOJSON2encodingᚋjsonᚐRawMessage(ctx contex
 	return res
 }
 
+func (ec *executionContext) marshalOProcessExit2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessExit(ctx context.Context, sel ast.SelectionSet, v *model.ProcessExit) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProcessExit(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalORuntime2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx context.Context, v any) (*model.Runtime, error) {
 	if v == nil {
 		return nil, nil
@@ -8546,6 +13239,14 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTerminalInput2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐTerminalInput(ctx context.Context, v any) (*model.TerminalInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputTerminalInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {

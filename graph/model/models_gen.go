@@ -16,6 +16,11 @@ type ExecutionEvent interface {
 	IsExecutionEvent()
 }
 
+// An event of a followed process: the Process first (command only), its output, its exit last.
+type ProcessEvent interface {
+	IsProcessEvent()
+}
+
 // An API key; its secret is never shown again after creation.
 type APIKey struct {
 	ID   string `json:"id"`
@@ -23,6 +28,32 @@ type APIKey struct {
 	// The recognisable start of the key, e.g. ci_live_ab12.
 	Prefix string `json:"prefix"`
 	Admin  bool   `json:"admin"`
+}
+
+// A command to start.
+type CommandInput struct {
+	// The program, looked up in PATH (e.g. python3, ls).
+	Cmd  string   `json:"cmd"`
+	Args []string `json:"args,omitempty"`
+	// Absolute; the user's home when absent.
+	Cwd *string        `json:"cwd,omitempty"`
+	Env []*EnvVarInput `json:"env,omitempty"`
+	// Written to stdin at start.
+	Stdin *string `json:"stdin,omitempty"`
+	// Keep stdin open after stdin for sendInput (closed otherwise).
+	KeepStdin *bool `json:"keepStdin,omitempty"`
+	// Kill it after so long; it lives as long as the sandbox when absent.
+	TimeoutSeconds *int `json:"timeoutSeconds,omitempty"`
+	// A label of yours, shown in processes.
+	Tag *string `json:"tag,omitempty"`
+}
+
+// The whole result of runCommand.
+type CommandResult struct {
+	Process *Process     `json:"process"`
+	Stdout  string       `json:"stdout"`
+	Stderr  string       `json:"stderr"`
+	Exit    *ProcessExit `json:"exit"`
 }
 
 // The compile step of an execution; its output is kept apart from the run's.
@@ -33,6 +64,18 @@ type CompileResult struct {
 	// Whether compiler output beyond the limit was dropped.
 	Truncated  bool    `json:"truncated"`
 	DurationMs float64 `json:"durationMs"`
+}
+
+// A code-interpreter context of a sandbox.
+type Context struct {
+	ID        string   `json:"id"`
+	SandboxID string   `json:"sandboxId"`
+	Language  Language `json:"language"`
+	// The working directory it was created with (its code may have changed it since).
+	Cwd       string    `json:"cwd"`
+	CreatedAt time.Time `json:"createdAt"`
+	// Whether a cell is running in it now.
+	Busy bool `json:"busy"`
 }
 
 // What to create; absent fields take the server's defaults.
@@ -112,7 +155,7 @@ type ExecutionResult struct {
 	Stdout   string `json:"stdout"`
 	Stderr   string `json:"stderr"`
 	ExitCode int    `json:"exitCode"`
-	// Rich results (images, HTML, …); empty for now.
+	// Rich results of an execution in a context (a trailing expression's value, figures, HTML, …), in order.
 	Results []*DisplayData `json:"results"`
 	// Why the execution failed inside the sandbox: a timeout, a signal, a language error.
 	Error *ExecutionError `json:"error,omitempty"`
@@ -123,6 +166,10 @@ type ExecutionResult struct {
 	// run before the program; null for interpreted languages. When it fails the
 	// program does not run and error.name is COMPILE_ERROR.
 	Compile *CompileResult `json:"compile,omitempty"`
+	// For an execution in a context: its interpreter ended during the
+	// execution (error.name CONTEXT_DIED, or a TIMEOUT it ignored) and was
+	// started afresh, so its state is gone.
+	ContextRestarted bool `json:"contextRestarted"`
 }
 
 func (ExecutionResult) IsExecutionEvent() {}
@@ -135,6 +182,29 @@ type ExecutionStarted struct {
 }
 
 func (ExecutionStarted) IsExecutionEvent() {}
+
+// A change under a watched directory.
+type FileEvent struct {
+	Type  FileEventType `json:"type"`
+	Path  string        `json:"path"`
+	IsDir bool          `json:"isDir"`
+	At    time.Time     `json:"at"`
+}
+
+// A file in a sandbox. Paths are absolute; relative ones given in requests are under the user's home.
+type FileInfo struct {
+	Name string   `json:"name"`
+	Path string   `json:"path"`
+	Type FileType `json:"type"`
+	Size int64    `json:"size"`
+	// Permission bits, e.g. 420 (0644).
+	Mode       int       `json:"mode"`
+	ModifiedAt time.Time `json:"modifiedAt"`
+	// Hex SHA-256 of a regular file's content, when it was asked for or the file was just read or written.
+	Sha256 *string `json:"sha256,omitempty"`
+	// Where a symlink points.
+	LinkTarget *string `json:"linkTarget,omitempty"`
+}
 
 // A language as a template offers it.
 type LanguageInfo struct {
@@ -164,6 +234,48 @@ type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 	HasNextPage bool    `json:"hasNextPage"`
 }
+
+// A command or terminal started in a sandbox.
+type Process struct {
+	// The handle: the process id inside the sandbox.
+	Pid  int      `json:"pid"`
+	Cmd  string   `json:"cmd"`
+	Args []string `json:"args"`
+	Cwd  string   `json:"cwd"`
+	Tag  *string  `json:"tag,omitempty"`
+	// Whether it runs on a terminal.
+	Pty       bool      `json:"pty"`
+	StartedAt time.Time `json:"startedAt"`
+	Running   bool      `json:"running"`
+	// How it ended, once it has.
+	Exit *ProcessExit `json:"exit,omitempty"`
+}
+
+func (Process) IsProcessEvent() {}
+
+// How a process ended.
+type ProcessExit struct {
+	// 128 + the signal's number when a signal ended it.
+	ExitCode int     `json:"exitCode"`
+	Signal   *string `json:"signal,omitempty"`
+	TimedOut bool    `json:"timedOut"`
+	// Whether output was dropped from the kept history.
+	Truncated bool      `json:"truncated"`
+	EndedAt   time.Time `json:"endedAt"`
+}
+
+func (ProcessExit) IsProcessEvent() {}
+
+// A piece of a process's output; a terminal's comes on STDOUT.
+type ProcessOutput struct {
+	Stream Stream `json:"stream"`
+	// The bytes as UTF-8 text; invalid sequences become U+FFFD.
+	Data string `json:"data"`
+	// The same bytes, base64-encoded (exact for binary output and split UTF-8 sequences).
+	DataBase64 string `json:"dataBase64"`
+}
+
+func (ProcessOutput) IsProcessEvent() {}
 
 type Query struct {
 }
@@ -242,6 +354,17 @@ type Template struct {
 	Languages   []Language `json:"languages"`
 }
 
+// A terminal to open.
+type TerminalInput struct {
+	Cols *int `json:"cols,omitempty"`
+	Rows *int `json:"rows,omitempty"`
+	// The program; bash when absent.
+	Cmd  *string        `json:"cmd,omitempty"`
+	Args []string       `json:"args,omitempty"`
+	Cwd  *string        `json:"cwd,omitempty"`
+	Env  []*EnvVarInput `json:"env,omitempty"`
+}
+
 // A team's usage over a period.
 type UsageReport struct {
 	From time.Time `json:"from"`
@@ -262,6 +385,182 @@ type UsageReport struct {
 type Viewer struct {
 	Team *Team   `json:"team"`
 	Key  *APIKey `json:"key"`
+}
+
+// How file content is carried in a String.
+type Encoding string
+
+const (
+	EncodingUTF8   Encoding = "UTF8"
+	EncodingBase64 Encoding = "BASE64"
+)
+
+var AllEncoding = []Encoding{
+	EncodingUTF8,
+	EncodingBase64,
+}
+
+func (e Encoding) IsValid() bool {
+	switch e {
+	case EncodingUTF8, EncodingBase64:
+		return true
+	}
+	return false
+}
+
+func (e Encoding) String() string {
+	return string(e)
+}
+
+func (e *Encoding) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Encoding(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Encoding", str)
+	}
+	return nil
+}
+
+func (e Encoding) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Encoding) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Encoding) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened to a file.
+type FileEventType string
+
+const (
+	FileEventTypeCreate FileEventType = "CREATE"
+	FileEventTypeWrite  FileEventType = "WRITE"
+	FileEventTypeRemove FileEventType = "REMOVE"
+	FileEventTypeRename FileEventType = "RENAME"
+	FileEventTypeChmod  FileEventType = "CHMOD"
+)
+
+var AllFileEventType = []FileEventType{
+	FileEventTypeCreate,
+	FileEventTypeWrite,
+	FileEventTypeRemove,
+	FileEventTypeRename,
+	FileEventTypeChmod,
+}
+
+func (e FileEventType) IsValid() bool {
+	switch e {
+	case FileEventTypeCreate, FileEventTypeWrite, FileEventTypeRemove, FileEventTypeRename, FileEventTypeChmod:
+		return true
+	}
+	return false
+}
+
+func (e FileEventType) String() string {
+	return string(e)
+}
+
+func (e *FileEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FileEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FileEventType", str)
+	}
+	return nil
+}
+
+func (e FileEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FileEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FileEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What kind of file.
+type FileType string
+
+const (
+	FileTypeFile    FileType = "FILE"
+	FileTypeDir     FileType = "DIR"
+	FileTypeSymlink FileType = "SYMLINK"
+)
+
+var AllFileType = []FileType{
+	FileTypeFile,
+	FileTypeDir,
+	FileTypeSymlink,
+}
+
+func (e FileType) IsValid() bool {
+	switch e {
+	case FileTypeFile, FileTypeDir, FileTypeSymlink:
+		return true
+	}
+	return false
+}
+
+func (e FileType) String() string {
+	return string(e)
+}
+
+func (e *FileType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FileType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FileType", str)
+	}
+	return nil
+}
+
+func (e FileType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FileType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FileType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // A language envd can run.

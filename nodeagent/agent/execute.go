@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 	"time"
@@ -143,4 +144,17 @@ func (a *Agent) reclaimPids(sb *sandbox) {
 			return
 		}
 	}
+}
+
+// OpenEnvd opens a stream to a sandbox's envd; see agentapi.Agent.
+func (a *Agent) OpenEnvd(_ context.Context, sandboxID string) (net.Conn, error) {
+	sb := a.lookup(sandboxID)
+	if sb == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownSandbox, sandboxID)
+	}
+	stream, err := sb.client.OpenStream()
+	if err != nil {
+		return nil, fmt.Errorf("agent: envd of %s: %w", sandboxID, err)
+	}
+	return stream, nil
 }

@@ -3,6 +3,7 @@ package agentapi
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -50,6 +51,10 @@ type Agent interface {
 	Execute(ctx context.Context, sandboxID string, req ExecRequest, onOutput func(OutputChunk)) (ExecResult, error)
 	// Sandboxes lists the ids of the sandboxes that run on this node now.
 	Sandboxes(ctx context.Context) ([]string, error)
+	// OpenEnvd opens a stream to the envd of a running sandbox, for one
+	// request of package envdproto (contexts, files, processes); the
+	// caller closes it. Closing the stream cancels the request.
+	OpenEnvd(ctx context.Context, sandboxID string) (net.Conn, error)
 }
 
 // WarmClaimer is implemented by agents that keep warm sandboxes. ClaimWarm
@@ -111,6 +116,9 @@ type ExecRequest struct {
 	MaxOutputBytes int           // per stream; output beyond it is dropped and Truncated set
 	Args           []string      // the program's arguments
 	Cwd            string        // working directory inside the sandbox; "" = the user's home
+	// ContextID runs Code in that code-interpreter context, which keeps
+	// state between executions (Args, Cwd and CPUTime do not apply).
+	ContextID string
 }
 
 // Stream names an output stream.
@@ -122,12 +130,22 @@ const (
 	Stderr Stream = "STDERR"
 )
 
-// OutputChunk is a piece of output as the process wrote it. Seq starts at 1
-// and counts chunks of both streams together, so it orders them.
+// OutputChunk is a piece of output as the process wrote it, or, for an
+// execution in a context, a rich result (Display set; Stream and Data
+// empty). Seq starts at 1 and counts all chunks together, so it orders
+// them.
 type OutputChunk struct {
-	Stream Stream
-	Data   []byte
-	Seq    int64
+	Stream  Stream
+	Data    []byte
+	Display *DisplayData
+	Seq     int64
+}
+
+// DisplayData is a rich result of an execution in a context: a trailing
+// expression's value, a figure, what the program displayed.
+type DisplayData struct {
+	Type string // MIME type: text/plain, image/png, …
+	Data string // text as is, binary base64-encoded
 }
 
 // ExecError describes why an execution failed inside the sandbox (as
@@ -152,6 +170,12 @@ type ExecResult struct {
 	// Compile is a compiled language's compile step, nil for interpreted
 	// languages; its output is not in Stdout and Stderr.
 	Compile *CompileResult
+	// Results are the rich results of an execution in a context, in the
+	// order they were streamed.
+	Results []DisplayData
+	// ContextRestarted says the context's interpreter ended during the
+	// execution and was started afresh: its state is gone.
+	ContextRestarted bool
 }
 
 // CompileResult is the outcome of a compile step.

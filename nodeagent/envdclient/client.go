@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -55,6 +56,19 @@ func (c *Client) Close() error {
 		return fmt.Errorf("envdclient: close session: %w", err)
 	}
 	return nil
+}
+
+// OpenStream opens a stream to envd for one request; the caller closes
+// it. Unlike the streams of Ping and Exec, it is not tied to a context.
+func (c *Client) OpenStream() (net.Conn, error) {
+	stream, err := c.sess.OpenStream()
+	if err != nil {
+		if c.sess.IsClosed() {
+			return nil, fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return nil, fmt.Errorf("envdclient: open stream: %w", err)
+	}
+	return stream, nil
 }
 
 // open opens a stream that is closed when ctx ends.
@@ -131,6 +145,7 @@ func (c *Client) Exec(ctx context.Context, req agentapi.ExecRequest, onOutput fu
 		Cwd:            req.Cwd,
 		TimeoutMS:      req.Timeout.Milliseconds(),
 		MaxOutputBytes: req.MaxOutputBytes,
+		ContextID:      req.ContextID,
 	}
 	if req.CPUTime > 0 {
 		wire.CPUTimeMS = max(req.CPUTime.Milliseconds(), 1)
@@ -143,6 +158,7 @@ func (c *Client) Exec(ctx context.Context, req agentapi.ExecRequest, onOutput fu
 	}
 
 	var stdout, stderr strings.Builder
+	var results []agentapi.DisplayData
 	var seq int64
 	for {
 		typ, payload, err := envdproto.ReadFrame(stream)
@@ -166,12 +182,24 @@ func (c *Client) Exec(ctx context.Context, req agentapi.ExecRequest, onOutput fu
 			if onOutput != nil {
 				onOutput(chunk)
 			}
+		case envdproto.FrameDisplay:
+			var d envdproto.DisplayData
+			if err := envdproto.DecodeJSON(typ, payload, &d); err != nil {
+				return res, err
+			}
+			seq++
+			dd := agentapi.DisplayData{Type: d.Type, Data: d.Data}
+			results = append(results, dd)
+			if onOutput != nil {
+				onOutput(agentapi.OutputChunk{Display: &dd, Seq: seq})
+			}
 		case envdproto.FrameResult:
 			var r envdproto.Result
 			if err := envdproto.DecodeJSON(typ, payload, &r); err != nil {
 				return res, err
 			}
 			res = convertResult(&r, stdout.String(), stderr.String())
+			res.Results = results
 			span.SetAttributes(attribute.Int("exit_code", res.ExitCode), attribute.Bool("timed_out", res.TimedOut))
 			return res, nil
 		case envdproto.FrameError:
@@ -188,14 +216,15 @@ func (c *Client) Exec(ctx context.Context, req agentapi.ExecRequest, onOutput fu
 
 func convertResult(r *envdproto.Result, stdout, stderr string) agentapi.ExecResult {
 	res := agentapi.ExecResult{
-		Stdout:          stdout,
-		Stderr:          stderr,
-		ExitCode:        r.ExitCode,
-		Truncated:       r.Truncated,
-		TimedOut:        r.TimedOut,
-		Duration:        time.Duration(r.DurationNS),
-		CPUTime:         time.Duration(r.CPUTimeNS),
-		PeakMemoryBytes: r.PeakMemoryBytes,
+		Stdout:           stdout,
+		Stderr:           stderr,
+		ExitCode:         r.ExitCode,
+		Truncated:        r.Truncated,
+		TimedOut:         r.TimedOut,
+		Duration:         time.Duration(r.DurationNS),
+		CPUTime:          time.Duration(r.CPUTimeNS),
+		PeakMemoryBytes:  r.PeakMemoryBytes,
+		ContextRestarted: r.ContextRestarted,
 	}
 	if r.Error != nil {
 		res.Error = &agentapi.ExecError{Name: r.Error.Name, Value: r.Error.Value, Traceback: r.Error.Traceback}

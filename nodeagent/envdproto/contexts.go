@@ -16,8 +16,11 @@ const (
 // FrameError (NOT_FOUND for an unknown ID, INVALID_ARGUMENT for a
 // language without contexts or a bad cwd).
 type ContextRequest struct {
-	Op       string            `json:"op"`
-	ID       string            `json:"id,omitempty"`       // all but create and list
+	Op string `json:"op"`
+	// ID names the context: for create the caller's choice (the control
+	// plane sends random ids, unique across sandboxes; envd makes one
+	// when it is empty); all but list need it.
+	ID       string            `json:"id,omitempty"`
 	Language string            `json:"language,omitempty"` // create
 	Cwd      string            `json:"cwd,omitempty"`      // create: absolute; "": the user's home
 	Env      map[string]string `json:"env,omitempty"`      // create: added to envd's base env

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -175,6 +176,13 @@ func (a *Agent) Execute(ctx context.Context, id string, req agentapi.ExecRequest
 		req.Env = env
 	}
 	return a.inner.Execute(ctx, a.target(id), req, onOutput)
+}
+
+// OpenEnvd opens a stream to a sandbox's envd, warm-started or not. A
+// warm-started sandbox's start env is not in its envd: requests that
+// start programs carry the sandbox's env themselves.
+func (a *Agent) OpenEnvd(ctx context.Context, id string) (net.Conn, error) {
+	return a.inner.OpenEnvd(ctx, a.target(id))
 }
 
 // Sandboxes lists the sandboxes by their ids; warm slots nobody claimed

@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"errors"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ type fakeInner struct {
 	running map[string]agentapi.StartRequest
 	execs   []string // ids Execute was called with
 	env     map[string]string
+	opened  []string // ids OpenEnvd was called with
 }
 
 func (f *fakeInner) NodeID() string { return "n1" }
@@ -47,6 +50,12 @@ func (f *fakeInner) Sandboxes(context.Context) ([]string, error) {
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+func (f *fakeInner) OpenEnvd(_ context.Context, id string) (net.Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, id)
+	return nil, errors.New("fake: no envd")
 }
 func (f *fakeInner) count() int {
 	f.mu.Lock()
@@ -85,6 +94,10 @@ func TestAgentWarmAndCold(t *testing.T) {
 	}
 	if inner.execs[0] != slot || inner.env["A"] != "1" || inner.env["B"] != "exec" {
 		t.Fatalf("execute went to %v with env %v", inner.execs, inner.env)
+	}
+	_, _ = a.OpenEnvd(ctx, "sb_warm")
+	if len(inner.opened) != 1 || inner.opened[0] != slot {
+		t.Fatalf("OpenEnvd went to %v, want the slot %s", inner.opened, slot)
 	}
 	// A shape without a pool starts cold under its own id.
 	if _, err := a.StartSandbox(ctx, agentapi.StartRequest{SandboxID: "sb_cold", Template: "base", MemoryMB: 2048}); err != nil {

@@ -20,6 +20,7 @@ const (
   error { name value traceback }
   metrics { durationMs cpuTimeMs peakMemoryBytes }
   compile { exitCode stdout stderr truncated durationMs }
+  contextRestarted
 }`
 	listPageSize = 100
 )
@@ -164,6 +165,19 @@ const executionSubscription = `subscription ($id: ID!, $input: ExecuteInput!) {
 // (when not nil) for every output chunk as it arrives, and returns the
 // result.
 func (c *Client) StreamExecute(ctx context.Context, sandboxID string, in ExecuteInput, onChunk func(OutputChunk)) (*ExecutionResult, error) {
+	return c.StreamExecuteWith(ctx, sandboxID, in, StreamHandlers{OnOutput: onChunk})
+}
+
+// StreamHandlers receive the events of a streamed execution as they
+// arrive; nil ones are skipped.
+type StreamHandlers struct {
+	OnOutput  func(OutputChunk)
+	OnDisplay func(DisplayData) // rich results of an execution in a context
+}
+
+// StreamExecuteWith is StreamExecute with a handler for every kind of
+// event.
+func (c *Client) StreamExecuteWith(ctx context.Context, sandboxID string, in ExecuteInput, h StreamHandlers) (*ExecutionResult, error) {
 	sub, err := c.Subscribe(ctx, executionSubscription, map[string]any{"id": sandboxID, "input": in})
 	if err != nil {
 		return nil, err
@@ -189,8 +203,12 @@ func (c *Client) StreamExecute(ctx context.Context, sandboxID string, in Execute
 		}
 		switch ev := ev.(type) {
 		case *OutputChunk:
-			if onChunk != nil {
-				onChunk(*ev)
+			if h.OnOutput != nil {
+				h.OnOutput(*ev)
+			}
+		case *DisplayData:
+			if h.OnDisplay != nil {
+				h.OnDisplay(*ev)
 			}
 		case *ExecutionResult:
 			return ev, nil

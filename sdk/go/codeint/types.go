@@ -108,6 +108,9 @@ type ExecutionResult struct {
 	Metrics   ExecutionMetrics `json:"metrics"`
 	// Compile is a compiled language's compile step; nil otherwise.
 	Compile *CompileResult `json:"compile"`
+	// ContextRestarted: the context's interpreter ended during the
+	// execution and was started afresh; its state is gone.
+	ContextRestarted bool `json:"contextRestarted"`
 }
 
 // CompileResult is the compile step of an execution, its output apart from

@@ -1,0 +1,135 @@
+package graph
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/auth"
+	"github.com/codeint/codeint/controlplane/sandboxes"
+)
+
+// filesEndpoint serves large files over plain HTTP:
+//
+//	PUT /files/{sandboxId}?path=…   body → the file (201 and the FileInfo as JSON)
+//	GET /files/{sandboxId}?path=…   the file → body (application/octet-stream)
+//
+// with the same "Authorization: Bearer <key>" as /graphql. GET sends the
+// file's SHA-256 as the X-Codeint-Sha256 trailer; PUT answers with it.
+// Errors are GraphQL-shaped JSON bodies with extensions.code.
+const filesEndpoint = "/files"
+
+// sha256Trailer carries a downloaded file's SHA-256 (hex).
+const sha256Trailer = "X-Codeint-Sha256"
+
+// filesHandler serves filesEndpoint.
+type filesHandler struct {
+	files sandboxes.FilesAPI // nil: UNAVAILABLE
+	log   *slog.Logger
+}
+
+func (h filesHandler) routes(mux *http.ServeMux, authn authenticator) {
+	mux.Handle("PUT "+filesEndpoint+"/{sandboxId}", authn.middleware(http.HandlerFunc(h.put)))
+	mux.Handle("GET "+filesEndpoint+"/{sandboxId}", authn.middleware(http.HandlerFunc(h.get)))
+}
+
+// request returns the caller's team, the sandbox and the path, or writes
+// why it cannot.
+func (h filesHandler) request(w http.ResponseWriter, r *http.Request) (team, sandboxID, path string, ok bool) {
+	p, found := auth.FromContext(r.Context())
+	switch {
+	case !found || p.TeamID == "":
+		h.fail(w, r, apperr.New(apperr.Unauthenticated, "an API key is required"))
+	case h.files == nil:
+		h.fail(w, r, errNotConfigured("files"))
+	case r.URL.Query().Get("path") == "":
+		h.fail(w, r, apperr.New(apperr.InvalidArgument, "the path query parameter is required: %s/{sandboxId}?path=/home/user/file", filesEndpoint))
+	default:
+		return p.TeamID, r.PathValue("sandboxId"), r.URL.Query().Get("path"), true
+	}
+	return "", "", "", false
+}
+
+func (h filesHandler) put(w http.ResponseWriter, r *http.Request) {
+	team, id, path, ok := h.request(w, r)
+	if !ok {
+		return
+	}
+	fi, err := h.files.WriteFile(r.Context(), team, id, path, r.Body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	body, err := json.Marshal(toFileInfo(fi))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(body)
+}
+
+func (h filesHandler) get(w http.ResponseWriter, r *http.Request) {
+	team, id, path, ok := h.request(w, r)
+	if !ok {
+		return
+	}
+	f, err := h.files.OpenFile(r.Context(), team, id, path)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(f.Info.Size, 10))
+	w.Header().Set("Trailer", sha256Trailer)
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.Copy(w, f); err != nil {
+		// The status is sent: a short body (Content-Length unmet) and a
+		// missing trailer tell the client.
+		h.log.WarnContext(r.Context(), "files: download failed", "sandbox_id", id, "path", path, "error", err)
+		return
+	}
+	w.Header().Set(sha256Trailer, f.SHA256())
+}
+
+// fail writes err as a GraphQL-shaped error with the status of its code.
+func (h filesHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := apperr.CodeOf(err)
+	msg := err.Error()
+	if code == "" || code == apperr.Internal {
+		if !errors.Is(err, r.Context().Err()) || r.Context().Err() == nil {
+			h.log.ErrorContext(r.Context(), "files: internal error", "error", err)
+		}
+		code, msg = apperr.Internal, internalMessage
+	}
+	writeErrorBody(w, httpStatus(code), code, msg)
+}
+
+// httpStatus is the HTTP status of an error code.
+func httpStatus(code apperr.Code) int {
+	switch code {
+	case apperr.Unauthenticated:
+		return http.StatusUnauthorized
+	case apperr.PermissionDenied:
+		return http.StatusForbidden
+	case apperr.NotFound:
+		return http.StatusNotFound
+	case apperr.InvalidArgument:
+		return http.StatusBadRequest
+	case apperr.FailedPrecondition:
+		return http.StatusConflict
+	case apperr.ResourceExhausted:
+		return http.StatusRequestEntityTooLarge
+	case apperr.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case apperr.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
