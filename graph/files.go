@@ -28,9 +28,9 @@ func readInline(ctx context.Context, svc sandboxes.FilesAPI, team, sandboxID, pa
 		return nil, err
 	}
 	defer f.Close()
-	if f.Info.Size > maxInlineFile {
+	if f.Info().Size > maxInlineFile {
 		return nil, apperr.New(apperr.FailedPrecondition, "%s is %d bytes; readFile returns at most %d MiB: use GET %s/%s?path=…",
-			path, f.Info.Size, maxInlineFile>>20, filesEndpoint, sandboxID)
+			path, f.Info().Size, maxInlineFile>>20, filesEndpoint, sandboxID)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxInlineFile+1))
 	if err != nil {

@@ -19,12 +19,18 @@ import (
 //	GET /files/{sandboxId}?path=…   the file → body (application/octet-stream)
 //
 // with the same "Authorization: Bearer <key>" as /graphql. GET sends the
-// file's SHA-256 as the X-Codeint-Sha256 trailer; PUT answers with it.
+// file's size as the X-Codeint-Size header and its SHA-256 (computed in
+// the sandbox over the bytes sent) as the X-Codeint-Sha256 trailer; PUT
+// answers with the FileInfo, SHA-256 included.
 // Errors are GraphQL-shaped JSON bodies with extensions.code.
 const filesEndpoint = "/files"
 
-// sha256Trailer carries a downloaded file's SHA-256 (hex).
-const sha256Trailer = "X-Codeint-Sha256"
+// sha256Trailer carries a downloaded file's SHA-256 (hex); sizeHeader its
+// size as it was opened.
+const (
+	sha256Trailer = "X-Codeint-Sha256"
+	sizeHeader    = "X-Codeint-Size"
+)
 
 // filesHandler serves filesEndpoint.
 type filesHandler struct {
@@ -86,12 +92,13 @@ func (h filesHandler) get(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(f.Info.Size, 10))
+	// No Content-Length: a trailer needs the chunked encoding. The size
+	// is a header of its own.
+	w.Header().Set(sizeHeader, strconv.FormatInt(f.Info().Size, 10))
 	w.Header().Set("Trailer", sha256Trailer)
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, f); err != nil {
-		// The status is sent: a short body (Content-Length unmet) and a
-		// missing trailer tell the client.
+		// The status is sent: the missing trailer tells the client.
 		h.log.WarnContext(r.Context(), "files: download failed", "sandbox_id", id, "path", path, "error", err)
 		return
 	}

@@ -23,7 +23,7 @@ type FilesAPI interface {
 	// making missing parents); nothing is left behind when it fails.
 	WriteFile(ctx context.Context, teamID, sandboxID, path string, content io.Reader) (*FileInfo, error)
 	// OpenFile starts reading a file; the caller closes the reader.
-	OpenFile(ctx context.Context, teamID, sandboxID, path string) (*FileReader, error)
+	OpenFile(ctx context.Context, teamID, sandboxID, path string) (FileStream, error)
 	Stat(ctx context.Context, teamID, sandboxID, path string, hash bool) (*FileInfo, error)
 	Exists(ctx context.Context, teamID, sandboxID, path string) (bool, error)
 	ListFiles(ctx context.Context, teamID, sandboxID, path string, depth int, hash bool) ([]FileInfo, error)
@@ -212,10 +212,20 @@ func sendData(stream net.Conn, r io.Reader) error {
 	return nil
 }
 
-// FileReader reads a file from a sandbox as envd streams it.
-type FileReader struct {
+// FileStream is a file of a sandbox being read.
+type FileStream interface {
+	io.ReadCloser
 	// Info describes the file as it was opened (SHA256 empty).
-	Info FileInfo
+	Info() FileInfo
+	// SHA256 is the hex SHA-256 of the bytes read, known once Read
+	// returned io.EOF.
+	SHA256() string
+}
+
+// FileReader reads a file from a sandbox as envd streams it; it
+// implements FileStream.
+type FileReader struct {
+	info      FileInfo
 
 	svc       *Service
 	ctx       context.Context
@@ -228,7 +238,7 @@ type FileReader struct {
 }
 
 // OpenFile opens a regular file for reading.
-func (s *Service) OpenFile(ctx context.Context, teamID, sandboxID, path string) (*FileReader, error) {
+func (s *Service) OpenFile(ctx context.Context, teamID, sandboxID, path string) (FileStream, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
@@ -252,7 +262,7 @@ func (s *Service) OpenFile(ctx context.Context, teamID, sandboxID, path string) 
 		stream.Close()
 		return nil, apperr.New(apperr.Internal, "envd answered a read of %s without the file's description", path)
 	}
-	return &FileReader{Info: *toFileInfo(rep.Info), svc: s, ctx: ctx, sandboxID: sb.ID, stream: stream, stop: stop}, nil
+	return &FileReader{info: *toFileInfo(rep.Info), svc: s, ctx: ctx, sandboxID: sb.ID, stream: stream, stop: stop}, nil
 }
 
 // Read implements io.Reader; it returns io.EOF after the whole file.
@@ -293,8 +303,10 @@ func (r *FileReader) next() {
 	}
 }
 
-// SHA256 is the hex SHA-256 of the bytes read, known once Read returned
-// io.EOF.
+// Info implements FileStream.
+func (r *FileReader) Info() FileInfo { return r.info }
+
+// SHA256 implements FileStream.
 func (r *FileReader) SHA256() string { return r.sum }
 
 // Close ends the read.
