@@ -225,7 +225,7 @@ type FileStream interface {
 // FileReader reads a file from a sandbox as envd streams it; it
 // implements FileStream.
 type FileReader struct {
-	info      FileInfo
+	info FileInfo
 
 	svc       *Service
 	ctx       context.Context
