@@ -10,7 +10,7 @@ const (
 )
 
 // ContextRequest manages code-interpreter contexts: long-lived
-// interpreters (PYTHON, JAVASCRIPT) that keep variables, imports and the
+// interpreters (PYTHON, JAVASCRIPT, TYPESCRIPT) that keep variables, imports and the
 // working directory between executions. It is the payload of a
 // FrameContextRequest; envd answers with one FrameContextReply or
 // FrameError (NOT_FOUND for an unknown ID, INVALID_ARGUMENT for a
@@ -28,7 +28,7 @@ type ContextRequest struct {
 
 // ContextInfo describes one context.
 type ContextInfo struct {
-	ID          string `json:"id"` // "ctx_" and envd's sequence
+	ID          string `json:"id"` // the creator's choice, or "ctx_" and envd's sequence
 	Language    string `json:"language"`
 	Cwd         string `json:"cwd"` // as created; the interpreter may have changed it since
 	CreatedAtNS int64  `json:"createdAtNs"`

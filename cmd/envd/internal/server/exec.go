@@ -32,6 +32,10 @@ const drainGrace = 200 * time.Millisecond
 // the timeout, which covers both steps, and when the agent closes or
 // resets the stream (cancel), after which it sends nothing.
 func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
+	if req.ContextID != "" {
+		s.execInContext(stream, req)
+		return
+	}
 	log := s.cfg.Logger.With("execution_id", req.ID)
 	lang, err := lookupLanguage(req.Language)
 	switch {
