@@ -21,12 +21,20 @@ const (
 //
 // Path (and NewPath) are absolute, or relative to the user's home. A path
 // with a ".." element, one that resolves (through symlinks) into /proc,
-// /sys or /dev, and a device, FIFO or socket are refused with
-// INVALID_ARGUMENT. Other errors: NOT_FOUND (no such path),
+// /sys or /dev, and a device, FIFO or socket to read, write, stat, rename,
+// list or watch are refused with INVALID_ARGUMENT (exists and remove take
+// one; a listing leaves them out). Other errors: NOT_FOUND (no such path),
 // ALREADY_EXISTS, FAILED_PRECONDITION (a read-only path, a directory where
 // a file is needed, a non-empty directory), RESOURCE_EXHAUSTED (the disk
 // quota; a failed write leaves nothing behind: data goes to a temporary
 // file renamed over Path only once complete).
+//
+// When a write fails, envd replies Error at once, then reads and drops the
+// rest of the upload (up to the empty Data frame, or until the agent
+// closes the stream). A watch's stream is ended by envd too: after the
+// watched directory's own REMOVE or RENAME event, and with a
+// RESOURCE_EXHAUSTED Error when events were lost (the kernel's queue
+// overflowed).
 type FileRequest struct {
 	Op        string `json:"op"`
 	Path      string `json:"path"`
@@ -46,7 +54,9 @@ const (
 	FileTypeSymlink = "SYMLINK"
 )
 
-// FileInfo describes one file.
+// FileInfo describes one file. Its Type is of Path itself (lstat), except
+// in the replies of read and write, which describe the file whose bytes
+// travel (a symlink's target).
 type FileInfo struct {
 	Name       string `json:"name"`
 	Path       string `json:"path"` // absolute, as asked (symlinks not resolved)

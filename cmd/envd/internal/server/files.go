@@ -1,11 +1,138 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"net"
 
 	"github.com/codeint/codeint/nodeagent/envdproto"
+	"golang.org/x/sys/unix"
 )
 
+// errCanceled ends a file operation whose agent closed or reset the stream:
+// envd sends nothing more.
+var errCanceled = errors.New("the agent closed the stream")
+
+// fileError is a file operation's failure as the agent sees it: an Error
+// frame's code and message, and the error behind them, if any.
+type fileError struct {
+	code, msg string
+	err       error
+}
+
+// Error implements error.
+func (e *fileError) Error() string { return e.msg }
+
+// Unwrap returns the error behind e.
+func (e *fileError) Unwrap() error { return e.err }
+
+// invalidf returns an INVALID_ARGUMENT fileError.
+func invalidf(format string, args ...any) error {
+	return &fileError{code: envdproto.CodeInvalidArgument, msg: fmt.Sprintf(format, args...)}
+}
+
+// preconditionf returns a FAILED_PRECONDITION fileError.
+func preconditionf(format string, args ...any) error {
+	return &fileError{code: envdproto.CodeFailedPrecondition, msg: fmt.Sprintf(format, args...)}
+}
+
+// fsError turns err, from a file-system call on path (as the agent asked
+// for it), into the fileError the agent gets. It is the one place errnos
+// are mapped to error codes. An error that is already a fileError is
+// returned as is, and nil as nil.
+func fsError(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fileError
+	if errors.As(err, &fe) {
+		return fe
+	}
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return &fileError{code: envdproto.CodeInternal, msg: fmt.Sprintf("%s: %v", path, err), err: err}
+	}
+	code, msg := envdproto.CodeInternal, fmt.Sprintf("%s: %v", path, errno)
+	switch errno {
+	case unix.ENOENT:
+		code = envdproto.CodeNotFound
+	case unix.EEXIST:
+		code, msg = envdproto.CodeAlreadyExists, path+" already exists"
+	case unix.ENOTEMPTY, unix.ENOTDIR, unix.EXDEV, unix.EBUSY, unix.ETXTBSY:
+		code = envdproto.CodeFailedPrecondition
+	case unix.EISDIR:
+		code, msg = envdproto.CodeFailedPrecondition, path+" is a directory"
+	case unix.EROFS:
+		code, msg = envdproto.CodeFailedPrecondition, path+" is on a read-only file system"
+	case unix.EACCES, unix.EPERM:
+		code, msg = envdproto.CodeFailedPrecondition, path+": permission denied"
+	case unix.ENOSPC, unix.EDQUOT, unix.EFBIG:
+		code = envdproto.CodeResourceExhausted
+	case unix.EINVAL, unix.ELOOP, unix.ENAMETOOLONG:
+		code = envdproto.CodeInvalidArgument
+	}
+	return &fileError{code: code, msg: msg, err: err}
+}
+
+// fileRequest serves one FileRequest on stream. The operations (files_*.go)
+// do their file-system calls as the user (asUser), on paths checked by
+// s.checkPath.
 func (s *Server) fileRequest(stream net.Conn, req *envdproto.FileRequest) {
-	s.writeError(stream, envdproto.CodeInternal, "files are not implemented") // stub: to be written
+	var err error
+	switch req.Op {
+	case envdproto.FileRead:
+		err = s.fileRead(stream, req)
+	case envdproto.FileWrite:
+		err = s.fileWrite(stream, req)
+	case envdproto.FileStat:
+		err = s.fileStat(stream, req)
+	case envdproto.FileExists:
+		err = s.fileExists(stream, req)
+	case envdproto.FileList:
+		err = s.fileList(stream, req)
+	case envdproto.FileMkdir:
+		err = s.fileMkdir(stream, req)
+	case envdproto.FileRemove:
+		err = s.fileRemove(stream, req)
+	case envdproto.FileRename:
+		err = s.fileRename(stream, req)
+	case envdproto.FileWatch:
+		err = s.fileWatch(stream, req)
+	default:
+		err = invalidf("unknown file operation %q", req.Op)
+	}
+	s.replyError(stream, req, err)
+}
+
+// replyError answers req with an Error frame for err, unless err is nil or
+// the agent canceled.
+func (s *Server) replyError(stream net.Conn, req *envdproto.FileRequest, err error) {
+	if err == nil || errors.Is(err, errCanceled) {
+		return
+	}
+	var fe *fileError
+	if !errors.As(err, &fe) {
+		s.cfg.Logger.Error("file operation", "op", req.Op, "path", req.Path, "err", err)
+		fe = &fileError{code: envdproto.CodeInternal, msg: err.Error(), err: err}
+	}
+	s.writeError(stream, fe.code, fe.msg)
+}
+
+// fileMode returns a request's Mode, or def when it is 0.
+func fileMode(mode, def uint32) (uint32, error) {
+	switch {
+	case mode == 0:
+		return def, nil
+	case mode&^0o7777 != 0:
+		return 0, invalidf("mode %#o has more than permission bits", mode)
+	}
+	return mode, nil
+}
+
+// writeReply writes a FileReply frame.
+func writeReply(stream net.Conn, rep *envdproto.FileReply) error {
+	if err := envdproto.WriteJSON(stream, envdproto.FrameFileReply, rep); err != nil {
+		return fmt.Errorf("%w: %w", errCanceled, err)
+	}
+	return nil
 }
