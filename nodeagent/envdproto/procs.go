@@ -11,8 +11,8 @@ const (
 	ProcessAttach = "attach"
 	ProcessList   = "list"   // reply: every process envd started (running, and exited ones not yet removed)
 	ProcessInput  = "input"  // write Data to PID's stdin (its terminal for a PTY); reply: the process
-	ProcessClose  = "close"  // close PID's stdin; reply: the process
-	ProcessSignal = "signal" // send Signal to PID's process group; reply: the process
+	ProcessClose  = "close"  // close PID's stdin (a PTY gets an EOT, ^D, instead); reply: the process
+	ProcessSignal = "signal" // send Signal to PID's process group (a PTY's foreground group too); reply: the process
 	ProcessResize = "resize" // resize PID's terminal; reply: the process
 )
 
