@@ -9,6 +9,12 @@
 // DISK_FULL (a writable dir full after a failure) and, with
 // Config.MemoryLimit, OOM_KILLED by its own OOM killer.
 //
+// Beyond one-shot executions (exec.go) it keeps, for the sandbox's life:
+// code-interpreter contexts (contexts*.go, the interpreters of package
+// kernel), background commands and terminals (procs*.go, pty.go), and it
+// does file operations with the user's file-system identity (files*.go),
+// every path checked by one function (files_path.go).
+//
 // A Server is safe for concurrent use: every stream is handled on its own
 // goroutine, and executions run in parallel.
 package server

@@ -59,6 +59,9 @@ type Config struct {
 	// memWatch) at that many bytes in use in the sandbox: for gVisor,
 	// whose host OOM killer would end the whole sandbox.
 	MemoryLimit uint64
+	// FileRoot confines file operations: a path must resolve inside it
+	// (symlinks followed). Empty means "/".
+	FileRoot string
 }
 
 // Server serves envdproto streams.
