@@ -37,12 +37,12 @@ func (a *Agent) Execute(ctx context.Context, sandboxID string, req agentapi.Exec
 	begin := time.Now()
 	req.Env = execEnv(req)
 	cg := sb.container.Cgroup()
-	before, statErr := cg.Stats()
+	before, statErr := cg.Limits()
 	res, err = sb.client.Exec(ctx, req, onOutput)
 	log := a.logger.With("sandbox_id", sandboxID, "execution_id", req.ExecutionID)
-	var after runc.CgroupStats
+	var after runc.LimitCounters
 	if statErr == nil {
-		after, statErr = cg.Stats()
+		after, statErr = cg.Limits()
 	}
 	if statErr == nil && after.PidsLimitHits > before.PidsLimitHits {
 		// Whatever became of the execution (envd may not even have
@@ -110,7 +110,7 @@ func execEnv(req agentapi.ExecRequest) map[string]string {
 //
 // The counters are the sandbox's: an execution running at the same time
 // as the one that hit the limit is named too if it failed the same way.
-func classify(sb *sandbox, res *agentapi.ExecResult, b, c runc.CgroupStats) {
+func classify(sb *sandbox, res *agentapi.ExecResult, b, c runc.LimitCounters) {
 	killed := res.ExitCode == 128+int(syscall.SIGKILL)
 	switch {
 	case c.OOMKills > b.OOMKills && killed && !res.TimedOut:

@@ -118,7 +118,8 @@ func writeEnvFile(path string, opts Options) error {
 // hostEtcFiles are bound read-only from the host's /etc when present.
 // Never /etc/shadow or anything else with secrets.
 func hostEtcFiles() []string {
-	names := []string{"ld.so.cache", "alternatives"}
+	// matplotlibrc: Debian's matplotlib reads its defaults from /etc.
+	names := []string{"ld.so.cache", "alternatives", "matplotlibrc"}
 	// Debian's JDKs read their configuration (jvm.cfg, java.security)
 	// through links into /etc/java-N-openjdk.
 	jdks, _ := filepath.Glob("/etc/java-*-openjdk")

@@ -28,6 +28,15 @@ type Cgroup struct {
 	// pidsEvents is the pids controller's event file: cgroups/v3 does
 	// not expose its "max" counter.
 	pidsEvents string
+	// oomEvents is the memory controller's file with the "oom_kill"
+	// counter: memory.events (v2) or memory.oom_control (v1).
+	oomEvents string
+}
+
+// LimitCounters are the two counters that say a sandbox-wide limit struck.
+type LimitCounters struct {
+	OOMKills      uint64 // processes the OOM killer took in this cgroup
+	PidsLimitHits uint64 // forks refused by the pids limit
 }
 
 // CgroupStats is what the agent reads from a sandbox's cgroup.
@@ -54,7 +63,8 @@ func openCgroup(parent, id string) (*Cgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("runc: load cgroup %s: %w", path, err)
 		}
-		return &Cgroup{path: path, v2: m, pidsEvents: filepath.Join(cgroupRoot, path, "pids.events")}, nil
+		return &Cgroup{path: path, v2: m, pidsEvents: filepath.Join(cgroupRoot, path, "pids.events"),
+			oomEvents: filepath.Join(cgroupRoot, path, "memory.events")}, nil
 	}
 	hierarchy := func() ([]cgroup1.Subsystem, error) {
 		all, err := cgroup1.Default()
@@ -77,8 +87,12 @@ func openCgroup(parent, id string) (*Cgroup, error) {
 	}
 	c := &Cgroup{path: path, v1: cg}
 	for _, s := range cg.Subsystems() {
-		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Pids {
+		p, ok := s.(interface{ Path(string) string })
+		switch {
+		case ok && s.Name() == cgroup1.Pids:
 			c.pidsEvents = filepath.Join(p.Path(path), "pids.events")
+		case ok && s.Name() == cgroup1.Memory:
+			c.oomEvents = filepath.Join(p.Path(path), "memory.oom_control")
 		}
 	}
 	return c, nil
@@ -133,10 +147,25 @@ func (c *Cgroup) Stats() (CgroupStats, error) {
 	return st, nil
 }
 
+// Limits reads the OOM-kill and pids-limit counters alone: two small
+// files, where Stats reads every controller's statistics. Executions read
+// them before and after, so this is on every execution's path.
+func (c *Cgroup) Limits() (LimitCounters, error) {
+	oom, err := readEventCounter(c.oomEvents, "oom_kill")
+	if err != nil {
+		return LimitCounters{}, err
+	}
+	hits, err := readEventCounter(c.pidsEvents, "max")
+	if err != nil {
+		return LimitCounters{}, err
+	}
+	return LimitCounters{OOMKills: oom, PidsLimitHits: hits}, nil
+}
+
 // readEventCounter reads one "key value" line of a cgroup events file.
 func readEventCounter(file, key string) (uint64, error) {
 	if file == "" {
-		return 0, nil // no pids controller
+		return 0, nil // no such controller
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
