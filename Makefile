@@ -6,6 +6,7 @@ export PATH := /usr/local/go/bin:/usr/local/bin:$(PATH)
 LISTEN   ?= 127.0.0.1:8080
 DATA_DIR ?= $(CURDIR)/.data
 BENCH_N  ?= 200
+BENCH_IO_N ?= 20
 
 .PHONY: all deps build run test unit generate bench fmt vet clean
 
@@ -37,7 +38,8 @@ generate:
 
 ## bench: the platform's figures, measured in one run
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
+	$(GO) test -run '^$$' -bench 'Create|Idle|Execute|FirstByte|Context' -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
+	$(GO) test -run '^$$' -bench 'Upload|Download' -benchtime $(BENCH_IO_N)x -timeout 10m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./controlplane/store/
 
 vet:
