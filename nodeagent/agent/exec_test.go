@@ -177,14 +177,16 @@ for i in $(seq 50); do kill -0 "$p" 2>/dev/null || { echo gone; exit 0; }; sleep
 
 // etcListing is what `echo /etc/*` shows in a sandbox: the files the bundle
 // writes and the host entries it binds (a JDK's config dir and
-// matplotlibrc when the host has them).
+// matplotlibrc and fontconfig's /etc/fonts when the host has them).
 func etcListing() string {
 	names := []string{"/etc/alternatives", "/etc/group", "/etc/hostname", "/etc/hosts", "/etc/ld.so.cache",
 		"/etc/nsswitch.conf", "/etc/passwd", "/etc/resolv.conf"}
 	jdks, _ := filepath.Glob("/etc/java-*-openjdk")
 	names = append(names, jdks...)
-	if _, err := os.Stat("/etc/matplotlibrc"); err == nil {
-		names = append(names, "/etc/matplotlibrc")
+	for _, p := range []string{"/etc/matplotlibrc", "/etc/fonts"} {
+		if _, err := os.Stat(p); err == nil {
+			names = append(names, p)
+		}
 	}
 	sort.Strings(names)
 	return strings.Join(names, " ") + "\n"

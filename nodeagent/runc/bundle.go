@@ -118,8 +118,9 @@ func writeEnvFile(path string, opts Options) error {
 // hostEtcFiles are bound read-only from the host's /etc when present.
 // Never /etc/shadow or anything else with secrets.
 func hostEtcFiles() []string {
-	// matplotlibrc: Debian's matplotlib reads its defaults from /etc.
-	names := []string{"ld.so.cache", "alternatives", "matplotlibrc"}
+	// matplotlibrc: Debian's matplotlib reads its defaults from /etc;
+	// fonts: fontconfig's configuration, which matplotlib's text needs.
+	names := []string{"ld.so.cache", "alternatives", "matplotlibrc", "fonts"}
 	// Debian's JDKs read their configuration (jvm.cfg, java.security)
 	// through links into /etc/java-N-openjdk.
 	jdks, _ := filepath.Glob("/etc/java-*-openjdk")
