@@ -174,15 +174,7 @@ func TestContexts(t *testing.T) {
 		wantCode(t, err, codeint.CodeNotFound)
 		_, err = c.InterruptContext(ctx, other.ID, py.ID)
 		wantCode(t, err, codeint.CodeNotFound)
-		team, err := c.CreateTeam(ctx, "ctx-other")
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := c.CreateAPIKey(ctx, team.ID, "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		stranger := codeint.New(d.url, k.Secret)
+		stranger := d.stranger(t, "ctx-other")
 		_, err = stranger.Contexts(ctx, sb.ID)
 		wantCode(t, err, codeint.CodeNotFound)
 		_, err = stranger.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: codeint.Python, Code: "1", ContextID: py.ID})

@@ -206,16 +206,8 @@ func TestFiles(t *testing.T) {
 	})
 
 	t.Run("another team", func(t *testing.T) {
-		team, err := c.CreateTeam(ctx, "files-other")
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := c.CreateAPIKey(ctx, team.ID, "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		stranger := codeint.New(d.url, k.Secret)
-		_, err = stranger.ReadFile(ctx, sb.ID, "notes/hello.txt")
+		stranger := d.stranger(t, "files-other")
+		_, err := stranger.ReadFile(ctx, sb.ID, "notes/hello.txt")
 		wantCode(t, err, codeint.CodeNotFound)
 		var sink bytes.Buffer
 		_, _, err = stranger.Download(ctx, sb.ID, "notes/hello.txt", &sink)

@@ -254,3 +254,19 @@ func (d *devProc) runcContainers(t testing.TB) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// stranger returns a client of a new team of its own, named name.
+func (d *devProc) stranger(t testing.TB, name string) *codeint.Client {
+	t.Helper()
+	ctx := ctxT(t, time.Minute)
+	c := d.client()
+	team, err := c.CreateTeam(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.CreateAPIKey(ctx, team.ID, name+"-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codeint.New(d.url, k.Secret)
+}

@@ -254,6 +254,13 @@ func (c *Client) SandboxEvents(ctx context.Context, sandboxID string, fn func(Sa
 	if sandboxID != "" {
 		vars["id"] = sandboxID
 	}
+	return each(ctx, c, q, "sandboxEvents", vars, fn)
+}
+
+// each subscribes with q and calls fn with every event's field, decoded
+// into a T, until ctx ends (nil), fn returns an error, or the server ends
+// the stream (that error).
+func each[T any](ctx context.Context, c *Client, q, field string, vars map[string]any, fn func(T) error) error {
 	sub, err := c.Subscribe(ctx, q, vars)
 	if err != nil {
 		return err
@@ -267,13 +274,11 @@ func (c *Client) SandboxEvents(ctx context.Context, sandboxID string, fn func(Sa
 			}
 			return err
 		}
-		var data struct {
-			Event SandboxEvent `json:"sandboxEvents"`
-		}
+		var data map[string]T
 		if err := json.Unmarshal(raw, &data); err != nil {
-			return fmt.Errorf("codeint: decode sandbox event: %w", err)
+			return fmt.Errorf("codeint: decode %s event: %w", field, err)
 		}
-		if err := fn(data.Event); err != nil {
+		if err := fn(data[field]); err != nil {
 			return err
 		}
 	}

@@ -270,27 +270,5 @@ func httpError(status int, raw []byte) error {
 // error (nil when ctx ended it).
 func (c *Client) WatchDir(ctx context.Context, sandboxID, path string, recursive bool, fn func(FileEvent) error) error {
 	q := `subscription ($id: ID!, $p: String!, $r: Boolean) { watchDir(sandboxId: $id, path: $p, recursive: $r) { type path isDir at } }`
-	sub, err := c.Subscribe(ctx, q, map[string]any{"id": sandboxID, "p": path, "r": recursive})
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	for {
-		raw, err := sub.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		var data struct {
-			Event FileEvent `json:"watchDir"`
-		}
-		if err := json.Unmarshal(raw, &data); err != nil {
-			return fmt.Errorf("codeint: decode file event: %w", err)
-		}
-		if err := fn(data.Event); err != nil {
-			return err
-		}
-	}
+	return each(ctx, c, q, "watchDir", map[string]any{"id": sandboxID, "p": path, "r": recursive}, fn)
 }

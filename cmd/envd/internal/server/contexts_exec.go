@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -62,11 +61,7 @@ func (s *Server) execInContext(stream net.Conn, req *envdproto.ExecRequest) {
 		s.mem.begin()
 		defer s.mem.end()
 	}
-	canceled := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, stream)
-		close(canceled)
-	}()
+	canceled := watchClose(stream)
 
 	it, fresh, err := s.ensureInterp(c)
 	if err != nil {

@@ -3,9 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,45 +17,21 @@ import (
 	"github.com/hashicorp/yamux"
 )
 
-// ctxSession serves a Server over an in-memory yamux session, as
-// newSessionWith does but for tests and benchmarks alike, with cfg (nil:
-// newSession's config), and removes every context when the test ends
-// (their interpreters would outlive it).
+// ctxSession is newSessionWith with cfg (nil: newSession's config) that
+// also removes every context when the test ends (their interpreters
+// would outlive it).
 func ctxSession(tb testing.TB, cfg *Config) *yamux.Session {
 	tb.Helper()
 	if cfg == nil {
 		cfg = &Config{RunDir: tb.TempDir(), WorkDir: tb.TempDir(), Env: []string{"PATH=/usr/bin:/bin", "BASE=1"}}
 	}
-	r := reaper.New()
-	c := *cfg
-	c.Reaper = r
-	srv := New(c)
-	a, b := net.Pipe()
-	ycfg := yamux.DefaultConfig()
-	ycfg.LogOutput = os.Stderr
-	server, err := yamux.Server(a, ycfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	client, err := yamux.Client(b, ycfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.Serve(server)
-	}()
-	tb.Cleanup(func() {
+	client := newSessionWith(tb, *cfg)
+	tb.Cleanup(func() { // before the session's own cleanup (LIFO)
 		if rep, _ := ctxOp(tb, client, &envdproto.ContextRequest{Op: envdproto.ContextList}); rep != nil {
 			for _, c := range rep.Contexts {
 				ctxOp(tb, client, &envdproto.ContextRequest{Op: envdproto.ContextRemove, ID: c.ID})
 			}
 		}
-		client.Close()
-		server.Close()
-		<-served
-		r.Close()
 	})
 	return client
 }
@@ -649,24 +623,8 @@ func TestContextBadRequests(t *testing.T) {
 // has the user's uid and the context's execution gid, its pipes are not
 // inherited by what it starts, and remove kills what it left behind.
 func TestContextRunAs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test switches uids and needs root (run it as root, as envd runs)")
-	}
-	base := t.TempDir()
-	for _, d := range []string{base, filepath.Dir(base)} {
-		if err := os.Chmod(d, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	runDir, workDir := filepath.Join(base, "run"), filepath.Join(base, "work")
-	if err := os.Mkdir(runDir, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(workDir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	sess := ctxSession(t, &Config{RunDir: runDir, WorkDir: workDir, Env: []string{"PATH=/usr/bin:/bin"},
-		RunAs: &Credential{UID: 65534, GID: 65534}})
+	cfg := runAsConfig(t)
+	sess := ctxSession(t, &cfg)
 	const py, js = envdproto.LangPython, envdproto.LangJavaScript
 	id := newContext(t, sess, py, "")
 	ids := strings.Fields(cellOK(t, sess, id, py, "import os, subprocess\nprint(os.getuid(), os.getgid(), *sorted(os.getgroups()))").stdout())

@@ -86,11 +86,7 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 	}
 	// The agent sends nothing after the request: a read that returns means
 	// it closed or reset the stream, or the session died.
-	canceled := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(io.Discard, stream)
-		close(canceled)
-	}()
+	canceled := watchClose(stream)
 
 	var compile *envdproto.CompileResult
 	if lang.compile != nil {
@@ -150,6 +146,19 @@ func (s *Server) writeResult(stream net.Conn, res *envdproto.Result, log *slog.L
 	if err := envdproto.WriteJSON(stream, envdproto.FrameResult, res); err != nil {
 		log.Warn("write result", "err", err)
 	}
+}
+
+// watchClose returns a channel closed once the agent closes or resets
+// stream (or the session dies): the agent sends nothing after its
+// request, so a read that returns means that. The watcher consumes
+// stream's reads.
+func watchClose(stream net.Conn) <-chan struct{} {
+	closed := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, stream)
+		close(closed)
+	}()
+	return closed
 }
 
 // outcome is how one step (compile or run) of an execution ended.

@@ -2,15 +2,12 @@ package server
 
 import (
 	"errors"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/codeint/codeint/cmd/envd/internal/reaper"
 	"github.com/codeint/codeint/nodeagent/envdproto"
 	"github.com/hashicorp/yamux"
 )
@@ -61,41 +58,8 @@ func newFileEnvRoot(t testing.TB, wholeFS bool) *fileEnv {
 	if wholeFS {
 		cfg.FileRoot = ""
 	}
-	e.sess = fileSession(t, cfg)
+	e.sess = newSessionWith(t, cfg)
 	return e
-}
-
-// fileSession serves a Server for cfg over an in-memory yamux session,
-// as newSessionWith does for tests and benchmarks alike, and returns the
-// client side.
-func fileSession(t testing.TB, cfg Config) *yamux.Session {
-	t.Helper()
-	r := reaper.New()
-	cfg.Reaper = r
-	srv := New(cfg)
-	a, b := net.Pipe()
-	ycfg := yamux.DefaultConfig()
-	ycfg.LogOutput = io.Discard
-	server, err := yamux.Server(a, ycfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := yamux.Client(b, ycfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(server)
-	}()
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-		<-served
-		r.Close()
-	})
-	return client
 }
 
 // fileReply is what envd answered a FileRequest.

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -161,10 +160,9 @@ func (s *Server) streamProcess(stream net.Conn, p *bgProc) {
 	// The agent sends nothing after the request: a read that returns means
 	// it closed (detached) or reset the stream, or the session died.
 	// Closing our side then ends a write blocked on flow control.
-	gone := make(chan struct{})
+	gone := watchClose(stream)
 	go func() {
-		_, _ = io.Copy(io.Discard, stream)
-		close(gone)
+		<-gone
 		stream.Close()
 	}()
 	for _, c := range hist {

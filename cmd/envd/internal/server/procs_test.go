@@ -337,24 +337,7 @@ func TestProcPTY(t *testing.T) {
 // TestProcRunAs runs processes as an unprivileged uid with a terminal of
 // its own, and kills one whose child left its process group and session.
 func TestProcRunAs(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test switches uids and needs root (run it as root, as envd runs)")
-	}
-	base := t.TempDir()
-	for _, d := range []string{base, filepath.Dir(base)} {
-		if err := os.Chmod(d, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	runDir, workDir := filepath.Join(base, "run"), filepath.Join(base, "work")
-	if err := os.Mkdir(runDir, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(workDir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	sess := newSessionWith(t, Config{RunDir: runDir, WorkDir: workDir, Env: []string{"PATH=/usr/bin:/bin"},
-		RunAs: &Credential{UID: 65534, GID: 65534}})
+	sess := newSessionWith(t, runAsConfig(t))
 
 	ps := openProc(t, sess, &envdproto.ProcessRequest{Op: envdproto.ProcessStart, Cmd: "sh",
 		Args: []string{"-c", "id -u; id -G"}})

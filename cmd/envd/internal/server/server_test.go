@@ -35,8 +35,9 @@ func newSession(t *testing.T) *yamux.Session {
 	return newSessionWith(t, Config{RunDir: t.TempDir(), WorkDir: t.TempDir(), Env: []string{"PATH=/usr/bin:/bin", "BASE=1"}})
 }
 
-// newSessionWith is newSession for cfg; it sets cfg.Reaper.
-func newSessionWith(t *testing.T, cfg Config) *yamux.Session {
+// newSessionWith is newSession for cfg, for tests and benchmarks alike;
+// it sets cfg.Reaper.
+func newSessionWith(t testing.TB, cfg Config) *yamux.Session {
 	t.Helper()
 	r := reaper.New()
 	cfg.Reaper = r
@@ -160,24 +161,7 @@ func TestServer(t *testing.T) {
 // test runs as root, as envd does) and checks that a timeout kills a
 // process that left the execution's process group and session.
 func TestRunAsKillsExecutionGroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test switches uids and needs root (run it as root, as envd runs)")
-	}
-	base := t.TempDir()
-	for _, d := range []string{base, filepath.Dir(base)} {
-		if err := os.Chmod(d, 0o711); err != nil {
-			t.Fatal(err)
-		}
-	}
-	runDir, workDir := filepath.Join(base, "run"), filepath.Join(base, "work")
-	if err := os.Mkdir(runDir, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(workDir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	sess := newSessionWith(t, Config{RunDir: runDir, WorkDir: workDir, Env: []string{"PATH=/usr/bin:/bin"},
-		RunAs: &Credential{UID: 65534, GID: 65534}})
+	sess := newSessionWith(t, runAsConfig(t))
 	rep := call(t, sess, envdproto.FrameExecRequest, &envdproto.ExecRequest{Language: envdproto.LangBash,
 		Code: "id -u; id -G; setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!; sleep 30", TimeoutMS: 1000})
 	lines := strings.Fields(rep.stdout)
@@ -198,4 +182,29 @@ func TestRunAsKillsExecutionGroup(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// runAsConfig is a Config that runs as uid and gid 65534, with a run dir
+// and a work dir that user may use (and the temp dirs above them
+// traversable). It needs root, as envd runs.
+func runAsConfig(t testing.TB) Config {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test switches uids and needs root (run it as root, as envd runs)")
+	}
+	base := t.TempDir()
+	for _, d := range []string{base, filepath.Dir(base)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runDir, workDir := filepath.Join(base, "run"), filepath.Join(base, "work")
+	if err := os.Mkdir(runDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(workDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return Config{RunDir: runDir, WorkDir: workDir, Env: []string{"PATH=/usr/bin:/bin"},
+		RunAs: &Credential{UID: 65534, GID: 65534}}
 }
