@@ -2,7 +2,6 @@ package graph
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -110,7 +109,7 @@ func (h filesHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := apperr.CodeOf(err)
 	msg := err.Error()
 	if code == "" || code == apperr.Internal {
-		if !errors.Is(err, r.Context().Err()) || r.Context().Err() == nil {
+		if r.Context().Err() == nil { // not just the client going away
 			h.log.ErrorContext(r.Context(), "files: internal error", "error", err)
 		}
 		code, msg = apperr.Internal, internalMessage

@@ -171,9 +171,13 @@ func (s *Service) WriteFile(ctx context.Context, teamID, sandboxID, path string,
 	// envd may refuse before the data (a bad path): its answer then
 	// comes while we send, and sending fails once it closes.
 	replied := make(chan error, 1)
+	answered := make(chan struct{}) // closed once envd's answer is in
 	var rep envdproto.FileReply
-	go func() { replied <- envdclient.ReadReply(stream, envdproto.FrameFileReply, &rep) }()
-	sendErr := sendData(stream, content)
+	go func() {
+		replied <- envdclient.ReadReply(stream, envdproto.FrameFileReply, &rep)
+		close(answered)
+	}()
+	sendErr := sendData(stream, content, answered)
 	if sendErr != nil && !errors.Is(sendErr, errEnvdStream) {
 		stream.Close() // cancel: envd removes what it wrote
 		<-replied
@@ -189,10 +193,17 @@ func (s *Service) WriteFile(ctx context.Context, teamID, sandboxID, path string,
 // reading the caller's content).
 var errEnvdStream = errors.New("envd stream closed")
 
-// sendData copies r to stream as Data frames, then the empty one.
-func sendData(stream net.Conn, r io.Reader) error {
+// sendData copies r to stream as Data frames, then the empty one. It
+// stops early, as if the stream had failed, once answered is closed: envd
+// answers a write before its data only to refuse it.
+func sendData(stream net.Conn, r io.Reader, answered <-chan struct{}) error {
 	buf := make([]byte, envdproto.MaxDataChunk)
 	for {
+		select {
+		case <-answered:
+			return errEnvdStream
+		default:
+		}
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
 			if werr := envdproto.WriteFrame(stream, envdproto.FrameData, buf[:n]); werr != nil {
