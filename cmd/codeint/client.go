@@ -69,6 +69,12 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return sandboxList(ctx, c, args[1:], stdout, stderr)
 	case "exec":
 		return sandboxExec(ctx, c, args[1:], stdin, stdout, stderr)
+	case "put":
+		return sandboxPut(ctx, c, args[1:], stdin, stdout)
+	case "get":
+		return sandboxGet(ctx, c, args[1:], stdout)
+	case "shell":
+		return sandboxShell(ctx, c, args[1:], stdin, stdout)
 	case "kill", "terminate", "rm":
 		if len(args) != 2 {
 			return errors.New("usage: codeint sandbox kill ID")
@@ -80,7 +86,7 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stdout, "%s %s %s\n", sb.ID, sb.State, sb.StopReason)
 		return nil
 	}
-	return fmt.Errorf("unknown sandbox command %q (create, list, exec, kill)", args[0])
+	return fmt.Errorf("unknown sandbox command %q (create, list, exec, put, get, shell, kill)", args[0])
 }
 
 // createFlags are the flags of `sandbox create` and `run`.

@@ -456,6 +456,19 @@ func testCLI(t *testing.T, d *devProc) {
 	if out, code := cli("console.log(2+3)", "sandbox", "exec", id, "js"); out != "5\n" || code != 0 {
 		t.Fatalf("sandbox exec from stdin: %q exit %d", out, code)
 	}
+	local := filepath.Join(t.TempDir(), "in.txt")
+	if err := os.WriteFile(local, []byte("file body\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := cli("", "sandbox", "put", id, local, "/tmp/in.txt"); !strings.HasPrefix(out, "/tmp/in.txt 10 ") || code != 0 {
+		t.Fatalf("sandbox put: %q exit %d", out, code)
+	}
+	if out, code := cli("", "sandbox", "get", id, "/tmp/in.txt"); out != "file body\n" || code != 0 {
+		t.Fatalf("sandbox get: %q exit %d", out, code)
+	}
+	if out, code := cli("echo from-$((6*7))\nexit 3\n", "sandbox", "shell", id, "bash", "--norc", "--noprofile"); !strings.Contains(out, "from-42") || code != 3 {
+		t.Fatalf("sandbox shell: %q exit %d", out, code)
+	}
 	if out, _ := cli("", "sandbox", "kill", id); !strings.Contains(out, "STOPPED") {
 		t.Fatalf("sandbox kill: %q", out)
 	}

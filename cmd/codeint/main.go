@@ -18,6 +18,9 @@ Usage:
   codeint sandbox create [flags]           create a sandbox, print its id
   codeint sandbox list [--state S]         list your sandboxes
   codeint sandbox exec ID LANG [-c CODE]   run code in a sandbox (code from -c or stdin), streamed
+  codeint sandbox put ID LOCAL|- PATH      upload a file (any size) into a sandbox
+  codeint sandbox get ID PATH [LOCAL]      download a file (to stdout without LOCAL), SHA-256 checked
+  codeint sandbox shell ID [PROGRAM…]      a terminal in the sandbox (bash by default)
   codeint sandbox kill ID                  terminate a sandbox
   codeint run LANG -c CODE                 create, run (streamed), kill in one go
 
