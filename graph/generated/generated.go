@@ -1904,7 +1904,12 @@ enum Stream {
 input ExecuteInput {
   language: Language!
   code: String!
-  "A kernel context to run in, keeping state between executions."
+  """
+  A code-interpreter context (createContext) to run in, keeping state
+  between executions; it runs one execution at a time, so another while
+  one runs is FAILED_PRECONDITION. args, cwd and cpuTimeLimitSeconds do
+  not apply to it.
+  """
   contextId: ID
   "Wall-clock limit; the process is killed after it."
   timeoutSeconds: Int

@@ -119,7 +119,10 @@ type EnvVarInput struct {
 type ExecuteInput struct {
 	Language Language `json:"language"`
 	Code     string   `json:"code"`
-	// A kernel context to run in, keeping state between executions.
+	// A code-interpreter context (createContext) to run in, keeping state
+	// between executions; it runs one execution at a time, so another while
+	// one runs is FAILED_PRECONDITION. args, cwd and cpuTimeLimitSeconds do
+	// not apply to it.
 	ContextID *string `json:"contextId,omitempty"`
 	// Wall-clock limit; the process is killed after it.
 	TimeoutSeconds *int `json:"timeoutSeconds,omitempty"`
