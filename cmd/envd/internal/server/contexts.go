@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -216,7 +215,7 @@ func (s *Server) createContext(stream net.Conn, req *envdproto.ContextRequest) {
 		s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
 		return
 	}
-	if err := checkContextEnv(req.Env); err != nil {
+	if err := checkEnv(req.Env); err != nil {
 		s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
 		return
 	}
@@ -339,16 +338,6 @@ func checkContextID(id string) error {
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
 			return fmt.Errorf("context id %q: only letters, digits, '_', '-' and '.'", id)
-		}
-	}
-	return nil
-}
-
-// checkContextEnv applies exec's rules to env keys and values.
-func checkContextEnv(env map[string]string) error {
-	for k, v := range env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
-			return fmt.Errorf("invalid env variable %q", k)
 		}
 	}
 	return nil

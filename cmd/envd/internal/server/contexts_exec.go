@@ -39,7 +39,7 @@ func (s *Server) execInContext(stream net.Conn, req *envdproto.ExecRequest) {
 		s.writeError(stream, envdproto.CodeInvalidArgument, "a context execution takes no cwd nor args (the context keeps its own cwd)")
 		return
 	}
-	if err := checkContextEnv(req.Env); err != nil {
+	if err := checkEnv(req.Env); err != nil {
 		s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
 		return
 	}

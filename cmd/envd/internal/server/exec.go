@@ -46,11 +46,9 @@ func (s *Server) exec(stream net.Conn, req *envdproto.ExecRequest) {
 		s.writeError(stream, envdproto.CodeInternal, err.Error())
 		return
 	}
-	for k, v := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
-			s.writeError(stream, envdproto.CodeInvalidArgument, fmt.Sprintf("invalid env variable %q", k))
-			return
-		}
+	if err := checkEnv(req.Env); err != nil {
+		s.writeError(stream, envdproto.CodeInvalidArgument, err.Error())
+		return
 	}
 	cwd, err := s.workDir(req.Cwd)
 	if err != nil {

@@ -13,44 +13,21 @@ import (
 // envd sends nothing more.
 var errCanceled = errors.New("the agent closed the stream")
 
-// fileError is a file operation's failure as the agent sees it: an Error
-// frame's code and message, and the error behind them, if any.
-type fileError struct {
-	code, msg string
-	err       error
-}
-
-// Error implements error.
-func (e *fileError) Error() string { return e.msg }
-
-// Unwrap returns the error behind e.
-func (e *fileError) Unwrap() error { return e.err }
-
-// invalidf returns an INVALID_ARGUMENT fileError.
-func invalidf(format string, args ...any) error {
-	return &fileError{code: envdproto.CodeInvalidArgument, msg: fmt.Sprintf(format, args...)}
-}
-
-// preconditionf returns a FAILED_PRECONDITION fileError.
-func preconditionf(format string, args ...any) error {
-	return &fileError{code: envdproto.CodeFailedPrecondition, msg: fmt.Sprintf(format, args...)}
-}
-
 // fsError turns err, from a file-system call on path (as the agent asked
-// for it), into the fileError the agent gets. It is the one place errnos
-// are mapped to error codes. An error that is already a fileError is
+// for it), into the codedError the agent gets. It is the one place errnos
+// are mapped to error codes. An error that is already a codedError is
 // returned as is, and nil as nil.
 func fsError(path string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var fe *fileError
+	var fe *codedError
 	if errors.As(err, &fe) {
 		return fe
 	}
 	var errno unix.Errno
 	if !errors.As(err, &errno) {
-		return &fileError{code: envdproto.CodeInternal, msg: fmt.Sprintf("%s: %v", path, err), err: err}
+		return &codedError{code: envdproto.CodeInternal, msg: fmt.Sprintf("%s: %v", path, err), err: err}
 	}
 	code, msg := envdproto.CodeInternal, fmt.Sprintf("%s: %v", path, errno)
 	switch errno {
@@ -71,7 +48,7 @@ func fsError(path string, err error) error {
 	case unix.EINVAL, unix.ELOOP, unix.ENAMETOOLONG:
 		code = envdproto.CodeInvalidArgument
 	}
-	return &fileError{code: code, msg: msg, err: err}
+	return &codedError{code: code, msg: msg, err: err}
 }
 
 // fileRequest serves one FileRequest on stream. The operations (files_*.go)
@@ -101,21 +78,7 @@ func (s *Server) fileRequest(stream net.Conn, req *envdproto.FileRequest) {
 	default:
 		err = invalidf("unknown file operation %q", req.Op)
 	}
-	s.replyError(stream, req, err)
-}
-
-// replyError answers req with an Error frame for err, unless err is nil or
-// the agent canceled.
-func (s *Server) replyError(stream net.Conn, req *envdproto.FileRequest, err error) {
-	if err == nil || errors.Is(err, errCanceled) {
-		return
-	}
-	var fe *fileError
-	if !errors.As(err, &fe) {
-		s.cfg.Logger.Error("file operation", "op", req.Op, "path", req.Path, "err", err)
-		fe = &fileError{code: envdproto.CodeInternal, msg: err.Error(), err: err}
-	}
-	s.writeError(stream, fe.code, fe.msg)
+	s.replyError(stream, err, "file operation", "op", req.Op, "path", req.Path)
 }
 
 // fileMode returns a request's Mode, or def when it is 0.

@@ -81,7 +81,7 @@ type lister struct {
 
 // tooLarge is the error for a listing that does not fit in a reply.
 func (l *lister) tooLarge() error {
-	return &fileError{code: envdproto.CodeResourceExhausted,
+	return &codedError{code: envdproto.CodeResourceExhausted,
 		msg: fmt.Sprintf("the listing of %s does not fit in a reply: ask for less depth", l.root)}
 }
 

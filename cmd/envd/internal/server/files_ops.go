@@ -69,7 +69,7 @@ func (s *Server) fileMkdir(stream net.Conn, req *envdproto.FileRequest) error {
 		var st unix.Stat_t
 		switch err := unix.Lstat(fp.real, &st); {
 		case err == nil && fileType(&st) != envdproto.FileTypeDir:
-			return &fileError{code: envdproto.CodeAlreadyExists, msg: fp.asked + " already exists and is not a directory"}
+			return &codedError{code: envdproto.CodeAlreadyExists, msg: fp.asked + " already exists and is not a directory"}
 		case err != nil && !errors.Is(err, unix.ENOENT):
 			return fsError(fp.asked, err)
 		case err != nil:

@@ -30,7 +30,7 @@ const watchMask = unix.IN_CREATE | unix.IN_MODIFY | unix.IN_DELETE | unix.IN_MOV
 func (s *Server) fileWatch(stream net.Conn, req *envdproto.FileRequest) error {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
-		return &fileError{code: envdproto.CodeResourceExhausted, msg: "too many watches at once", err: err}
+		return &codedError{code: envdproto.CodeResourceExhausted, msg: "too many watches at once", err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("inotify_init1: %w", err)
@@ -127,7 +127,7 @@ func (w *watcher) run(f *os.File, stream net.Conn) error {
 // whether the watch ends (with the error to reply, if any).
 func (w *watcher) event(wd int, mask uint32, name string) ([]envdproto.WatchEvent, bool, error) {
 	if mask&unix.IN_Q_OVERFLOW != 0 {
-		return nil, true, &fileError{code: envdproto.CodeResourceExhausted,
+		return nil, true, &codedError{code: envdproto.CodeResourceExhausted,
 			msg: fmt.Sprintf("the watch of %s lost events: too many changes at once", w.asked)}
 	}
 	rel, ok := w.dirs[wd]
@@ -200,7 +200,7 @@ func (w *watcher) addTree(rel string, report bool) ([]envdproto.WatchEvent, erro
 	wd, err := unix.InotifyAddWatch(w.fd, path, watchMask)
 	switch {
 	case errors.Is(err, unix.ENOSPC):
-		return nil, &fileError{code: envdproto.CodeResourceExhausted, err: err,
+		return nil, &codedError{code: envdproto.CodeResourceExhausted, err: err,
 			msg: fmt.Sprintf("watch %s: too many directories to watch", w.asked)}
 	case err != nil && rel == "":
 		return nil, fsError(w.asked, err)

@@ -45,7 +45,7 @@ func (s *Server) fileWrite(stream net.Conn, req *envdproto.FileRequest) error {
 		return writeReply(stream, &envdproto.FileReply{Info: info})
 	}
 	if !errors.Is(err, errCanceled) {
-		s.replyError(stream, req, err)
+		s.replyError(stream, err, "file operation", "op", req.Op, "path", req.Path)
 		up.drain()
 	}
 	return nil

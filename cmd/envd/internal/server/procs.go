@@ -132,21 +132,6 @@ func (p *bgProc) snapshot() envdproto.ProcessInfo {
 	return info
 }
 
-// procError is a request that failed with an envdproto error code.
-type procError struct {
-	code, msg string
-}
-
-func (e *procError) Error() string { return e.code + ": " + e.msg }
-
-func invalidArg(format string, args ...any) error {
-	return &procError{envdproto.CodeInvalidArgument, fmt.Sprintf(format, args...)}
-}
-
-func precondition(format string, args ...any) error {
-	return &procError{envdproto.CodeFailedPrecondition, fmt.Sprintf(format, args...)}
-}
-
 // processRequest serves one ProcessRequest on stream.
 func (s *Server) processRequest(stream net.Conn, req *envdproto.ProcessRequest) {
 	switch req.Op {
@@ -189,7 +174,7 @@ func (s *Server) processRequest(stream net.Conn, req *envdproto.ProcessRequest) 
 		err = p.resize(req.Size)
 	}
 	if err != nil {
-		s.writeProcError(stream, req, err)
+		s.replyError(stream, err, "process request", "op", req.Op, "pid", req.PID)
 		return
 	}
 	s.writeProcessReply(stream, &envdproto.ProcessReply{Processes: []envdproto.ProcessInfo{p.snapshot()}})
@@ -204,15 +189,6 @@ func (s *Server) writeProcessReply(stream net.Conn, rep *envdproto.ProcessReply)
 	return true
 }
 
-func (s *Server) writeProcError(stream net.Conn, req *envdproto.ProcessRequest, err error) {
-	if pe, ok := errors.AsType[*procError](err); ok {
-		s.writeError(stream, pe.code, pe.msg)
-		return
-	}
-	s.cfg.Logger.Error("process request", "op", req.Op, "pid", req.PID, "err", err)
-	s.writeError(stream, envdproto.CodeInternal, err.Error())
-}
-
 // write sends data to p's stdin (its terminal for a PTY). It waits at
 // most inputTimeout for earlier writes and for the process to take data.
 func (p *bgProc) write(data []byte) error {
@@ -222,7 +198,7 @@ func (p *bgProc) write(data []byte) error {
 	select {
 	case p.inSem <- struct{}{}:
 	case <-time.After(inputTimeout):
-		return precondition("process %d is not reading its input", p.pid)
+		return preconditionf("process %d is not reading its input", p.pid)
 	}
 	defer func() { <-p.inSem }()
 	if err := p.stdinOpen(); err != nil { // closed while this waited
@@ -235,9 +211,9 @@ func (p *bgProc) write(data []byte) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return precondition("process %d did not read its input within %s (%d of %d bytes written)", p.pid, inputTimeout, n, len(data))
+		return preconditionf("process %d did not read its input within %s (%d of %d bytes written)", p.pid, inputTimeout, n, len(data))
 	case errors.Is(err, os.ErrClosed), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.EIO):
-		return precondition("process %d: stdin is closed (%d of %d bytes written)", p.pid, n, len(data))
+		return preconditionf("process %d: stdin is closed (%d of %d bytes written)", p.pid, n, len(data))
 	}
 	return fmt.Errorf("write to process %d: %w", p.pid, err)
 }
@@ -247,9 +223,9 @@ func (p *bgProc) stdinOpen() error {
 	defer p.mu.Unlock()
 	switch {
 	case p.reaped:
-		return precondition("process %d has exited", p.pid)
+		return preconditionf("process %d has exited", p.pid)
 	case p.stdinClosed:
-		return precondition("process %d: stdin is closed", p.pid)
+		return preconditionf("process %d: stdin is closed", p.pid)
 	}
 	return nil
 }
@@ -271,7 +247,7 @@ func (p *bgProc) closeStdin() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reaped {
-		return precondition("process %d has exited", p.pid)
+		return preconditionf("process %d has exited", p.pid)
 	}
 	if !p.stdinClosed {
 		p.stdinClosed = true
@@ -298,12 +274,12 @@ func parseSignal(name string) (syscall.Signal, bool) {
 func (p *bgProc) signal(name string) error {
 	sig, ok := parseSignal(name)
 	if !ok {
-		return invalidArg("unsupported signal %q", name)
+		return invalidf("unsupported signal %q", name)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reaped {
-		return precondition("process %d has exited", p.pid)
+		return preconditionf("process %d has exited", p.pid)
 	}
 	err := syscall.Kill(-p.pid, sig)
 	if p.pty != nil {
@@ -323,15 +299,15 @@ func (p *bgProc) signal(name string) error {
 // resize sets p's terminal size.
 func (p *bgProc) resize(size *envdproto.PTYSize) error {
 	if p.pty == nil {
-		return precondition("process %d has no terminal", p.pid)
+		return preconditionf("process %d has no terminal", p.pid)
 	}
 	if size == nil || size.Cols == 0 || size.Rows == 0 {
-		return invalidArg("resize needs a size with cols and rows above 0")
+		return invalidf("resize needs a size with cols and rows above 0")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.reaped {
-		return precondition("process %d has exited", p.pid)
+		return preconditionf("process %d has exited", p.pid)
 	}
 	return setTermSize(p.pty, *size)
 }

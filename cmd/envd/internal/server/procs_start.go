@@ -31,7 +31,7 @@ const defaultTerm = "xterm-256color"
 func (s *Server) startProcess(stream net.Conn, req *envdproto.ProcessRequest) {
 	p, err := s.launch(req)
 	if err != nil {
-		s.writeProcError(stream, req, err)
+		s.replyError(stream, err, "process request", "op", req.Op, "pid", req.PID)
 		return
 	}
 	if !s.writeProcessReply(stream, &envdproto.ProcessReply{Processes: []envdproto.ProcessInfo{p.snapshot()}}) || req.Detach {
@@ -43,25 +43,23 @@ func (s *Server) startProcess(stream net.Conn, req *envdproto.ProcessRequest) {
 // launch validates req, starts its command and registers it.
 func (s *Server) launch(req *envdproto.ProcessRequest) (*bgProc, error) {
 	if req.Cmd == "" {
-		return nil, invalidArg("start needs a cmd")
+		return nil, invalidf("start needs a cmd")
 	}
 	if strings.ContainsRune(req.Cmd, 0) || strings.ContainsRune(strings.Join(req.Args, ""), 0) {
-		return nil, invalidArg("cmd and args must not contain NUL")
+		return nil, invalidf("cmd and args must not contain NUL")
 	}
-	for k, v := range req.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.Contains(v, "\x00") {
-			return nil, invalidArg("invalid env variable %q", k)
-		}
+	if err := checkEnv(req.Env); err != nil {
+		return nil, err
 	}
 	if req.TimeoutMS < 0 {
-		return nil, invalidArg("timeoutMs must not be negative")
+		return nil, invalidf("timeoutMs must not be negative")
 	}
 	if req.PTY != nil && (req.PTY.Cols == 0 || req.PTY.Rows == 0) {
-		return nil, invalidArg("a pty needs cols and rows above 0")
+		return nil, invalidf("a pty needs cols and rows above 0")
 	}
 	cwd, err := s.workDir(req.Cwd)
 	if err != nil {
-		return nil, invalidArg("%s", err.Error())
+		return nil, invalidf("%s", err.Error())
 	}
 	extra := req.Env
 	if req.PTY != nil && req.Env["TERM"] == "" {
@@ -71,7 +69,7 @@ func (s *Server) launch(req *envdproto.ProcessRequest) (*bgProc, error) {
 	env := s.environ(extra)
 	path, err := s.lookPath(req.Cmd, env, cwd)
 	if err != nil {
-		return nil, invalidArg("%s", err.Error())
+		return nil, invalidf("%s", err.Error())
 	}
 
 	sp := spawn{argv: append([]string{path}, req.Args...), env: env, dir: cwd}
@@ -99,7 +97,7 @@ func (s *Server) launch(req *envdproto.ProcessRequest) (*bgProc, error) {
 			master.Close()
 		}
 		if isExecError(err) {
-			return nil, invalidArg("%s", err.Error())
+			return nil, invalidf("%s", err.Error())
 		}
 		return nil, fmt.Errorf("start process: %w", err)
 	}
