@@ -35,15 +35,10 @@ type Context struct {
 	Busy      bool
 }
 
-// contextLanguage says whether lang has contexts.
-func contextLanguage(lang string) bool {
-	return lang == envdproto.LangPython || lang == envdproto.LangJavaScript || lang == envdproto.LangTypeScript
-}
-
 // CreateContext starts a context in a sandbox. The sandbox's env is given
 // to the interpreter (a warm-started sandbox's envd does not have it).
 func (s *Service) CreateContext(ctx context.Context, teamID, sandboxID, language, cwd string) (*Context, error) {
-	if !contextLanguage(language) {
+	if !envdproto.HasContexts(language) {
 		return nil, invalid("language %q has no contexts; PYTHON, JAVASCRIPT and TYPESCRIPT have", language)
 	}
 	if err := checkArgs(nil, cwd, s.cfg.Limits.MaxCodeBytes); err != nil {

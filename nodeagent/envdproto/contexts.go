@@ -26,6 +26,12 @@ type ContextRequest struct {
 	Env      map[string]string `json:"env,omitempty"`      // create: added to envd's base env
 }
 
+// HasContexts reports whether lang (PYTHON, …) has code-interpreter
+// contexts: PYTHON, JAVASCRIPT and TYPESCRIPT.
+func HasContexts(lang string) bool {
+	return lang == LangPython || lang == LangJavaScript || lang == LangTypeScript
+}
+
 // ContextInfo describes one context.
 type ContextInfo struct {
 	ID          string `json:"id"` // the creator's choice, or "ctx_" and envd's sequence

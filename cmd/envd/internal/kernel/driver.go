@@ -19,16 +19,6 @@ var (
 // ErrUnsupported is returned for a language without contexts.
 var ErrUnsupported = errors.New("kernel: language has no contexts")
 
-// Supported reports whether lang (as in envdproto: PYTHON, …) has
-// contexts.
-func Supported(lang string) bool {
-	switch lang {
-	case envdproto.LangPython, envdproto.LangJavaScript, envdproto.LangTypeScript:
-		return true
-	}
-	return false
-}
-
 // Command returns the argv that runs lang's driver with tools, the
 // executables toolchain.Find returns for lang (PYTHON: python3;
 // JAVASCRIPT: node; TYPESCRIPT: node and tsc, whose package the driver
@@ -38,7 +28,7 @@ func Command(lang string, tools []string) ([]string, error) {
 	if lang == envdproto.LangTypeScript {
 		need = 2
 	}
-	if !Supported(lang) {
+	if !envdproto.HasContexts(lang) {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, lang)
 	}
 	if len(tools) < need {

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/codeint/codeint/cmd/envd/internal/kernel"
 	"github.com/codeint/codeint/nodeagent/envdproto"
 	"github.com/codeint/codeint/nodeagent/toolchain"
 )
@@ -202,7 +201,7 @@ var errContextRemoved = errors.New("context removed")
 // createContext validates the request, starts the interpreter and
 // registers the context.
 func (s *Server) createContext(stream net.Conn, req *envdproto.ContextRequest) {
-	if !kernel.Supported(req.Language) {
+	if !envdproto.HasContexts(req.Language) {
 		s.writeError(stream, envdproto.CodeInvalidArgument,
 			fmt.Sprintf("language %q has no contexts (PYTHON, JAVASCRIPT and TYPESCRIPT have)", req.Language))
 		return
