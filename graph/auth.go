@@ -75,20 +75,15 @@ func (a authenticator) middleware(next http.Handler) http.Handler {
 func (a authenticator) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := apperr.CodeOf(err)
 	msg := err.Error()
-	status := http.StatusInternalServerError
 	switch code {
 	case apperr.Unauthenticated:
-		status = http.StatusUnauthorized
 		w.Header().Set("WWW-Authenticate", `Bearer realm="codeint"`)
-	case apperr.Unavailable:
-		status = http.StatusServiceUnavailable
-	case apperr.DeadlineExceeded:
-		status = http.StatusGatewayTimeout
+	case apperr.Unavailable, apperr.DeadlineExceeded:
 	default:
 		a.log.ErrorContext(r.Context(), "graphql: authentication failed", "error", err)
 		code, msg = apperr.Internal, internalMessage
 	}
-	writeErrorBody(w, status, code, msg)
+	writeErrorBody(w, httpStatus(code), code, msg)
 }
 
 // writeErrorBody writes a GraphQL response with one error and its code.

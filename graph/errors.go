@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -68,4 +69,28 @@ func codeOf(err error, gqlErr *gqlerror.Error) apperr.Code {
 func (p errorPresenter) recoverPanic(ctx context.Context, v any) error {
 	p.log.ErrorContext(ctx, "graphql: panic in resolver", "panic", v, "stack", string(debug.Stack()))
 	return &apperr.Error{Code: apperr.Internal, Message: fmt.Sprintf("panic: %v", v)}
+}
+
+// httpStatus is the HTTP status of an error code, for the answers the
+// server writes itself (authentication failures, /files).
+func httpStatus(code apperr.Code) int {
+	switch code {
+	case apperr.Unauthenticated:
+		return http.StatusUnauthorized
+	case apperr.PermissionDenied:
+		return http.StatusForbidden
+	case apperr.NotFound:
+		return http.StatusNotFound
+	case apperr.InvalidArgument:
+		return http.StatusBadRequest
+	case apperr.FailedPrecondition:
+		return http.StatusConflict
+	case apperr.ResourceExhausted:
+		return http.StatusRequestEntityTooLarge
+	case apperr.DeadlineExceeded:
+		return http.StatusGatewayTimeout
+	case apperr.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

@@ -116,26 +116,3 @@ func (h filesHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeErrorBody(w, httpStatus(code), code, msg)
 }
-
-// httpStatus is the HTTP status of an error code.
-func httpStatus(code apperr.Code) int {
-	switch code {
-	case apperr.Unauthenticated:
-		return http.StatusUnauthorized
-	case apperr.PermissionDenied:
-		return http.StatusForbidden
-	case apperr.NotFound:
-		return http.StatusNotFound
-	case apperr.InvalidArgument:
-		return http.StatusBadRequest
-	case apperr.FailedPrecondition:
-		return http.StatusConflict
-	case apperr.ResourceExhausted:
-		return http.StatusRequestEntityTooLarge
-	case apperr.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case apperr.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
