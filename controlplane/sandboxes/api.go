@@ -73,10 +73,9 @@ type ExecuteInput struct {
 type ExecEvent struct {
 	Started *ExecutionStarted
 	Output  *agentapi.OutputChunk
-	// Display is a rich result of an execution in a context; Seq orders
-	// it among the output chunks.
+	// Display is a rich result of an execution in a context, in its
+	// place among the output chunks.
 	Display *agentapi.DisplayData
-	Seq     int64
 }
 
 // ExecutionStarted is sent once, before any output.

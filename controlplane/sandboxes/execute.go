@@ -76,7 +76,7 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 	if onEvent != nil {
 		onOutput = func(c agentapi.OutputChunk) {
 			if c.Display != nil {
-				onEvent(ExecEvent{Display: c.Display, Seq: c.Seq})
+				onEvent(ExecEvent{Display: c.Display})
 				return
 			}
 			onEvent(ExecEvent{Output: &c})

@@ -266,14 +266,10 @@ func (s *Service) FollowProcess(ctx context.Context, teamID, sandboxID string, p
 			}
 			switch typ {
 			case envdproto.FrameOutput:
-				st, data, err := envdproto.DecodeOutput(payload)
+				seq++
+				c, err := envdclient.DecodeChunk(payload, seq)
 				if err != nil {
 					return
-				}
-				seq++
-				c := agentapi.OutputChunk{Stream: agentapi.Stdout, Data: data, Seq: seq}
-				if st == envdproto.StreamStderr {
-					c.Stream = agentapi.Stderr
 				}
 				if !send(ProcessEvent{Output: &c}) {
 					return

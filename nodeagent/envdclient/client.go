@@ -167,17 +167,15 @@ func (c *Client) Exec(ctx context.Context, req agentapi.ExecRequest, onOutput fu
 		}
 		switch typ {
 		case envdproto.FrameOutput:
-			s, data, err := envdproto.DecodeOutput(payload)
+			seq++
+			chunk, err := DecodeChunk(payload, seq)
 			if err != nil {
 				return res, err
 			}
-			seq++
-			chunk := agentapi.OutputChunk{Stream: agentapi.Stdout, Data: data, Seq: seq}
-			if s == envdproto.StreamStderr {
-				chunk.Stream = agentapi.Stderr
-				stderr.Write(data)
+			if chunk.Stream == agentapi.Stderr {
+				stderr.Write(chunk.Data)
 			} else {
-				stdout.Write(data)
+				stdout.Write(chunk.Data)
 			}
 			if onOutput != nil {
 				onOutput(chunk)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/codeint/codeint/nodeagent/agentapi"
 	"github.com/codeint/codeint/nodeagent/envdproto"
 )
 
@@ -65,4 +66,18 @@ func Call(ctx context.Context, stream net.Conn, t envdproto.FrameType, req any, 
 		return ctxErr
 	}
 	return err
+}
+
+// DecodeChunk turns an Output payload into the seq-th chunk of a stream.
+// Data aliases payload.
+func DecodeChunk(payload []byte, seq int64) (agentapi.OutputChunk, error) {
+	s, data, err := envdproto.DecodeOutput(payload)
+	if err != nil {
+		return agentapi.OutputChunk{}, err
+	}
+	chunk := agentapi.OutputChunk{Stream: agentapi.Stdout, Data: data, Seq: seq}
+	if s == envdproto.StreamStderr {
+		chunk.Stream = agentapi.Stderr
+	}
+	return chunk, nil
 }
