@@ -264,23 +264,7 @@ func TestPythonInterruptAndDeath(t *testing.T) {
 	k, pr := startKernel(t, envdproto.LangPython, t.TempDir())
 	runOK(t, k, "kept = 7")
 	for _, code := range []string{"while True: pass", "import time\ntime.sleep(100)"} {
-		done := make(chan Outcome, 1)
-		go func() {
-			o, _ := k.Run(Cell{Code: code}, newRecorder())
-			done <- o
-		}()
-		time.Sleep(300 * time.Millisecond)
-		if err := syscall.Kill(-pr.p.Pid, syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case o := <-done:
-			if o.Error == nil || o.Error.Name != envdproto.ErrNameInterrupted {
-				t.Fatalf("%q: %+v", code, o.Error)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%q: SIGINT did not end the cell", code)
-		}
+		interruptCell(t, k, pr.p.Pid, code)
 	}
 	if got := runOK(t, k, "kept"); !same(got, []item{{"text/plain", "7"}}) {
 		t.Fatalf("state lost: %q", got)
@@ -384,21 +368,7 @@ func TestJavaScriptCells(t *testing.T) {
 		t.Fatalf("env: %+v %q", o.Error, items)
 	}
 	for _, code := range []string{"while (true) {}", "new Promise(() => {})"} {
-		done := make(chan Outcome, 1)
-		go func() {
-			o, _ := k.Run(Cell{Code: code}, newRecorder())
-			done <- o
-		}()
-		time.Sleep(300 * time.Millisecond)
-		_ = syscall.Kill(-pr.p.Pid, syscall.SIGINT)
-		select {
-		case o := <-done:
-			if o.Error == nil || o.Error.Name != envdproto.ErrNameInterrupted {
-				t.Fatalf("%q: %+v", code, o.Error)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%q: SIGINT did not end the cell", code)
-		}
+		interruptCell(t, k, pr.p.Pid, code)
 	}
 	if got := runOK(t, k, "f()"); !same(got, []item{{"text/plain", "36"}}) {
 		t.Fatalf("after interrupts: %q", got)
@@ -443,4 +413,27 @@ func TestStartFailure(t *testing.T) {
 // loop, its watcher, a request writer) outlives them.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+// interruptCell runs code, sends SIGINT to the interpreter's group (pid)
+// 300 ms in, and checks that the cell ends as interrupted.
+func interruptCell(t *testing.T, k *Kernel, pid int, code string) {
+	t.Helper()
+	done := make(chan Outcome, 1)
+	go func() {
+		o, _ := k.Run(Cell{Code: code}, newRecorder())
+		done <- o
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(-pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-done:
+		if o.Error == nil || o.Error.Name != envdproto.ErrNameInterrupted {
+			t.Fatalf("%q: %+v", code, o.Error)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%q: SIGINT did not end the cell", code)
+	}
 }
