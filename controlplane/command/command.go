@@ -19,6 +19,9 @@ const (
 	SandboxCreate Type = 3
 	SandboxUpdate Type = 4
 	NodeUpsert    Type = 5
+	NodeDown      Type = 6
+	ServerUpsert  Type = 7
+	ServerRemove  Type = 8
 )
 
 // IgnoreUnknownTypeFlag marks a command that an older server may skip when
@@ -49,6 +52,12 @@ func (t Type) String() string {
 		return "SandboxUpdate"
 	case NodeUpsert:
 		return "NodeUpsert"
+	case NodeDown:
+		return "NodeDown"
+	case ServerUpsert:
+		return "ServerUpsert"
+	case ServerRemove:
+		return "ServerRemove"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("Unknown(%d, ignorable)", uint8(t))
@@ -58,7 +67,7 @@ func (t Type) String() string {
 
 // Known reports whether this version of the code knows the type.
 func (t Type) Known() bool {
-	return t >= TeamUpsert && t <= NodeUpsert
+	return t >= TeamUpsert && t <= ServerRemove
 }
 
 // Ignorable reports whether a server that does not know the type may skip it.
@@ -106,6 +115,12 @@ func DecodePayload(t Type, payload []byte) (any, error) {
 		req = new(SandboxUpdateRequest)
 	case NodeUpsert:
 		req = new(NodeUpsertRequest)
+	case NodeDown:
+		req = new(NodeDownRequest)
+	case ServerUpsert:
+		req = new(ServerUpsertRequest)
+	case ServerRemove:
+		req = new(ServerRemoveRequest)
 	default:
 		return nil, fmt.Errorf("command: decode: unknown type %v", t)
 	}
@@ -128,6 +143,12 @@ func checkPayload(t Type, payload any) error {
 		ok = is[SandboxUpdateRequest](payload)
 	case NodeUpsert:
 		ok = is[NodeUpsertRequest](payload)
+	case NodeDown:
+		ok = is[NodeDownRequest](payload)
+	case ServerUpsert:
+		ok = is[ServerUpsertRequest](payload)
+	case ServerRemove:
+		ok = is[ServerRemoveRequest](payload)
 	}
 	if !ok {
 		return fmt.Errorf("%w: %v cannot carry %T", ErrWrongPayload, t, payload)
@@ -170,7 +191,7 @@ type SandboxCreateRequest struct {
 // unchanged.
 //
 // An unknown id fails with NOT_FOUND. A sandbox in a terminal state
-// (STOPPED, FAILED) never changes again: FAILED_PRECONDITION. When
+// (STOPPED, FAILED, LOST) never changes again: FAILED_PRECONDITION. When
 // ExpectStates is not empty the update applies only if the current state is
 // one of them, else FAILED_PRECONDITION naming the current state (a
 // compare-and-set). The first transition to RUNNING sets StartedAt to At; a

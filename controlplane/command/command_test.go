@@ -1,6 +1,7 @@
 package command
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -28,7 +29,10 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			ID: "sb_1", At: at, ExpectStates: []structs.SandboxState{structs.SandboxRunning},
 			State: structs.SandboxStopped, StopReason: structs.StopReasonTimeout, ExpiresAt: &exp, TimeoutSeconds: &secs,
 		}},
-		{"node", NodeUpsert, &NodeUpsertRequest{Node: structs.Node{ID: "n1", Status: structs.NodeReady, Templates: []string{"python"}}}},
+		{"node", NodeUpsert, &NodeUpsertRequest{Node: structs.Node{ID: "n1", Status: structs.NodeReady, RPCAddr: "10.0.0.1:7100", Templates: []string{"python"}}}},
+		{"node down", NodeDown, &NodeDownRequest{NodeID: "n1", At: at}},
+		{"server", ServerUpsert, &ServerUpsertRequest{Server: structs.Server{ID: "s1", Region: "eu", RaftAddr: "a:1", RPCAddr: "a:2", HTTPAddr: "a:3", UpdatedAt: at}}},
+		{"server remove", ServerRemove, &ServerRemoveRequest{ID: "s1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +69,9 @@ func TestEncodeAcceptsValuesAndRejectsMismatch(t *testing.T) {
 		{"pointer", NodeUpsert, &NodeUpsertRequest{}, false},
 		{"nil pointer", NodeUpsert, (*NodeUpsertRequest)(nil), true},
 		{"wrong request", SandboxCreate, &SandboxUpdateRequest{}, true},
+		{"node down value", NodeDown, NodeDownRequest{NodeID: "n"}, false},
+		{"node down given a node upsert", NodeDown, &NodeUpsertRequest{}, true},
+		{"server remove given a server upsert", ServerRemove, &ServerUpsertRequest{}, true},
 		{"map", TeamUpsert, map[string]string{}, true},
 		{"unknown ignorable type takes anything", IgnoreUnknownTypeFlag | 99, map[string]int{"x": 1}, false},
 		{"unknown type takes anything", 99, "x", false},
@@ -101,13 +108,54 @@ func TestTypeFlags(t *testing.T) {
 	}{
 		{TeamUpsert, true, false},
 		{NodeUpsert, true, false},
+		{NodeDown, true, false},
+		{ServerRemove, true, false},
 		{0, false, false},
-		{6, false, false},
-		{IgnoreUnknownTypeFlag | 6, false, true},
+		{9, false, false},
+		{IgnoreUnknownTypeFlag | 9, false, true},
 	}
 	for _, tt := range tests {
 		if tt.typ.Known() != tt.known || tt.typ.Ignorable() != tt.ignorable {
 			t.Errorf("%v: Known=%v Ignorable=%v, want %v %v", tt.typ, tt.typ.Known(), tt.typ.Ignorable(), tt.known, tt.ignorable)
+		}
+	}
+}
+
+func TestNewResultDecodesJSON(t *testing.T) {
+	at := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	tests := []struct {
+		typ  Type
+		want any // the value the state machine would return
+	}{
+		{TeamUpsert, &structs.Team{ID: "team_1", Name: "one", CreatedAt: at}},
+		{APIKeyUpsert, &structs.APIKey{ID: "key_1", TeamID: "team_1", Hash: "ab"}},
+		{SandboxCreate, &structs.Sandbox{ID: "sb_1", State: structs.SandboxRunning, StartedAt: at}},
+		{SandboxUpdate, &structs.Sandbox{ID: "sb_1", State: structs.SandboxLost, StopReason: structs.StopReasonNodeLost}},
+		{NodeUpsert, &structs.Node{ID: "n1", RPCAddr: "h:1", Status: structs.NodeReady}},
+		{NodeDown, &NodeDownResult{Node: structs.Node{ID: "n1", Status: structs.NodeDown}, Lost: []string{"sb_1", "sb_2"}}},
+		{ServerUpsert, &structs.Server{ID: "s1", RaftAddr: "h:2", UpdatedAt: at}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ.String(), func(t *testing.T) {
+			b, err := json.Marshal(tt.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := NewResult(tt.typ)
+			if reflect.TypeOf(got) != reflect.TypeOf(tt.want) {
+				t.Fatalf("NewResult(%v) is %T, want %T", tt.typ, got, tt.want)
+			}
+			if err := json.Unmarshal(b, got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("decoded %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	for _, typ := range []Type{ServerRemove, 0, 99, IgnoreUnknownTypeFlag | 9} {
+		if got := NewResult(typ); got != nil {
+			t.Errorf("NewResult(%v) = %T, want nil", typ, got)
 		}
 	}
 }

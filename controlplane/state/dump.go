@@ -32,6 +32,7 @@ type dumpRecord struct {
 	APIKey  *structs.APIKey  `json:"apiKey,omitempty"`
 	Sandbox *structs.Sandbox `json:"sandbox,omitempty"`
 	Node    *structs.Node    `json:"node,omitempty"`
+	Server  *structs.Server  `json:"server,omitempty"`
 }
 
 // Dump writes the snapshot as JSON lines: a header with the format and the
@@ -43,7 +44,7 @@ func (s *Snapshot) Dump(w io.Writer) error {
 	if err := enc.Encode(dumpHeader{Format: dumpFormat, Version: dumpVersion, Index: s.Index()}); err != nil {
 		return fmt.Errorf("state: dump: %w", err)
 	}
-	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes} {
+	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers} {
 		it, err := s.txn.Get(table, indexID)
 		if err != nil {
 			return fmt.Errorf("state: dump %s: %w", table, err)
@@ -113,6 +114,8 @@ func recordOf(obj any) *dumpRecord {
 		return &dumpRecord{Sandbox: o}
 	case *structs.Node:
 		return &dumpRecord{Node: o}
+	case *structs.Server:
+		return &dumpRecord{Server: o}
 	}
 	panic(fmt.Sprintf("state: dump: unexpected %T", obj))
 }
@@ -127,6 +130,8 @@ func restoreRecord(insert func(table string, obj any) error, rec *dumpRecord) er
 		return insert(tableSandboxes, rec.Sandbox)
 	case rec.Node != nil:
 		return insert(tableNodes, rec.Node)
+	case rec.Server != nil:
+		return insert(tableServers, rec.Server)
 	}
 	return errors.New("empty record")
 }

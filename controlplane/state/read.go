@@ -103,8 +103,8 @@ func (r reader) SandboxesByState(st structs.SandboxState) []*structs.Sandbox {
 	return out
 }
 
-// SandboxesNonTerminal returns every sandbox not yet STOPPED or FAILED,
-// oldest first (CreateIndex ascending).
+// SandboxesNonTerminal returns every sandbox not yet terminal (STOPPED,
+// FAILED, LOST), oldest first (CreateIndex ascending).
 func (r reader) SandboxesNonTerminal() []*structs.Sandbox {
 	var out []*structs.Sandbox
 	for _, st := range []structs.SandboxState{
@@ -129,6 +129,16 @@ func (r reader) NodeByID(id string) *structs.Node {
 // Nodes returns every node, by id.
 func (r reader) Nodes() []*structs.Node {
 	return all[structs.Node](r, tableNodes, indexID)
+}
+
+// ServerByID returns the control-plane server, or nil.
+func (r reader) ServerByID(id string) *structs.Server {
+	return first[structs.Server](r, tableServers, indexID, id)
+}
+
+// Servers returns every control-plane server, by id.
+func (r reader) Servers() []*structs.Server {
+	return all[structs.Server](r, tableServers, indexID)
 }
 
 // compareCreate orders sandboxes by CreateIndex, then id.

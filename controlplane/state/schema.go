@@ -10,6 +10,7 @@ const (
 	tableAPIKeys   = "apikeys"
 	tableSandboxes = "sandboxes"
 	tableNodes     = "nodes"
+	tableServers   = "servers"
 	tableIndex     = "index"
 )
 
@@ -71,6 +72,10 @@ func schema() *memdb.DBSchema {
 		},
 		tableNodes: {
 			Name:    tableNodes,
+			Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()},
+		},
+		tableServers: {
+			Name:    tableServers,
 			Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()},
 		},
 		tableIndex: {

@@ -38,7 +38,8 @@ func sandbox(id, team, node string, st structs.SandboxState, createIndex uint64)
 		CreatedAt: time.Unix(int64(createIndex), 0).UTC(), Metadata: []byte(`{"n":1}`)}
 }
 
-// mustFill writes two teams, three keys, five sandboxes and two nodes.
+// mustFill writes two teams, three keys, six sandboxes, two nodes and two
+// servers.
 func mustFill(t testing.TB, s *Store) {
 	t.Helper()
 	write(t, s, 10, func(w *WriteTxn) error {
@@ -56,8 +57,16 @@ func mustFill(t testing.TB, s *Store) {
 				return err
 			}
 		}
-		for _, n := range []*structs.Node{{ID: "node_2"}, {ID: "node_1"}} {
+		for _, n := range []*structs.Node{{ID: "node_2"}, {ID: "node_1", RPCAddr: "10.0.0.1:7100"}} {
 			if err := w.UpsertNode(n); err != nil {
+				return err
+			}
+		}
+		for _, srv := range []*structs.Server{
+			{ID: "srv_b", Region: "eu", RaftAddr: "10.0.1.2:7000", RPCAddr: "10.0.1.2:7001", HTTPAddr: "10.0.1.2:8080"},
+			{ID: "srv_a", Region: "eu", RaftAddr: "10.0.1.1:7000", UpdatedAt: time.Unix(7, 0).UTC()},
+		} {
+			if err := w.UpsertServer(srv); err != nil {
 				return err
 			}
 		}
@@ -70,6 +79,7 @@ func mustFill(t testing.TB, s *Store) {
 			sandbox("sb_x", "team_a", "node_1", structs.SandboxStopped, 4),
 			sandbox("sb_w", "team_b", "node_2", structs.SandboxExecuting, 1),
 			sandbox("sb_v", "team_b", "node_1", structs.SandboxFailed, 2),
+			sandbox("sb_u", "team_b", "node_2", structs.SandboxLost, 6),
 		} {
 			if err := w.UpsertSandbox(sb); err != nil {
 				return err
@@ -105,8 +115,10 @@ func TestQueries(t *testing.T) {
 		{"sandboxes by node oldest first", sbIDs(snap.SandboxesByNode("node_1")), "sb_v,sb_z,sb_x"},
 		{"sandboxes by state", sbIDs(snap.SandboxesByState(structs.SandboxRunning)), "sb_z"},
 		{"non-terminal oldest first", sbIDs(snap.SandboxesNonTerminal()), "sb_w,sb_z,sb_y"},
-		{"all sandboxes by id", sbIDs(snap.Sandboxes()), "sb_v,sb_w,sb_x,sb_y,sb_z"},
+		{"all sandboxes by id", sbIDs(snap.Sandboxes()), "sb_u,sb_v,sb_w,sb_x,sb_y,sb_z"},
+		{"lost by state", sbIDs(snap.SandboxesByState(structs.SandboxLost)), "sb_u"},
 		{"nodes", ids(snap.Nodes(), func(n *structs.Node) string { return n.ID }), "node_1,node_2"},
+		{"servers by id", ids(snap.Servers(), func(s *structs.Server) string { return s.ID }), "srv_a,srv_b"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -125,6 +137,7 @@ func TestQueries(t *testing.T) {
 		"hash":   snap.APIKeyByHash("nope") == nil,
 		"sb":     snap.SandboxByID("nope") == nil,
 		"node":   snap.NodeByID("nope") == nil,
+		"server": snap.ServerByID("nope") == nil,
 		"exists": snap.SandboxByID("sb_z") != nil && snap.TeamByID("team_a") != nil && snap.NodeByID("node_1") != nil,
 	} {
 		if !missing {
@@ -237,6 +250,36 @@ func TestDumpRestoreRoundTrip(t *testing.T) {
 	}
 	if k := snap.APIKeyByHash("h2"); k == nil || k.ID != "key_2" {
 		t.Fatalf("hash index not rebuilt: %+v", k)
+	}
+	if srv := snap.ServerByID("srv_b"); srv == nil || srv.RPCAddr != "10.0.1.2:7001" || len(snap.Servers()) != 2 {
+		t.Fatalf("servers not restored: %+v (%d)", srv, len(snap.Servers()))
+	}
+	if !bytes.Contains(want, []byte(`"server":{"id":"srv_a"`)) {
+		t.Fatalf("dump lacks the servers: %s", want)
+	}
+}
+
+func TestServersUpsertDelete(t *testing.T) {
+	s := mustNew(t)
+	mustFill(t, s)
+	write(t, s, 12, func(w *WriteTxn) error {
+		if err := w.UpsertServer(&structs.Server{ID: "srv_a", Region: "eu", RaftAddr: "10.0.1.9:7000"}); err != nil {
+			return err
+		}
+		if err := w.DeleteServer("srv_b"); err != nil {
+			return err
+		}
+		return w.DeleteServer("never_there")
+	})
+	snap := s.Snapshot()
+	if got := ids(snap.Servers(), func(s *structs.Server) string { return s.ID }); got != "srv_a" {
+		t.Fatalf("servers = %q, want srv_a", got)
+	}
+	if srv := snap.ServerByID("srv_a"); srv.RaftAddr != "10.0.1.9:7000" {
+		t.Fatalf("srv_a not replaced: %+v", srv)
+	}
+	if snap.Index() != 12 {
+		t.Fatalf("Index = %d, want 12", snap.Index())
 	}
 }
 

@@ -42,6 +42,18 @@ func (t *WriteTxn) UpsertSandbox(sb *structs.Sandbox) error { return t.insert(ta
 // UpsertNode inserts or replaces a node.
 func (t *WriteTxn) UpsertNode(n *structs.Node) error { return t.insert(tableNodes, n) }
 
+// UpsertServer inserts or replaces a control-plane server.
+func (t *WriteTxn) UpsertServer(srv *structs.Server) error { return t.insert(tableServers, srv) }
+
+// DeleteServer removes a control-plane server. Deleting an id that is not
+// there does nothing.
+func (t *WriteTxn) DeleteServer(id string) error {
+	if _, err := t.txn.DeleteAll(tableServers, indexID, id); err != nil {
+		return fmt.Errorf("state: delete from %s: %w", tableServers, err)
+	}
+	return nil
+}
+
 func (t *WriteTxn) insert(table string, obj any) error {
 	if err := t.txn.Insert(table, obj); err != nil {
 		return fmt.Errorf("state: insert into %s: %w", table, err)

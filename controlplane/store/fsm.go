@@ -17,7 +17,11 @@ import (
 type fsm struct {
 	state   *state.Store
 	onEvent func(structs.SandboxEvent)
-	log     *slog.Logger
+	// onNodeEvent, when set, is called after a node is registered, goes
+	// DOWN or comes back READY; like onEvent it runs on the state
+	// machine's goroutine and must not block.
+	onNodeEvent func(structs.NodeEvent)
+	log         *slog.Logger
 }
 
 var _ raft.FSM = (*fsm)(nil)

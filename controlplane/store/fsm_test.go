@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,9 @@ var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 // testFSM is a state machine without Raft, fed entries by hand.
 type testFSM struct {
 	*fsm
-	events []structs.SandboxEvent
-	next   uint64
+	events     []structs.SandboxEvent
+	nodeEvents []structs.NodeEvent
+	next       uint64
 }
 
 func newTestFSM(t testing.TB) *testFSM {
@@ -34,6 +36,8 @@ func newTestFSM(t testing.TB) *testFSM {
 	tf := &testFSM{next: 1}
 	tf.fsm = &fsm{state: st, log: slog.New(slog.DiscardHandler), onEvent: func(ev structs.SandboxEvent) {
 		tf.events = append(tf.events, ev)
+	}, onNodeEvent: func(ev structs.NodeEvent) {
+		tf.nodeEvents = append(tf.nodeEvents, ev)
 	}}
 	return tf
 }
@@ -345,6 +349,11 @@ func script(t testing.TB) []*raft.Log {
 		{command.SandboxUpdate, &command.SandboxUpdateRequest{ID: "sb_2", At: t0.Add(3 * time.Second), State: structs.SandboxRunning}}, // fails
 		{command.IgnoreUnknownTypeFlag | 77, map[string]string{"from": "the future"}},
 		{command.SandboxUpdate, &command.SandboxUpdateRequest{ID: "sb_1", At: t0.Add(4 * time.Second), ExpiresAt: ptr(t0.Add(time.Hour))}},
+		{command.ServerUpsert, &command.ServerUpsertRequest{Server: structs.Server{ID: "srv_1", RaftAddr: "10.0.0.1:7000", UpdatedAt: t0}}},
+		{command.ServerUpsert, &command.ServerUpsertRequest{Server: structs.Server{ID: "srv_2", RaftAddr: "10.0.0.2:7000", UpdatedAt: t0}}},
+		{command.ServerRemove, &command.ServerRemoveRequest{ID: "srv_1"}},
+		{command.NodeDown, &command.NodeDownRequest{NodeID: "n1", At: t0.Add(5 * time.Second)}}, // sb_1 becomes LOST
+		{command.NodeDown, &command.NodeDownRequest{NodeID: "n9", At: t0.Add(5 * time.Second)}}, // fails
 	}
 	var logs []*raft.Log
 	for i, r := range reqs {
@@ -365,7 +374,7 @@ func TestFSMDeterministic(t *testing.T) {
 	if !bytes.Equal(da, db) {
 		t.Fatalf("same log, different states:\n%s\n%s", da, db)
 	}
-	if !bytes.Contains(da, []byte(`"index":11`)) {
+	if !bytes.Contains(da, []byte(`"index":15`)) {
 		t.Fatalf("dump header lacks the index: %s", da)
 	}
 }
@@ -417,3 +426,217 @@ type readCloser struct {
 
 func (r readCloser) Read(p []byte) (int, error) { return r.r.Read(p) }
 func (readCloser) Close() error                 { return nil }
+
+// placed creates a sandbox on node and moves it to st (through RUNNING
+// when st is past it), as the service would.
+func (tf *testFSM) placed(t testing.TB, id, node string, st structs.SandboxState) {
+	t.Helper()
+	req := create(id)
+	req.Sandbox.NodeID = node
+	tf.mustDo(t, command.SandboxCreate, req)
+	if st == structs.SandboxCreating {
+		return
+	}
+	tf.mustDo(t, command.SandboxUpdate, &command.SandboxUpdateRequest{ID: id, At: t0, State: structs.SandboxRunning})
+	if st != structs.SandboxRunning {
+		tf.mustDo(t, command.SandboxUpdate, &command.SandboxUpdateRequest{ID: id, At: t0, State: st})
+	}
+}
+
+func TestFSMNodeDown(t *testing.T) {
+	t1 := t0.Add(time.Minute)
+	tf := newTestFSM(t)
+	for _, id := range []string{"n1", "n2"} {
+		tf.mustDo(t, command.NodeUpsert, &command.NodeUpsertRequest{Node: structs.Node{ID: id, Status: structs.NodeReady, UpdatedAt: t0}})
+	}
+	tf.placed(t, "sb_run", "n1", structs.SandboxRunning)
+	tf.placed(t, "sb_new", "n1", structs.SandboxCreating)
+	tf.placed(t, "sb_exec", "n1", structs.SandboxExecuting)
+	tf.placed(t, "sb_stopping", "n1", structs.SandboxStopping)
+	tf.placed(t, "sb_done", "n1", structs.SandboxStopped)
+	tf.placed(t, "sb_other", "n2", structs.SandboxRunning)
+	done := *tf.state.Snapshot().SandboxByID("sb_done")
+	other := *tf.state.Snapshot().SandboxByID("sb_other")
+	tf.events, tf.nodeEvents = nil, nil
+
+	index := tf.next
+	res := tf.mustDo(t, command.NodeDown, &command.NodeDownRequest{NodeID: "n1", At: t1}).(*command.NodeDownResult)
+	wantLost := "sb_run,sb_new,sb_exec,sb_stopping" // oldest first
+	if res.Node.Status != structs.NodeDown || !res.Node.UpdatedAt.Equal(t1) || strings.Join(res.Lost, ",") != wantLost {
+		t.Fatalf("result = %+v", res)
+	}
+	snap := tf.state.Snapshot()
+	if n := snap.NodeByID("n1"); n.Status != structs.NodeDown || !n.UpdatedAt.Equal(t1) {
+		t.Fatalf("stored node = %+v", n)
+	}
+	for _, id := range res.Lost {
+		sb := snap.SandboxByID(id)
+		if sb.State != structs.SandboxLost || sb.StopReason != structs.StopReasonNodeLost || !sb.StoppedAt.Equal(t1) || sb.ModifyIndex != index {
+			t.Errorf("%s = %+v", id, sb)
+		}
+		if id != "sb_new" && !sb.StartedAt.Equal(t0) {
+			t.Errorf("%s: StartedAt changed to %v", id, sb.StartedAt)
+		}
+	}
+	if got := snap.SandboxByID("sb_done"); got.State != structs.SandboxStopped || got.ModifyIndex != done.ModifyIndex {
+		t.Errorf("terminal sandbox changed: %+v", got)
+	}
+	if got := snap.SandboxByID("sb_other"); got.State != structs.SandboxRunning || got.ModifyIndex != other.ModifyIndex {
+		t.Errorf("sandbox of another node changed: %+v", got)
+	}
+	if n := snap.NodeByID("n2"); n.Status != structs.NodeReady {
+		t.Errorf("other node = %+v", n)
+	}
+
+	// Every LOST sandbox goes through the sandbox event path; then the node event.
+	var evIDs []string
+	for _, ev := range tf.events {
+		if ev.Type != structs.SandboxEventStateChanged || ev.Index != index || ev.Sandbox.State != structs.SandboxLost || !ev.At.Equal(t1) {
+			t.Errorf("sandbox event = %+v", ev)
+		}
+		evIDs = append(evIDs, ev.Sandbox.ID)
+	}
+	if strings.Join(evIDs, ",") != wantLost {
+		t.Errorf("sandbox events for %v, want %s", evIDs, wantLost)
+	}
+	if len(tf.nodeEvents) != 1 {
+		t.Fatalf("node events = %+v", tf.nodeEvents)
+	}
+	if ev := tf.nodeEvents[0]; ev.Type != structs.NodeEventDown || ev.Index != index || ev.Node.ID != "n1" ||
+		ev.Node.Status != structs.NodeDown || strings.Join(ev.Lost, ",") != wantLost || !ev.At.Equal(t1) {
+		t.Errorf("node event = %+v", ev)
+	}
+
+	// A LOST sandbox is terminal.
+	wantCode(t, tf.do(t, command.SandboxUpdate, &command.SandboxUpdateRequest{ID: "sb_run", At: t1, State: structs.SandboxRunning}),
+		apperr.FailedPrecondition, "is LOST")
+
+	// Down again: nothing more happens.
+	tf.events, tf.nodeEvents = nil, nil
+	again := tf.mustDo(t, command.NodeDown, &command.NodeDownRequest{NodeID: "n1", At: t1.Add(time.Minute)}).(*command.NodeDownResult)
+	if len(again.Lost) != 0 || again.Node.Status != structs.NodeDown || !again.Node.UpdatedAt.Equal(t1) {
+		t.Fatalf("second NodeDown = %+v", again)
+	}
+	if len(tf.events) != 0 || len(tf.nodeEvents) != 0 {
+		t.Fatalf("second NodeDown published %+v %+v", tf.events, tf.nodeEvents)
+	}
+
+	fails := []struct {
+		name string
+		req  command.NodeDownRequest
+		code apperr.Code
+		says string
+	}{
+		{"unknown node", command.NodeDownRequest{NodeID: "n9", At: t1}, apperr.NotFound, "n9 not found"},
+		{"no node", command.NodeDownRequest{At: t1}, apperr.InvalidArgument, "no node"},
+		{"no time", command.NodeDownRequest{NodeID: "n2"}, apperr.InvalidArgument, "no time"},
+	}
+	for _, tt := range fails {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tf.dump(t)
+			wantCode(t, tf.do(t, command.NodeDown, &tt.req), tt.code, tt.says)
+			if !bytes.Equal(tf.dump(t), before) {
+				t.Fatal("failed NodeDown changed the state")
+			}
+		})
+	}
+}
+
+func TestFSMNodeEvents(t *testing.T) {
+	tf := newTestFSM(t)
+	node := structs.Node{ID: "n1", Region: "eu", Status: structs.NodeReady, RPCAddr: "10.0.0.1:7100", UpdatedAt: t0}
+	upsert := func(st structs.NodeStatus, at time.Time) {
+		n := node
+		n.Status, n.UpdatedAt = st, at
+		tf.mustDo(t, command.NodeUpsert, &command.NodeUpsertRequest{Node: n})
+	}
+	upsert(structs.NodeReady, t0)                                                                       // 1: REGISTERED
+	upsert(structs.NodeReady, t0.Add(time.Second))                                                      // 2: nothing new
+	tf.mustDo(t, command.NodeDown, &command.NodeDownRequest{NodeID: "n1", At: t0.Add(2 * time.Second)}) // 3: DOWN
+	upsert(structs.NodeDown, t0.Add(3*time.Second))                                                     // 4: still down
+	upsert(structs.NodeReady, t0.Add(4*time.Second))                                                    // 5: READY
+	tf.do(t, command.NodeUpsert, &command.NodeUpsertRequest{})                                          // 6: fails
+	want := []struct {
+		index uint64
+		typ   structs.NodeEventType
+		at    time.Time
+	}{
+		{1, structs.NodeEventRegistered, t0},
+		{3, structs.NodeEventDown, t0.Add(2 * time.Second)},
+		{5, structs.NodeEventReady, t0.Add(4 * time.Second)},
+	}
+	if len(tf.nodeEvents) != len(want) {
+		t.Fatalf("%d node events, want %d: %+v", len(tf.nodeEvents), len(want), tf.nodeEvents)
+	}
+	for i, w := range want {
+		ev := tf.nodeEvents[i]
+		if ev.Index != w.index || ev.Type != w.typ || !ev.At.Equal(w.at) || ev.Node.ID != "n1" || ev.Node.RPCAddr != node.RPCAddr {
+			t.Errorf("event %d = %+v, want %+v", i, ev, w)
+		}
+	}
+	if n := tf.state.Snapshot().NodeByID("n1"); n.Status != structs.NodeReady || n.RPCAddr != "10.0.0.1:7100" {
+		t.Fatalf("stored node = %+v", n)
+	}
+}
+
+func TestFSMServers(t *testing.T) {
+	tf := newTestFSM(t)
+	srv := structs.Server{ID: "srv_1", Region: "eu", RaftAddr: "10.0.0.1:7000", RPCAddr: "10.0.0.1:7001", HTTPAddr: "10.0.0.1:8080", UpdatedAt: t0}
+	got := tf.mustDo(t, command.ServerUpsert, &command.ServerUpsertRequest{Server: srv}).(*structs.Server)
+	if *got != srv {
+		t.Fatalf("upsert result = %+v", got)
+	}
+	got.RPCAddr = "changed"
+	if stored := tf.state.Snapshot().ServerByID("srv_1"); *stored != srv {
+		t.Fatalf("stored = %+v (the result must be a copy)", stored)
+	}
+	srv.RaftAddr = "10.0.0.9:7000"
+	tf.mustDo(t, command.ServerUpsert, &command.ServerUpsertRequest{Server: srv})
+	tf.mustDo(t, command.ServerUpsert, &command.ServerUpsertRequest{Server: structs.Server{ID: "srv_2"}})
+	if stored := tf.state.Snapshot().ServerByID("srv_1"); stored.RaftAddr != "10.0.0.9:7000" {
+		t.Fatalf("not replaced: %+v", stored)
+	}
+	if resp := tf.mustDo(t, command.ServerRemove, &command.ServerRemoveRequest{ID: "srv_1"}); resp != nil {
+		t.Fatalf("remove result = %v, want nil", resp)
+	}
+	index := tf.next
+	if resp := tf.mustDo(t, command.ServerRemove, &command.ServerRemoveRequest{ID: "never_there"}); resp != nil {
+		t.Fatalf("remove of an unknown id = %v", resp)
+	}
+	snap := tf.state.Snapshot()
+	if srvs := snap.Servers(); len(srvs) != 1 || srvs[0].ID != "srv_2" || snap.Index() != index {
+		t.Fatalf("servers = %+v at index %d", srvs, snap.Index())
+	}
+	wantCode(t, tf.do(t, command.ServerUpsert, &command.ServerUpsertRequest{}), apperr.InvalidArgument, "id")
+	wantCode(t, tf.do(t, command.ServerRemove, &command.ServerRemoveRequest{}), apperr.InvalidArgument, "no server")
+}
+
+// TestFSMResultTypesMatchNewResult checks that command.NewResult, which a
+// forwarding layer decodes results into, names the type the state machine
+// actually returns, for every known command type.
+func TestFSMResultTypesMatchNewResult(t *testing.T) {
+	reqs := map[command.Type]any{
+		command.TeamUpsert:    &command.TeamUpsertRequest{Team: structs.Team{ID: "team_a"}},
+		command.APIKeyUpsert:  &command.APIKeyUpsertRequest{Key: structs.APIKey{ID: "key_1", TeamID: "team_a", Hash: hashOf("d")}},
+		command.NodeUpsert:    &command.NodeUpsertRequest{Node: structs.Node{ID: "n1", Status: structs.NodeReady}},
+		command.SandboxCreate: create("sb_1"),
+		command.SandboxUpdate: &command.SandboxUpdateRequest{ID: "sb_1", At: t0, State: structs.SandboxRunning},
+		command.NodeDown:      &command.NodeDownRequest{NodeID: "n1", At: t0},
+		command.ServerUpsert:  &command.ServerUpsertRequest{Server: structs.Server{ID: "srv_1"}},
+		command.ServerRemove:  &command.ServerRemoveRequest{ID: "srv_1"},
+	}
+	order := []command.Type{command.TeamUpsert, command.APIKeyUpsert, command.NodeUpsert, command.SandboxCreate,
+		command.SandboxUpdate, command.NodeDown, command.ServerUpsert, command.ServerRemove}
+	for typ := range 256 {
+		if command.Type(typ).Known() && reqs[command.Type(typ)] == nil {
+			t.Fatalf("no request for known type %v: add it to this test", command.Type(typ))
+		}
+	}
+	tf := newTestFSM(t)
+	for _, typ := range order {
+		resp := tf.mustDo(t, typ, reqs[typ])
+		if got, want := reflect.TypeOf(resp), reflect.TypeOf(command.NewResult(typ)); got != want {
+			t.Errorf("%v: the FSM returns %v, NewResult gives %v", typ, got, want)
+		}
+	}
+}

@@ -43,6 +43,12 @@ func (f *fsm) apply(index uint64, data []byte) any {
 		return f.sandboxUpdate(index, r)
 	case *command.NodeUpsertRequest:
 		return f.nodeUpsert(index, r)
+	case *command.NodeDownRequest:
+		return f.nodeDown(index, r)
+	case *command.ServerUpsertRequest:
+		return f.serverUpsert(index, r)
+	case *command.ServerRemoveRequest:
+		return f.serverRemove(index, r)
 	}
 	panic(fmt.Sprintf("store: entry %d: no handler for %v", index, t))
 }
@@ -100,15 +106,6 @@ func (f *fsm) apiKeyUpsert(index uint64, r *command.APIKeyUpsertRequest) any {
 func isSHA256Hex(s string) bool {
 	b, err := hex.DecodeString(s)
 	return err == nil && len(b) == 32 && hex.EncodeToString(b) == s
-}
-
-func (f *fsm) nodeUpsert(index uint64, r *command.NodeUpsertRequest) any {
-	node := r.Node
-	if node.ID == "" {
-		return apperr.New(apperr.InvalidArgument, "a node needs an id")
-	}
-	err := f.write(index, func(txn *state.WriteTxn) error { return txn.UpsertNode(&node) })
-	return result(&node, err)
 }
 
 // started reports whether a sandbox in st has started running.

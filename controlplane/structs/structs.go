@@ -16,15 +16,21 @@ const (
 	SandboxStopping  SandboxState = "STOPPING"
 	SandboxStopped   SandboxState = "STOPPED"
 	SandboxFailed    SandboxState = "FAILED"
+	// SandboxLost: the sandbox's node went silent; the control plane no
+	// longer knows whether it runs and stops billing it. If the node comes
+	// back, its agent is told to kill it.
+	SandboxLost SandboxState = "LOST"
 )
 
 // Terminal reports whether no further transition can leave the state.
-func (s SandboxState) Terminal() bool { return s == SandboxStopped || s == SandboxFailed }
+func (s SandboxState) Terminal() bool {
+	return s == SandboxStopped || s == SandboxFailed || s == SandboxLost
+}
 
 // Valid reports whether s is one of the known states.
 func (s SandboxState) Valid() bool {
 	switch s {
-	case SandboxCreating, SandboxRunning, SandboxExecuting, SandboxStopping, SandboxStopped, SandboxFailed:
+	case SandboxCreating, SandboxRunning, SandboxExecuting, SandboxStopping, SandboxStopped, SandboxFailed, SandboxLost:
 		return true
 	}
 	return false
@@ -37,6 +43,7 @@ const (
 	StopReasonExited       = "EXITED"        // envd exited or the container died
 	StopReasonAgentRestart = "AGENT_RESTART" // the node agent restarted; the sandbox did not survive
 	StopReasonStartFailed  = "START_FAILED"  // the runtime could not start it
+	StopReasonNodeLost     = "NODE_LOST"     // its node stopped heartbeating; the sandbox is LOST
 )
 
 // Team owns sandboxes and API keys. Every lookup is scoped by team.
@@ -115,6 +122,7 @@ type Node struct {
 	ID        string     `json:"id"`
 	Region    string     `json:"region"`
 	Zone      string     `json:"zone,omitempty"`
+	RPCAddr   string     `json:"rpcAddr,omitempty"` // the agent's gRPC address, which servers dial
 	Status    NodeStatus `json:"status"`
 	VCPUs     float64    `json:"vcpus"`
 	MemoryMB  int        `json:"memoryMB"`
@@ -142,4 +150,36 @@ type SandboxEvent struct {
 	Type    SandboxEventType `json:"type"`
 	At      time.Time        `json:"at"`
 	Sandbox *Sandbox         `json:"sandbox"`
+}
+
+// NodeEventType says what happened to a node.
+type NodeEventType string
+
+// Node event types.
+const (
+	NodeEventRegistered NodeEventType = "REGISTERED" // a node the state did not know
+	NodeEventDown       NodeEventType = "DOWN"       // the node went silent; its sandboxes are LOST
+	NodeEventReady      NodeEventType = "READY"      // a DOWN node came back
+)
+
+// NodeEvent is published after Raft applies a change to a node's health.
+// Node is the node as it is after the change; Lost lists the sandboxes a
+// DOWN event marked LOST.
+type NodeEvent struct {
+	Index uint64        `json:"index"`
+	Type  NodeEventType `json:"type"`
+	At    time.Time     `json:"at"`
+	Node  *Node         `json:"node"`
+	Lost  []string      `json:"lost,omitempty"`
+}
+
+// Server is a control-plane server of the region, as it advertises itself
+// to the other servers and to node agents.
+type Server struct {
+	ID        string    `json:"id"` // the Raft server id
+	Region    string    `json:"region"`
+	RaftAddr  string    `json:"raftAddr"`
+	RPCAddr   string    `json:"rpcAddr"`  // server-to-server and agent gRPC
+	HTTPAddr  string    `json:"httpAddr"` // the public API
+	UpdatedAt time.Time `json:"updatedAt"`
 }
