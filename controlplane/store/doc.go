@@ -9,8 +9,32 @@
 // state machine's result comes back to the caller. A business error (a
 // sandbox that does not exist, a stopped sandbox that cannot change) is
 // returned as an apperr error; a server that is not the leader answers
-// UNAVAILABLE wrapping ErrNotLeader. Reads go to State(), which every
-// server keeps up to date.
+// UNAVAILABLE wrapping ErrNotLeader.
+//
+// Reads go to State(), which every server keeps up to date, at one of three
+// consistencies. A stale read reads State() as it is. A default read is
+// served by the leader. A linearizable read asks the leader for
+// ReadIndex (its commit index, once a quorum has confirmed it still leads)
+// and, on any server, waits for WaitApplied(index) before reading: it then
+// sees every write acknowledged before it started.
+//
+// Membership: a region of 3 or 5 servers starts with BootstrapPeers (every
+// server of the group calls it with the same list) or with Bootstrap on one
+// server and Join for the others; the leader adds and removes servers with
+// Join and Remove. Peers, LastContact and CommitIndex report on the
+// cluster. Raft runs over TCP, or over mutual TLS when Config.TLS is set:
+// every connection presents this server's certificate and must present one
+// the region's CA signed.
+//
+// Snapshots: Raft snapshots on its own (Config.SnapshotInterval,
+// SnapshotThreshold) and keeps Config.TrailingLogs entries after each, so a
+// follower that fell further behind, or a new server, is sent the snapshot
+// and then the log. SaveSnapshot writes a snapshot to a file (a JSON header
+// with magic "codeint-snapshot", version, index, term, configuration, size
+// and SHA-256, then the state dump); RestoreSnapshot, on the leader, checks
+// such a file completely and then replaces the whole cluster's state with
+// it. StateHash fingerprints the state so servers can be compared: equal
+// indexes must give equal hashes.
 //
 // The state machine is deterministic: it reads nothing but the log entry
 // (time comes from the command). A committed entry that does not decode, or
@@ -18,5 +42,6 @@
 // panics.
 //
 // A Store is safe for concurrent use once Open has returned. Open,
-// Bootstrap and Close are called by the owner, not concurrently.
+// Bootstrap, BootstrapPeers and Close are called by the owner, not
+// concurrently.
 package store

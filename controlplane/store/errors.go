@@ -9,9 +9,10 @@ import (
 	"github.com/codeint/codeint/controlplane/apperr"
 )
 
-// Errors of the store. Errors from Apply carry an apperr code and wrap one
-// of these, so both errors.Is(err, ErrNotLeader) and
-// errors.Is(err, apperr.ErrUnavailable) hold.
+// Errors of the store. Errors from Apply, the membership calls, reads and
+// snapshots carry an apperr code and wrap one of these, so both
+// errors.Is(err, ErrNotLeader) and errors.Is(err, apperr.ErrUnavailable)
+// hold.
 var (
 	// ErrNotLeader: this server is not the leader; send the command to
 	// LeaderAddr (code UNAVAILABLE).
@@ -26,6 +27,9 @@ var (
 	// ErrTimeout: the command or the wait did not complete in time (code
 	// DEADLINE_EXCEEDED).
 	ErrTimeout = errors.New("store: timed out")
+	// ErrBadSnapshot: a snapshot file given to RestoreSnapshot does not
+	// parse, is truncated or fails its checksum (code INVALID_ARGUMENT).
+	ErrBadSnapshot = errors.New("store: bad snapshot file")
 )
 
 // coded wraps cause under an apperr error with code and message, keeping

@@ -28,10 +28,14 @@ type Store struct {
 	log   *slog.Logger
 	state *state.Store
 	fsm   *fsm
+	// applied is the index of the last command the state machine applied
+	// or the snapshot it restored (see WaitApplied).
+	applied *appliedIndex
 
 	raft      *raft.Raft
 	wal       *wal.WAL
 	meta      *metadb.BoltMetaDB
+	snaps     raft.SnapshotStore
 	transport raft.Transport
 	addr      raft.ServerAddress
 
@@ -41,11 +45,8 @@ type Store struct {
 
 // New checks the configuration and returns a store that is not open yet.
 func New(cfg Config) (*Store, error) {
-	if cfg.NodeID == "" {
-		return nil, errors.New("store: NodeID is required")
-	}
-	if cfg.Dir == "" {
-		return nil, errors.New("store: Dir is required")
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
 	st, err := state.New()
@@ -54,10 +55,11 @@ func New(cfg Config) (*Store, error) {
 	}
 	log := cfg.Logger.With("component", "store", "node", cfg.NodeID)
 	return &Store{
-		cfg:   cfg,
-		log:   log,
-		state: st,
-		fsm:   &fsm{state: st, onEvent: cfg.OnSandboxEvent, log: log},
+		cfg:     cfg,
+		log:     log,
+		state:   st,
+		fsm:     &fsm{state: st, onEvent: cfg.OnSandboxEvent, onNodeEvent: cfg.OnNodeEvent, log: log},
+		applied: &appliedIndex{},
 	}, nil
 }
 
@@ -89,6 +91,7 @@ func (s *Store) Open() (err error) {
 	if err != nil {
 		return fmt.Errorf("store: open snapshots: %w", err)
 	}
+	s.snaps = trackedSnapshots{snaps}
 	if err := s.openTransport(hlog); err != nil {
 		return err
 	}
@@ -101,10 +104,11 @@ func (s *Store) Open() (err error) {
 	rc.MaxAppendEntries = maxAppendEntries
 	rc.SnapshotInterval = s.cfg.SnapshotInterval
 	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.TrailingLogs = s.cfg.TrailingLogs
 	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
 	rc.ElectionTimeout = s.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, s.cfg.HeartbeatTimeout)
-	r, err := raft.NewRaft(rc, s.fsm, s.wal, s.wal, snaps, s.transport)
+	r, err := raft.NewRaft(rc, &trackedFSM{fsm: s.fsm, applied: s.applied}, trimmedLog{s.wal}, s.wal, s.snaps, s.transport)
 	if err != nil {
 		return fmt.Errorf("store: start raft: %w", err)
 	}
@@ -126,7 +130,13 @@ func (s *Store) openTransport(hlog hclog.Logger) error {
 		}
 		adv = a
 	}
-	t, err := raft.NewTCPTransportWithLogger(s.cfg.BindAddr, adv, tcpMaxPool, tcpTimeout, hlog.Named("transport"))
+	var t *raft.NetworkTransport
+	var err error
+	if s.cfg.TLS != nil {
+		t, err = newTLSTransport(s.cfg.BindAddr, adv, s.cfg.TLS, hlog.Named("transport"))
+	} else {
+		t, err = raft.NewTCPTransportWithLogger(s.cfg.BindAddr, adv, tcpMaxPool, tcpTimeout, hlog.Named("transport"))
+	}
 	if err != nil {
 		return fmt.Errorf("store: raft transport on %s: %w", s.cfg.BindAddr, err)
 	}
@@ -140,59 +150,6 @@ func (s *Store) Addr() string { return string(s.addr) }
 // NodeID returns this server's Raft id.
 func (s *Store) NodeID() string { return s.cfg.NodeID }
 
-// Bootstrap makes this server the only voter of a new cluster. On a server
-// that already has state (a restart, or a server that joined a cluster) it
-// does nothing.
-func (s *Store) Bootstrap() error {
-	if s.raft == nil {
-		return ErrNotOpen
-	}
-	conf := raft.Configuration{Servers: []raft.Server{{
-		Suffrage: raft.Voter, ID: raft.ServerID(s.cfg.NodeID), Address: s.addr,
-	}}}
-	err := s.raft.BootstrapCluster(conf).Error()
-	if errors.Is(err, raft.ErrCantBootstrap) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("store: bootstrap: %w", err)
-	}
-	return nil
-}
-
-// Join adds a voter to the cluster; call it on the leader. Joining a server
-// already present with the same address does nothing.
-func (s *Store) Join(nodeID, addr string) error {
-	if s.raft == nil {
-		return ErrNotOpen
-	}
-	cf := s.raft.GetConfiguration()
-	if err := cf.Error(); err != nil {
-		return s.raftError(err)
-	}
-	for _, srv := range cf.Configuration().Servers {
-		if srv.ID == raft.ServerID(nodeID) && srv.Address == raft.ServerAddress(addr) {
-			return nil
-		}
-	}
-	if err := s.raft.AddVoter(raft.ServerID(nodeID), raft.ServerAddress(addr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
-		return s.raftError(err)
-	}
-	s.log.Info("server joined", "id", nodeID, "addr", addr)
-	return nil
-}
-
-// Remove removes a server from the cluster; call it on the leader.
-func (s *Store) Remove(nodeID string) error {
-	if s.raft == nil {
-		return ErrNotOpen
-	}
-	if err := s.raft.RemoveServer(raft.ServerID(nodeID), 0, s.cfg.ApplyTimeout).Error(); err != nil {
-		return s.raftError(err)
-	}
-	return nil
-}
-
 // WaitForLeader waits until the cluster has a leader. When this server is
 // the leader it also waits until every committed entry has been applied
 // locally, so that State reflects the whole log (after a restart, the log
@@ -202,7 +159,7 @@ func (s *Store) WaitForLeader(timeout time.Duration) error {
 		return ErrNotOpen
 	}
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
+	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
 	for {
 		if s.LeaderAddr() != "" {
@@ -252,12 +209,16 @@ func (s *Store) LeaderID() string {
 	return string(id)
 }
 
-// AppliedIndex returns the index of the last entry applied to State.
+// AppliedIndex returns the index of the last entry applied: once Apply
+// has returned, at least that command's index. (Raft counts an entry when
+// it hands it to the state machine, which may be a moment before or after
+// the state machine has applied it; this is the later of the two.)
 func (s *Store) AppliedIndex() uint64 {
 	if s.raft == nil {
 		return 0
 	}
-	return s.raft.AppliedIndex()
+	applied, _ := s.applied.get()
+	return max(applied, s.raft.AppliedIndex())
 }
 
 // State returns the replicated state, for reads. It stays the same object
