@@ -7,15 +7,23 @@ import (
 	"github.com/codeint/codeint/nodeagent/agentapi"
 )
 
-// Registry maps node ids to agents.
+// Registry maps node ids to agents: those registered in this process, and
+// through an optional fallback (Remote) those of other processes.
 type Registry struct {
-	mu     sync.RWMutex
-	agents map[string]agentapi.Agent
+	mu       sync.RWMutex
+	agents   map[string]agentapi.Agent
+	fallback Resolver
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
-	return &Registry{agents: make(map[string]agentapi.Agent)}
+// Resolver finds an agent by node id.
+type Resolver interface {
+	Get(nodeID string) (agentapi.Agent, bool)
+}
+
+// NewRegistry returns an empty registry; fallback, when not nil, is asked
+// for nodes not registered here.
+func NewRegistry(fallback Resolver) *Registry {
+	return &Registry{agents: make(map[string]agentapi.Agent), fallback: fallback}
 }
 
 // Register adds or replaces the agent of its node.
@@ -30,6 +38,9 @@ func (r *Registry) Get(nodeID string) (agentapi.Agent, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	a, ok := r.agents[nodeID]
+	if !ok && r.fallback != nil {
+		return r.fallback.Get(nodeID)
+	}
 	return a, ok
 }
 

@@ -56,8 +56,12 @@ func (s *Service) stop(ctx context.Context, id, reason string) (*structs.Sandbox
 		ExpectStates: []structs.SandboxState{structs.SandboxCreating, structs.SandboxRunning}})
 	if err != nil {
 		if errors.Is(err, apperr.ErrFailedPrecondition) {
-			if cur := s.cfg.Store.State().Snapshot().SandboxByID(id); cur != nil && cur.State.Terminal() {
+			cur := s.cfg.Store.State().Snapshot().SandboxByID(id)
+			switch {
+			case cur != nil && cur.State.Terminal():
 				return cur, nil
+			case cur != nil && cur.State == structs.SandboxStopping:
+				return s.waitStopped(ctx, id) // another server is stopping it
 			}
 		}
 		return nil, fmt.Errorf("stop sandbox %s: %w", id, err)
@@ -71,6 +75,11 @@ func (s *Service) stop(ctx context.Context, id, reason string) (*structs.Sandbox
 	}
 	stopped, err := s.update(ctx, command.SandboxUpdateRequest{ID: id, State: structs.SandboxStopped, Error: stopErr})
 	if err != nil {
+		// Its node's heartbeats may have recorded the end first (LOST,
+		// or STOPPED when the agent no longer ran it).
+		if cur := s.cfg.Store.State().Snapshot().SandboxByID(id); cur != nil && cur.State.Terminal() {
+			return cur, nil
+		}
 		return nil, fmt.Errorf("mark sandbox %s stopped: %w", id, err)
 	}
 	if reason == structs.StopReasonTimeout {
@@ -113,6 +122,9 @@ func (s *Service) Run(ctx context.Context) {
 }
 
 func (s *Service) expire(ctx context.Context) {
+	if s.cfg.EnforceExpiry != nil && !s.cfg.EnforceExpiry() {
+		return
+	}
 	now := s.cfg.Now()
 	for _, sb := range s.cfg.Store.State().Snapshot().SandboxesNonTerminal() {
 		if sb.State == structs.SandboxStopping || sb.ExpiresAt.IsZero() || now.Before(sb.ExpiresAt) {
@@ -188,7 +200,7 @@ func (s *Service) Close() {
 func (s *Service) CountByState() map[string]int {
 	counts := map[string]int{}
 	for _, st := range []structs.SandboxState{structs.SandboxCreating, structs.SandboxRunning, structs.SandboxExecuting,
-		structs.SandboxStopping, structs.SandboxStopped, structs.SandboxFailed} {
+		structs.SandboxStopping, structs.SandboxStopped, structs.SandboxFailed, structs.SandboxLost} {
 		counts[string(st)] = 0
 	}
 	snap := s.cfg.Store.State().Snapshot()

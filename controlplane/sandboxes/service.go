@@ -46,6 +46,10 @@ type Config struct {
 	Limits          Limits
 	Now             func() time.Time // time.Now when nil
 	ExpiryInterval  time.Duration    // how often lifetimes are checked; 250 ms when zero
+	// EnforceExpiry says whether this server stops sandboxes whose
+	// lifetime ran out now: in a region only the leader does, so that one
+	// expiry is one stop. Nil means always (one server).
+	EnforceExpiry func() bool
 }
 
 // Service implements API.

@@ -107,7 +107,7 @@ func newFixture(t testing.TB) *fixture {
 	fa := &fakeAgent{running: map[string]bool{}, exec: func(context.Context, agentapi.ExecRequest, func(agentapi.OutputChunk)) (agentapi.ExecResult, error) {
 		return agentapi.ExecResult{Stdout: "1\n"}, nil
 	}}
-	reg := agents.NewRegistry()
+	reg := agents.NewRegistry(nil)
 	reg.Register(fa)
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex

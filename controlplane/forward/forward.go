@@ -1,0 +1,156 @@
+package forward
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/command"
+	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
+	"github.com/codeint/codeint/controlplane/state"
+	"github.com/codeint/codeint/controlplane/store"
+)
+
+// DefaultMaxWait bounds how long a forwarded call waits for a leader when
+// the caller's context has no earlier deadline: a little over a leader
+// election.
+const DefaultMaxWait = 5 * time.Second
+
+// retryPause is the pause before asking again who the leader is.
+const retryPause = 25 * time.Millisecond
+
+// Local is what the forwarder needs of this server's store.
+type Local interface {
+	Apply(ctx context.Context, t command.Type, req any) (any, error)
+	State() *state.Store
+	IsLeader() bool
+	LeaderID() string
+}
+
+// Dialer gives a client connection to a server's RPC address; connections
+// are shared and owned by the dialer.
+type Dialer interface {
+	Conn(addr string) (grpc.ClientConnInterface, error)
+}
+
+// Config wires a Forwarder.
+type Config struct {
+	Local Local
+	Dial  Dialer
+	// RPCAddr returns the RPC address of a server of the region by node id
+	// (e.g. from the state's servers table). ok is false when unknown.
+	RPCAddr func(nodeID string) (addr string, ok bool)
+	// MaxWait bounds waiting for a leader (DefaultMaxWait when zero).
+	MaxWait time.Duration
+}
+
+// Forwarder sends writes and leader-only calls to the leader.
+type Forwarder struct {
+	cfg Config
+}
+
+// New returns a forwarder.
+func New(cfg Config) *Forwarder {
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	return &Forwarder{cfg: cfg}
+}
+
+// State returns the local replica of the state, for reads.
+func (f *Forwarder) State() *state.Store { return f.cfg.Local.State() }
+
+// Apply commits a command on the leader, wherever that is, and returns the
+// state machine's result (decoded with command.NewResult when it came over
+// the wire). It satisfies the Store interfaces of the services.
+func (f *Forwarder) Apply(ctx context.Context, t command.Type, req any) (any, error) {
+	var result any
+	err := f.OnLeader(ctx, func(ctx context.Context, local bool, c serverpb.ServerClient) error {
+		if local {
+			r, err := f.cfg.Local.Apply(ctx, t, req)
+			result = r
+			return err
+		}
+		r, err := remoteApply(ctx, c, t, req)
+		result = r
+		return err
+	})
+	return result, err
+}
+
+func remoteApply(ctx context.Context, c serverpb.ServerClient, t command.Type, req any) (any, error) {
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("forward %v: %w", t, err)
+	}
+	reply, err := c.Apply(ctx, &serverpb.ApplyRequest{Type: uint32(t), Payload: payload})
+	if err != nil {
+		return nil, FromStatus(err)
+	}
+	res := command.NewResult(t)
+	if res == nil || len(reply.GetResult()) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(reply.GetResult(), res); err != nil {
+		return nil, fmt.Errorf("forward %v: decode result: %w", t, err)
+	}
+	return res, nil
+}
+
+// OnLeader runs call once on the leader: with local=true when this server
+// is the leader, otherwise with a client of the leader's RPC service. A
+// call refused because the server it reached is not (or no longer) the
+// leader is tried again once the leader is known, until ctx or MaxWait
+// ends; any other outcome is final. call must return errors of a remote
+// call already converted with FromStatus.
+func (f *Forwarder) OnLeader(ctx context.Context, call func(ctx context.Context, local bool, c serverpb.ServerClient) error) error {
+	deadline := time.Now().Add(f.cfg.MaxWait)
+	for {
+		err := f.tryLeader(ctx, call)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if ctx.Err() != nil || time.Now().Add(retryPause).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(retryPause):
+		}
+	}
+}
+
+// errNoLeaderAddr: a leader is known but not yet its RPC address (it
+// records it in the state right after it wins).
+var errNoLeaderAddr = errors.New("forward: the leader's RPC address is not known yet")
+
+func (f *Forwarder) tryLeader(ctx context.Context, call func(ctx context.Context, local bool, c serverpb.ServerClient) error) error {
+	if f.cfg.Local.IsLeader() {
+		return call(ctx, true, nil)
+	}
+	leader := f.cfg.Local.LeaderID()
+	if leader == "" {
+		return fmt.Errorf("%w: %w", apperr.New(apperr.Unavailable, "no leader is known in this region (no quorum?)"), store.ErrNotLeader)
+	}
+	addr, ok := f.cfg.RPCAddr(leader)
+	if !ok {
+		return fmt.Errorf("%w: %w", apperr.New(apperr.Unavailable, "the leader %s has not published its RPC address yet", leader), errNoLeaderAddr)
+	}
+	conn, err := f.cfg.Dial.Conn(addr)
+	if err != nil {
+		return apperr.New(apperr.Unavailable, "leader %s at %s: %v", leader, addr, err)
+	}
+	return call(ctx, false, serverpb.NewServerClient(conn))
+}
+
+// retryable reports whether the call certainly did not happen because the
+// server asked was not the leader.
+func retryable(err error) bool {
+	return errors.Is(err, store.ErrNotLeader) || errors.Is(err, errNoLeaderAddr)
+}

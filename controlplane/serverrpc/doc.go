@@ -1,0 +1,12 @@
+// Package serverrpc is the gRPC service every codeint server offers to the
+// other servers of its region and to node agents: the leader's Apply and
+// ReadIndex for forwarded writes and linearizable reads, cluster
+// membership (Status, Join, RemovePeer, ListPeers), snapshots, and agents'
+// heartbeats. Handlers are thin: they decode, call a Backend, and encode
+// errors with package forward so that errors.Is survives the wire. Calls
+// that only the leader may serve are forwarded to it by the handler when
+// this server is a follower; Apply itself is never forwarded twice.
+//
+// Pool keeps one client connection per address, with the transport
+// credentials (mutual TLS in production) given once.
+package serverrpc
