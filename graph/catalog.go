@@ -8,9 +8,11 @@ import (
 
 // Region is one region of a deployment, as a Catalog reports it.
 type Region struct {
-	Name    string
-	Leader  string // address of the region's Raft leader; empty when none
-	Healthy bool
+	Name          string
+	Leader        string   // address of the region's Raft leader; empty when none
+	Authoritative bool     // owns the global state
+	LatencyMs     *float64 // measured RTT from the answering server's region; nil until measured
+	Healthy       bool
 }
 
 // Template is an image sandboxes start from, as a Catalog reports it.

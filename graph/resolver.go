@@ -45,6 +45,7 @@ type Resolver struct {
 	Catalog   Catalog
 	Usage     UsageReporter
 	Teams     TeamAdmin
+	Cluster   ClusterInfo // nil: a single server; cluster is UNAVAILABLE
 	Logger    *slog.Logger
 }
 

@@ -49,10 +49,13 @@ func (r *mutationResolver) SetSandboxTimeout(ctx context.Context, id string, tim
 	return toSandbox(s), nil
 }
 
-func (r *queryResolver) Sandbox(ctx context.Context, id string) (*model.Sandbox, error) {
+func (r *queryResolver) Sandbox(ctx context.Context, id string, consistency *model.Consistency) (*model.Sandbox, error) {
 	team, err := teamID(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if err := r.barrier(ctx, consistency); err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", id, err)
 	}
 	s, err := r.Resolver.Sandboxes.Get(ctx, team, id)
 	if err != nil {
@@ -61,7 +64,7 @@ func (r *queryResolver) Sandbox(ctx context.Context, id string) (*model.Sandbox,
 	return toSandbox(s), nil
 }
 
-func (r *queryResolver) Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string) (*model.SandboxConnection, error) {
+func (r *queryResolver) Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) (*model.SandboxConnection, error) {
 	team, err := teamID(ctx)
 	if err != nil {
 		return nil, err
@@ -69,6 +72,9 @@ func (r *queryResolver) Sandboxes(ctx context.Context, state *model.SandboxState
 	q, err := toListQuery(state, first, after)
 	if err != nil {
 		return nil, err
+	}
+	if err := r.barrier(ctx, consistency); err != nil {
+		return nil, fmt.Errorf("list sandboxes: %w", err)
 	}
 	page, err := r.Resolver.Sandboxes.List(ctx, team, q)
 	if err != nil {

@@ -47,6 +47,7 @@ type Config struct {
 	Catalog   Catalog       // optional: regions and templates are UNAVAILABLE without it
 	Usage     UsageReporter // optional: usage is UNAVAILABLE without it
 	Teams     TeamAdmin     // optional: createTeam and createApiKey are UNAVAILABLE without it
+	Cluster   ClusterInfo   // optional: cluster is UNAVAILABLE and every consistency level reads locally without it
 	Logger    *slog.Logger  // nil discards
 
 	// Introspection allows __schema and __type queries.
@@ -87,6 +88,7 @@ func NewHandler(cfg Config) http.Handler {
 		Catalog:   cfg.Catalog,
 		Usage:     cfg.Usage,
 		Teams:     cfg.Teams,
+		Cluster:   cfg.Cluster,
 		Logger:    log,
 	}}))
 	ws := transport.Websocket{

@@ -46,6 +46,22 @@ type ComplexityRoot struct {
 		Prefix func(childComplexity int) int
 	}
 
+	Cluster struct {
+		Leader  func(childComplexity int) int
+		Region  func(childComplexity int) int
+		Servers func(childComplexity int) int
+	}
+
+	ClusterServer struct {
+		Healthy       func(childComplexity int) int
+		LastContactMs func(childComplexity int) int
+		Leader        func(childComplexity int) int
+		NodeID        func(childComplexity int) int
+		RPCAddress    func(childComplexity int) int
+		RaftAddress   func(childComplexity int) int
+		Voter         func(childComplexity int) int
+	}
+
 	CommandResult struct {
 		Exit    func(childComplexity int) int
 		Process func(childComplexity int) int
@@ -200,6 +216,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Cluster   func(childComplexity int) int
 		Contexts  func(childComplexity int, sandboxID string) int
 		Exists    func(childComplexity int, sandboxID string, path string) int
 		Languages func(childComplexity int, template string) int
@@ -207,8 +224,8 @@ type ComplexityRoot struct {
 		Processes func(childComplexity int, sandboxID string) int
 		ReadFile  func(childComplexity int, sandboxID string, path string, encoding *model.Encoding) int
 		Regions   func(childComplexity int) int
-		Sandbox   func(childComplexity int, id string) int
-		Sandboxes func(childComplexity int, state *model.SandboxState, first *int, after *string) int
+		Sandbox   func(childComplexity int, id string, consistency *model.Consistency) int
+		Sandboxes func(childComplexity int, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) int
 		Stat      func(childComplexity int, sandboxID string, path string, hash *bool) int
 		Templates func(childComplexity int) int
 		Usage     func(childComplexity int, from time.Time, to time.Time) int
@@ -216,9 +233,11 @@ type ComplexityRoot struct {
 	}
 
 	Region struct {
-		Healthy func(childComplexity int) int
-		Leader  func(childComplexity int) int
-		Name    func(childComplexity int) int
+		Authoritative func(childComplexity int) int
+		Healthy       func(childComplexity int) int
+		LatencyMs     func(childComplexity int) int
+		Leader        func(childComplexity int) int
+		Name          func(childComplexity int) int
 	}
 
 	Sandbox struct {
@@ -329,14 +348,15 @@ type QueryResolver interface {
 	Regions(ctx context.Context) ([]*model.Region, error)
 	Templates(ctx context.Context) ([]*model.Template, error)
 	Languages(ctx context.Context, template string) ([]*model.LanguageInfo, error)
+	Cluster(ctx context.Context) (*model.Cluster, error)
 	Processes(ctx context.Context, sandboxID string) ([]*model.Process, error)
 	Contexts(ctx context.Context, sandboxID string) ([]*model.Context, error)
 	ReadFile(ctx context.Context, sandboxID string, path string, encoding *model.Encoding) (string, error)
 	Stat(ctx context.Context, sandboxID string, path string, hash *bool) (*model.FileInfo, error)
 	Exists(ctx context.Context, sandboxID string, path string) (bool, error)
 	ListFiles(ctx context.Context, sandboxID string, path string, depth *int, hash *bool) ([]*model.FileInfo, error)
-	Sandbox(ctx context.Context, id string) (*model.Sandbox, error)
-	Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string) (*model.SandboxConnection, error)
+	Sandbox(ctx context.Context, id string, consistency *model.Consistency) (*model.Sandbox, error)
+	Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) (*model.SandboxConnection, error)
 	Usage(ctx context.Context, from time.Time, to time.Time) (*model.UsageReport, error)
 }
 type SubscriptionResolver interface {
@@ -389,6 +409,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.APIKey.Prefix(childComplexity), true
+
+	case "Cluster.leader":
+		if e.ComplexityRoot.Cluster.Leader == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.Leader(childComplexity), true
+	case "Cluster.region":
+		if e.ComplexityRoot.Cluster.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.Region(childComplexity), true
+	case "Cluster.servers":
+		if e.ComplexityRoot.Cluster.Servers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Cluster.Servers(childComplexity), true
+
+	case "ClusterServer.healthy":
+		if e.ComplexityRoot.ClusterServer.Healthy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterServer.Healthy(childComplexity), true
+	case "ClusterServer.lastContactMs":
+		if e.ComplexityRoot.ClusterServer.LastContactMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterServer.LastContactMs(childComplexity), true
+	case "ClusterServer.leader":
+		if e.ComplexityRoot.ClusterServer.Leader == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterServer.Leader(childComplexity), true
+	case "ClusterServer.nodeId":
+		if e.ComplexityRoot.ClusterServer.NodeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterServer.NodeID(childComplexity), true
+	case "ClusterServer.rpcAddress":
+		if e.ComplexityRoot.ClusterServer.RPCAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterServer.RPCAddress(childComplexity), true
+	case "ClusterServer.raftAddress":
+		if e.ComplexityRoot.ClusterServer.RaftAddress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterServer.RaftAddress(childComplexity), true
+	case "ClusterServer.voter":
+		if e.ComplexityRoot.ClusterServer.Voter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ClusterServer.Voter(childComplexity), true
 
 	case "CommandResult.exit":
 		if e.ComplexityRoot.CommandResult.Exit == nil {
@@ -1117,6 +1199,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProcessOutput.Stream(childComplexity), true
 
+	case "Query.cluster":
+		if e.ComplexityRoot.Query.Cluster == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Cluster(childComplexity), true
 	case "Query.contexts":
 		if e.ComplexityRoot.Query.Contexts == nil {
 			break
@@ -1200,7 +1288,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Sandbox(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Query.Sandbox(childComplexity, args["id"].(string), args["consistency"].(*model.Consistency)), true
 	case "Query.sandboxes":
 		if e.ComplexityRoot.Query.Sandboxes == nil {
 			break
@@ -1211,7 +1299,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Sandboxes(childComplexity, args["state"].(*model.SandboxState), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Sandboxes(childComplexity, args["state"].(*model.SandboxState), args["first"].(*int), args["after"].(*string), args["consistency"].(*model.Consistency)), true
 	case "Query.stat":
 		if e.ComplexityRoot.Query.Stat == nil {
 			break
@@ -1247,12 +1335,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "Region.authoritative":
+		if e.ComplexityRoot.Region.Authoritative == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Region.Authoritative(childComplexity), true
 	case "Region.healthy":
 		if e.ComplexityRoot.Region.Healthy == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Region.Healthy(childComplexity), true
+	case "Region.latencyMs":
+		if e.ComplexityRoot.Region.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Region.LatencyMs(childComplexity), true
 	case "Region.leader":
 		if e.ComplexityRoot.Region.Leader == nil {
 			break
@@ -1706,6 +1806,10 @@ type Region {
   name: String!
   "The address of the region's Raft leader, empty when it has none."
   leader: String!
+  "Whether this region owns the global state (teams, keys, templates) that the others replicate."
+  authoritative: Boolean!
+  "Measured round trip from the answering server's region, in milliseconds; null until measured."
+  latencyMs: Float
   healthy: Boolean!
 }
 
@@ -1714,6 +1818,46 @@ type Template {
   name: String!
   description: String!
   languages: [Language!]!
+}
+`, BuiltIn: false},
+	{Name: "../schema/cluster.graphqls", Input: `extend type Query {
+  "The Raft cluster of the region this server belongs to, as this server sees it."
+  cluster: Cluster!
+}
+
+"""
+How fresh a read must be. STALE reads the answering server's state as it is
+(it may lag, or be cut off from its leader). DEFAULT, the default, reads it if
+the server has heard from its leader recently. LINEARIZABLE first confirms
+with a quorum what the leader has committed and waits until the answering
+server has applied it: the read sees every write acknowledged before it began.
+"""
+enum Consistency {
+  STALE
+  DEFAULT
+  LINEARIZABLE
+}
+
+"A region's Raft cluster."
+type Cluster {
+  region: String!
+  "The leader, null while the region has none."
+  leader: ClusterServer
+  servers: [ClusterServer!]!
+}
+
+"One server of a region's Raft cluster."
+type ClusterServer {
+  nodeId: String!
+  raftAddress: String!
+  "The address other servers and agents reach its RPC service at; empty until it has registered."
+  rpcAddress: String!
+  voter: Boolean!
+  leader: Boolean!
+  "Whether the answering server reached it at its last probe."
+  healthy: Boolean!
+  "Milliseconds since the answering server last reached it (0 for itself)."
+  lastContactMs: Int!
 }
 `, BuiltIn: false},
 	{Name: "../schema/commands.graphqls", Input: `extend type Query {
@@ -2089,13 +2233,13 @@ scalar Upload
 `, BuiltIn: false},
 	{Name: "../schema/sandbox.graphqls", Input: `extend type Query {
   "One sandbox of the calling team; a NOT_FOUND error (and null) when it has none with this id."
-  sandbox(id: ID!): Sandbox
+  sandbox(id: ID!, consistency: Consistency): Sandbox
   """
   The calling team's sandboxes, newest first. first is the page size (the
   server's default when absent); after is pageInfo.endCursor of the previous
   page.
   """
-  sandboxes(state: SandboxState, first: Int, after: String): SandboxConnection!
+  sandboxes(state: SandboxState, first: Int, after: String, consistency: Consistency): SandboxConnection!
 }
 
 type Mutation {
@@ -2123,6 +2267,8 @@ enum SandboxState {
   STOPPING
   STOPPED
   FAILED
+  "Its node stopped answering heartbeats; it is gone and no longer billed (stopReason NODE_LOST)."
+  LOST
 }
 
 "The OCI runtime that isolates a sandbox."
@@ -2319,6 +2465,38 @@ func (ec *executionContext) childFields_APIKey(ctx context.Context, field graphq
 		return ec.fieldContext_APIKey_admin(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
+}
+
+func (ec *executionContext) childFields_Cluster(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "region":
+		return ec.fieldContext_Cluster_region(ctx, field)
+	case "leader":
+		return ec.fieldContext_Cluster_leader(ctx, field)
+	case "servers":
+		return ec.fieldContext_Cluster_servers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Cluster", field.Name)
+}
+
+func (ec *executionContext) childFields_ClusterServer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodeId":
+		return ec.fieldContext_ClusterServer_nodeId(ctx, field)
+	case "raftAddress":
+		return ec.fieldContext_ClusterServer_raftAddress(ctx, field)
+	case "rpcAddress":
+		return ec.fieldContext_ClusterServer_rpcAddress(ctx, field)
+	case "voter":
+		return ec.fieldContext_ClusterServer_voter(ctx, field)
+	case "leader":
+		return ec.fieldContext_ClusterServer_leader(ctx, field)
+	case "healthy":
+		return ec.fieldContext_ClusterServer_healthy(ctx, field)
+	case "lastContactMs":
+		return ec.fieldContext_ClusterServer_lastContactMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ClusterServer", field.Name)
 }
 
 func (ec *executionContext) childFields_CommandResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2545,6 +2723,10 @@ func (ec *executionContext) childFields_Region(ctx context.Context, field graphq
 		return ec.fieldContext_Region_name(ctx, field)
 	case "leader":
 		return ec.fieldContext_Region_leader(ctx, field)
+	case "authoritative":
+		return ec.fieldContext_Region_authoritative(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_Region_latencyMs(ctx, field)
 	case "healthy":
 		return ec.fieldContext_Region_healthy(ctx, field)
 	}
@@ -3516,6 +3698,14 @@ func (ec *executionContext) field_Query_sandbox_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "consistency",
+		func(ctx context.Context, v any) (*model.Consistency, error) {
+			return ec.unmarshalOConsistency2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐConsistency(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistency"] = arg1
 	return args, nil
 }
 
@@ -3546,6 +3736,14 @@ func (ec *executionContext) field_Query_sandboxes_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "consistency",
+		func(ctx context.Context, v any) (*model.Consistency, error) {
+			return ec.unmarshalOConsistency2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐConsistency(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistency"] = arg3
 	return args, nil
 }
 
@@ -3875,6 +4073,254 @@ func (ec *executionContext) _APIKey_admin(ctx context.Context, field graphql.Col
 }
 func (ec *executionContext) fieldContext_APIKey_admin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("APIKey", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Cluster_region(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_region(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Region, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Cluster", field, false, false, "String")
+}
+
+func (ec *executionContext) _Cluster_leader(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_leader(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Leader, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ClusterServer) graphql.Marshaler {
+			return ec.marshalOClusterServer2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐClusterServer(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_leader(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Cluster",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClusterServer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Cluster_servers(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Cluster_servers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Servers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ClusterServer) graphql.Marshaler {
+			return ec.marshalNClusterServer2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐClusterServerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Cluster_servers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Cluster",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ClusterServer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ClusterServer_nodeId(ctx context.Context, field graphql.CollectedField, obj *model.ClusterServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterServer_nodeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NodeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterServer_nodeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ClusterServer", field, false, false, "String")
+}
+
+func (ec *executionContext) _ClusterServer_raftAddress(ctx context.Context, field graphql.CollectedField, obj *model.ClusterServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterServer_raftAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RaftAddress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterServer_raftAddress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ClusterServer", field, false, false, "String")
+}
+
+func (ec *executionContext) _ClusterServer_rpcAddress(ctx context.Context, field graphql.CollectedField, obj *model.ClusterServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterServer_rpcAddress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RPCAddress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterServer_rpcAddress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ClusterServer", field, false, false, "String")
+}
+
+func (ec *executionContext) _ClusterServer_voter(ctx context.Context, field graphql.CollectedField, obj *model.ClusterServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterServer_voter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Voter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterServer_voter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ClusterServer", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ClusterServer_leader(ctx context.Context, field graphql.CollectedField, obj *model.ClusterServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterServer_leader(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Leader, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterServer_leader(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ClusterServer", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ClusterServer_healthy(ctx context.Context, field graphql.CollectedField, obj *model.ClusterServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterServer_healthy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Healthy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterServer_healthy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ClusterServer", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ClusterServer_lastContactMs(ctx context.Context, field graphql.CollectedField, obj *model.ClusterServer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ClusterServer_lastContactMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastContactMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ClusterServer_lastContactMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ClusterServer", field, false, false, "Int")
 }
 
 func (ec *executionContext) _CommandResult_process(ctx context.Context, field graphql.CollectedField, obj *model.CommandResult) (ret graphql.Marshaler) {
@@ -6858,6 +7304,38 @@ func (ec *executionContext) fieldContext_Query_languages(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_cluster(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cluster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Cluster(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Cluster) graphql.Marshaler {
+			return ec.marshalNCluster2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCluster(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cluster(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cluster(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_processes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7132,7 +7610,7 @@ func (ec *executionContext) _Query_sandbox(ctx context.Context, field graphql.Co
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Sandbox(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Query().Sandbox(ctx, fc.Args["id"].(string), fc.Args["consistency"].(*model.Consistency))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Sandbox) graphql.Marshaler {
@@ -7176,7 +7654,7 @@ func (ec *executionContext) _Query_sandboxes(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Sandboxes(ctx, fc.Args["state"].(*model.SandboxState), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Sandboxes(ctx, fc.Args["state"].(*model.SandboxState), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistency"].(*model.Consistency))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SandboxConnection) graphql.Marshaler {
@@ -7374,6 +7852,52 @@ func (ec *executionContext) _Region_leader(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Region_leader(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Region", field, false, false, "String")
+}
+
+func (ec *executionContext) _Region_authoritative(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Region_authoritative(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Authoritative, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Region_authoritative(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Region", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Region_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Region_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Region_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Region", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Region_healthy(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
@@ -10233,6 +10757,112 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var clusterImplementors = []string{"Cluster"}
+
+func (ec *executionContext) _Cluster(ctx context.Context, sel ast.SelectionSet, obj *model.Cluster) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, clusterImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Cluster")
+		case "region":
+			out.Values[i] = ec._Cluster_region(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "leader":
+			out.Values[i] = ec._Cluster_leader(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "servers":
+			out.Values[i] = ec._Cluster_servers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var clusterServerImplementors = []string{"ClusterServer"}
+
+func (ec *executionContext) _ClusterServer(ctx context.Context, sel ast.SelectionSet, obj *model.ClusterServer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, clusterServerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ClusterServer")
+		case "nodeId":
+			out.Values[i] = ec._ClusterServer_nodeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "raftAddress":
+			out.Values[i] = ec._ClusterServer_raftAddress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rpcAddress":
+			out.Values[i] = ec._ClusterServer_rpcAddress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "voter":
+			out.Values[i] = ec._ClusterServer_voter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "leader":
+			out.Values[i] = ec._ClusterServer_leader(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "healthy":
+			out.Values[i] = ec._ClusterServer_healthy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastContactMs":
+			out.Values[i] = ec._ClusterServer_lastContactMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var commandResultImplementors = []string{"CommandResult"}
 
 func (ec *executionContext) _CommandResult(ctx context.Context, sel ast.SelectionSet, obj *model.CommandResult) graphql.Marshaler {
@@ -11329,6 +11959,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_languages(ctx, field)
 				})
+		case "cluster":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_cluster(ctx, field)
+				})
 		case "processes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -11433,6 +12069,16 @@ func (ec *executionContext) _Region(ctx context.Context, sel ast.SelectionSet, o
 		case "leader":
 			out.Values[i] = ec._Region_leader(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "authoritative":
+			out.Values[i] = ec._Region_authoritative(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "latencyMs":
+			out.Values[i] = ec._Region_latencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "healthy":
@@ -12298,6 +12944,38 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCluster2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCluster(ctx context.Context, sel ast.SelectionSet, v *model.Cluster) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Cluster!")
+		return graphql.Null
+	}
+	return ec._Cluster(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNClusterServer2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐClusterServerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ClusterServer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNClusterServer2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐClusterServer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNClusterServer2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐClusterServer(ctx context.Context, sel ast.SelectionSet, v *model.ClusterServer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ClusterServer!")
+		return graphql.Null
+	}
+	return ec._ClusterServer(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCommandInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCommandInput(ctx context.Context, v any) (model.CommandInput, error) {
 	res, err := ec.unmarshalInputCommandInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -13029,11 +13707,34 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalOClusterServer2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐClusterServer(ctx context.Context, sel ast.SelectionSet, v *model.ClusterServer) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ClusterServer(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOCompileResult2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCompileResult(ctx context.Context, sel ast.SelectionSet, v *model.CompileResult) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._CompileResult(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOConsistency2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐConsistency(ctx context.Context, v any) (*model.Consistency, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Consistency)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOConsistency2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐConsistency(ctx context.Context, sel ast.SelectionSet, v *model.Consistency) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOEncoding2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEncoding(ctx context.Context, v any) (*model.Encoding, error) {

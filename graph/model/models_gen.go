@@ -30,6 +30,28 @@ type APIKey struct {
 	Admin  bool   `json:"admin"`
 }
 
+// A region's Raft cluster.
+type Cluster struct {
+	Region string `json:"region"`
+	// The leader, null while the region has none.
+	Leader  *ClusterServer   `json:"leader,omitempty"`
+	Servers []*ClusterServer `json:"servers"`
+}
+
+// One server of a region's Raft cluster.
+type ClusterServer struct {
+	NodeID      string `json:"nodeId"`
+	RaftAddress string `json:"raftAddress"`
+	// The address other servers and agents reach its RPC service at; empty until it has registered.
+	RPCAddress string `json:"rpcAddress"`
+	Voter      bool   `json:"voter"`
+	Leader     bool   `json:"leader"`
+	// Whether the answering server reached it at its last probe.
+	Healthy bool `json:"healthy"`
+	// Milliseconds since the answering server last reached it (0 for itself).
+	LastContactMs int `json:"lastContactMs"`
+}
+
 // A command to start.
 type CommandInput struct {
 	// The program, looked up in PATH (e.g. python3, ls).
@@ -287,8 +309,12 @@ type Query struct {
 type Region struct {
 	Name string `json:"name"`
 	// The address of the region's Raft leader, empty when it has none.
-	Leader  string `json:"leader"`
-	Healthy bool   `json:"healthy"`
+	Leader string `json:"leader"`
+	// Whether this region owns the global state (teams, keys, templates) that the others replicate.
+	Authoritative bool `json:"authoritative"`
+	// Measured round trip from the answering server's region, in milliseconds; null until measured.
+	LatencyMs *float64 `json:"latencyMs,omitempty"`
+	Healthy   bool     `json:"healthy"`
 }
 
 // An isolated environment that runs code.
@@ -388,6 +414,68 @@ type UsageReport struct {
 type Viewer struct {
 	Team *Team   `json:"team"`
 	Key  *APIKey `json:"key"`
+}
+
+// How fresh a read must be. STALE reads the answering server's state as it is
+// (it may lag, or be cut off from its leader). DEFAULT, the default, reads it if
+// the server has heard from its leader recently. LINEARIZABLE first confirms
+// with a quorum what the leader has committed and waits until the answering
+// server has applied it: the read sees every write acknowledged before it began.
+type Consistency string
+
+const (
+	ConsistencyStale        Consistency = "STALE"
+	ConsistencyDefault      Consistency = "DEFAULT"
+	ConsistencyLinearizable Consistency = "LINEARIZABLE"
+)
+
+var AllConsistency = []Consistency{
+	ConsistencyStale,
+	ConsistencyDefault,
+	ConsistencyLinearizable,
+}
+
+func (e Consistency) IsValid() bool {
+	switch e {
+	case ConsistencyStale, ConsistencyDefault, ConsistencyLinearizable:
+		return true
+	}
+	return false
+}
+
+func (e Consistency) String() string {
+	return string(e)
+}
+
+func (e *Consistency) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Consistency(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Consistency", str)
+	}
+	return nil
+}
+
+func (e Consistency) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Consistency) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Consistency) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // How file content is carried in a String.
@@ -760,6 +848,8 @@ const (
 	SandboxStateStopping  SandboxState = "STOPPING"
 	SandboxStateStopped   SandboxState = "STOPPED"
 	SandboxStateFailed    SandboxState = "FAILED"
+	// Its node stopped answering heartbeats; it is gone and no longer billed (stopReason NODE_LOST).
+	SandboxStateLost SandboxState = "LOST"
 )
 
 var AllSandboxState = []SandboxState{
@@ -769,11 +859,12 @@ var AllSandboxState = []SandboxState{
 	SandboxStateStopping,
 	SandboxStateStopped,
 	SandboxStateFailed,
+	SandboxStateLost,
 }
 
 func (e SandboxState) IsValid() bool {
 	switch e {
-	case SandboxStateCreating, SandboxStateRunning, SandboxStateExecuting, SandboxStateStopping, SandboxStateStopped, SandboxStateFailed:
+	case SandboxStateCreating, SandboxStateRunning, SandboxStateExecuting, SandboxStateStopping, SandboxStateStopped, SandboxStateFailed, SandboxStateLost:
 		return true
 	}
 	return false

@@ -61,11 +61,21 @@ func (c *Client) CreateSandbox(ctx context.Context, in CreateSandboxInput) (*San
 
 // Sandbox returns one sandbox; a missing one is a NOT_FOUND error.
 func (c *Client) Sandbox(ctx context.Context, id string) (*Sandbox, error) {
+	return c.SandboxAt(ctx, id, "")
+}
+
+// SandboxAt returns one sandbox read at a consistency level: "STALE",
+// "DEFAULT" or "LINEARIZABLE" ("" = the server's default).
+func (c *Client) SandboxAt(ctx context.Context, id, consistency string) (*Sandbox, error) {
 	var data struct {
 		Sandbox *Sandbox `json:"sandbox"`
 	}
-	q := `query ($id: ID!) { sandbox(id: $id) { ...SandboxFields } } ` + sandboxFields
-	if err := c.Do(ctx, q, map[string]any{"id": id}, &data); err != nil {
+	vars := map[string]any{"id": id}
+	if consistency != "" {
+		vars["consistency"] = consistency
+	}
+	q := `query ($id: ID!, $consistency: Consistency) { sandbox(id: $id, consistency: $consistency) { ...SandboxFields } } ` + sandboxFields
+	if err := c.Do(ctx, q, vars, &data); err != nil {
 		return nil, err
 	}
 	if data.Sandbox == nil {
