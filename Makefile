@@ -32,9 +32,12 @@ test: deps build vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) test -p 1 -count=1 -timeout 45m ./...
 
-## generate: regenerate gqlgen code
-generate:
-	$(GO) generate ./...
+## generate: regenerate gqlgen code and the gRPC stubs (protoc from Debian's
+## protobuf-compiler, installed by deps; the Go plugins pinned here)
+generate: deps
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./...
 
 ## bench: the platform's figures, measured in one run
 bench: deps build

@@ -4,7 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/codeint/codeint/controlplane/cluster"
 	"github.com/codeint/codeint/controlplane/sandboxes"
+	"github.com/codeint/codeint/controlplane/store"
 	"github.com/codeint/codeint/controlplane/usage"
 	"github.com/codeint/codeint/graph"
 )
@@ -42,4 +44,52 @@ func (u usageAdapter) Usage(ctx context.Context, teamID string, from, to time.Ti
 	}
 	return graph.UsageReport{From: r.From, To: r.To, SandboxSeconds: r.SandboxSeconds, Sandboxes: r.Sandboxes,
 		VCPUSeconds: r.VCPUSeconds, GiBSeconds: r.GiBSeconds, CostMicros: r.CostMicros}, nil
+}
+
+// clusterCatalog is the catalog of a server in a region: the region with
+// its current leader, and the templates this server offers.
+type clusterCatalog struct {
+	region    string
+	cluster   *cluster.Cluster
+	store     *store.Store
+	templates []sandboxes.Template
+}
+
+func (c clusterCatalog) Regions(context.Context) ([]graph.Region, error) {
+	leader := c.store.LeaderAddr()
+	return []graph.Region{{Name: c.region, Leader: leader, Authoritative: true, Healthy: leader != ""}}, nil
+}
+
+func (c clusterCatalog) Templates(ctx context.Context) ([]graph.Template, error) {
+	return catalog{templates: c.templates}.Templates(ctx)
+}
+
+// clusterInfo serves the cluster view and read barriers to the GraphQL
+// layer.
+type clusterInfo struct {
+	region  string
+	cluster *cluster.Cluster
+}
+
+func (c clusterInfo) Cluster(ctx context.Context) (graph.ClusterView, error) {
+	peers, err := c.cluster.Peers(ctx)
+	if err != nil {
+		return graph.ClusterView{}, err
+	}
+	health := c.cluster.Health()
+	v := graph.ClusterView{Region: c.region}
+	for _, p := range peers {
+		h, probed := health[p.GetNodeId()]
+		s := graph.ClusterServer{NodeID: p.GetNodeId(), RaftAddress: p.GetRaftAddr(), RPCAddress: p.GetRpcAddr(),
+			Voter: p.GetVoter(), Leader: p.GetLeader(), Healthy: probed && h.Healthy}
+		if probed && !h.LastContact.IsZero() {
+			s.LastContact = time.Since(h.LastContact)
+		}
+		v.Servers = append(v.Servers, s)
+	}
+	return v, nil
+}
+
+func (c clusterInfo) Barrier(ctx context.Context, level string) error {
+	return c.cluster.Barrier(ctx, cluster.Consistency(level))
 }

@@ -10,11 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/codeint/codeint/billing"
@@ -28,9 +25,6 @@ import (
 	"github.com/codeint/codeint/controlplane/telemetry"
 	"github.com/codeint/codeint/controlplane/usage"
 	"github.com/codeint/codeint/graph"
-	"github.com/codeint/codeint/nodeagent/agent"
-	"github.com/codeint/codeint/nodeagent/agentapi"
-	"github.com/codeint/codeint/nodeagent/pool"
 	"github.com/codeint/codeint/nodeagent/toolchain"
 )
 
@@ -38,23 +32,11 @@ import (
 type devConfig struct {
 	listen       string
 	dataDir      string
-	region       string
-	nodeID       string
-	runc         string
-	runsc        string
-	envd         string
 	traces       string
 	otlpEndpoint string
 	logLevel     string
 	maxTimeout   time.Duration
-	nodeVCPUs    float64
-	nodeMemoryMB int
-	cgroupParent string
-
-	poolSize        int
-	poolAdaptive    bool
-	poolMax         int
-	poolMaxMemoryMB int
+	node         nodeFlags
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
@@ -63,31 +45,16 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "HTTP address of the API (GraphQL at /graphql, playground at /, /metrics)")
 	fs.StringVar(&c.dataDir, "data-dir", ".data", "where the Raft log, snapshots, admin.key and sandbox bundles live")
-	fs.StringVar(&c.region, "region", "local", "region name")
-	fs.StringVar(&c.nodeID, "node-id", "local-1", "node id of the in-process agent")
-	fs.StringVar(&c.runc, "runc", "runc", "runc binary")
-	fs.StringVar(&c.runsc, "runsc", "runsc", "gVisor's runsc binary (runtime GVISOR; optional)")
-	fs.StringVar(&c.envd, "envd", "", "envd binary (default: envd next to this binary)")
 	fs.StringVar(&c.traces, "traces", "none", "trace exporter: none, stdout (one JSON span a line) or otlp")
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint for --traces otlp")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
-	fs.Float64Var(&c.nodeVCPUs, "node-vcpus", float64(4*runtime.NumCPU()), "vCPUs the node offers to sandboxes (overcommitted)")
-	fs.IntVar(&c.nodeMemoryMB, "node-memory-mb", hostMemoryMB(), "memory the node offers to sandboxes")
-	fs.IntVar(&c.poolSize, "pool-size", 2, "warm sandboxes kept ready for the default shape (0: none; with --pool-adaptive, the minimum)")
-	fs.BoolVar(&c.poolAdaptive, "pool-adaptive", false, "size the warm pool from the recent create rate, between --pool-size and --pool-max")
-	fs.IntVar(&c.poolMax, "pool-max", 16, "the most warm sandboxes an adaptive pool keeps")
-	fs.IntVar(&c.poolMaxMemoryMB, "pool-max-memory-mb", 8192, "bound on the memory all warm sandboxes may hold")
-	fs.StringVar(&c.cgroupParent, "cgroup-parent", "codeint", "cgroup under which sandboxes run; the agent owns everything below it")
+	c.node.register(fs, "local-1")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.envd == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return c, fmt.Errorf("find envd: %w", err)
-		}
-		c.envd = filepath.Join(filepath.Dir(exe), "envd")
+	if err := c.node.resolveEnvd(); err != nil {
+		return c, err
 	}
 	abs, err := filepath.Abs(c.dataDir)
 	if err != nil {
@@ -129,8 +96,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(cfg.envd); err != nil {
-		return fmt.Errorf("envd binary %s: %w (run `make build`)", cfg.envd, err)
+	if _, err := os.Stat(cfg.node.envd); err != nil {
+		return fmt.Errorf("envd binary %s: %w (run `make build`)", cfg.node.envd, err)
 	}
 	if err := os.MkdirAll(cfg.dataDir, 0o711); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -150,7 +117,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	go func() { errc <- srv.Serve(ln) }()
 
 	url := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "codeint dev is running (region %s, node %s)\n", cfg.region, cfg.nodeID)
+	fmt.Fprintf(stdout, "codeint dev is running (region %s, node %s)\n", cfg.node.region, cfg.node.nodeID)
 	fmt.Fprintf(stdout, "  GraphQL     %s/graphql\n  Playground  %s/\n  Metrics     %s/metrics\n", url, url, url)
 	fmt.Fprintf(stdout, "  Admin key   %s  (also in %s)\n", p.adminKey, filepath.Join(cfg.dataDir, "admin.key"))
 	fmt.Fprintf(stdout, "  export CODEINT_URL=%s CODEINT_API_KEY=%s\n", url, p.adminKey)
@@ -176,8 +143,7 @@ type platform struct {
 	adminKey string
 	tel      *telemetry.Telemetry
 	store    *store.Store
-	agent    *agent.Agent
-	warm     *pool.Agent // nil without warm pools
+	node     *localNode
 	svc      *sandboxes.Service
 	broker   *events.Broker
 	cancel   context.CancelFunc
@@ -201,7 +167,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	}
 	p.broker = events.NewBroker(0)
 
-	p.store, err = store.New(store.Config{NodeID: cfg.nodeID, Dir: filepath.Join(cfg.dataDir, "server"),
+	p.store, err = store.New(store.Config{NodeID: cfg.node.nodeID, Dir: filepath.Join(cfg.dataDir, "server"),
 		Logger: log.With("component", "store"), OnSandboxEvent: p.broker.Publish})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
@@ -225,50 +191,23 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	}
 
 	templates := <-probed
-	registry := agents.NewRegistry()
+	registry := agents.NewRegistry(nil)
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
-		Logger: log.With("component", "sandboxes"), Region: cfg.region, Templates: templates, Limits: limits})
+		Logger: log.With("component", "sandboxes"), Region: cfg.node.region, Templates: templates, Limits: limits})
 
-	// Exits of warm slots go through the pool, which knows which sandbox a
-	// slot serves; before the pool exists every exit is a sandbox's.
-	var warm atomic.Pointer[pool.Agent]
-	onExit := func(id, reason string) {
-		if w := warm.Load(); w != nil {
-			w.InnerExited(id, reason)
-			return
-		}
-		p.svc.SandboxExited(id, reason)
-	}
-	p.agent, err = agent.New(agent.Config{NodeID: cfg.nodeID, DataDir: filepath.Join(cfg.dataDir, "agent"),
-		RuncPath: cfg.runc, RunscPath: cfg.runsc, EnvdPath: cfg.envd, CgroupParent: cfg.cgroupParent, Logger: log.With("component", "agent"), OnExit: onExit})
+	var cleaned []string
+	p.node, cleaned, err = startNode(ctx, cfg.node, cfg.dataDir, limits, log, p.svc.SandboxExited)
 	if err != nil {
-		return nil, fmt.Errorf("node agent: %w", err)
+		return nil, err
 	}
-	cleaned, err := p.agent.Reconcile(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reconcile node: %w", err)
-	}
-	var nodeAgent agentapi.Agent = p.agent
-	if cfg.poolSize > 0 || cfg.poolAdaptive {
-		p.warm, err = pool.NewAgent(pool.AgentConfig{Inner: p.agent, OnExit: p.svc.SandboxExited,
-			Pool: pool.Config{Pools: map[pool.Key]pool.Spec{defaultPoolKey(limits): poolSpec(cfg)},
-				MaxTotalMemoryMB: cfg.poolMaxMemoryMB, Logger: log.With("component", "pool")}})
-		if err != nil {
-			return nil, fmt.Errorf("warm pool: %w", err)
-		}
-		warm.Store(p.warm)
-		nodeAgent = p.warm
-	}
-	registry.Register(nodeAgent)
-	node := structs.Node{ID: cfg.nodeID, Region: cfg.region, Status: structs.NodeReady, VCPUs: cfg.nodeVCPUs,
-		MemoryMB: cfg.nodeMemoryMB, DiskMB: 100 * 1024, Templates: []string{"base"}, Runtimes: nodeRuntimes(cfg),
-		UpdatedAt: time.Now()}
+	registry.Register(p.node.api)
+	node := p.node.describe(cfg.node, "")
 	if _, err := p.store.Apply(ctx, command.NodeUpsert, command.NodeUpsertRequest{Node: node}); err != nil {
 		return nil, fmt.Errorf("register node: %w", err)
 	}
-	marked, err := p.svc.Reconcile(ctx, cfg.nodeID, structs.StopReasonAgentRestart)
+	marked, err := p.svc.Reconcile(ctx, cfg.node.nodeID, structs.StopReasonAgentRestart)
 	if err != nil {
 		return nil, err
 	}
@@ -278,10 +217,10 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	p.cancel = cancel
 	go p.svc.Run(runCtx)
 	p.tel.Metrics.SetSandboxCounter(p.svc.CountByState)
-	if p.warm != nil {
+	if p.node.warm != nil {
 		p.tel.Metrics.SetPoolReader(func() []telemetry.PoolGauge {
 			var out []telemetry.PoolGauge
-			for _, st := range p.warm.Pool().Stats() {
+			for _, st := range p.node.warm.Pool().Stats() {
 				out = append(out, telemetry.PoolGauge{Pool: st.Key.String(), Ready: st.Ready, Target: st.Target,
 					Hits: st.Hits, Misses: st.Misses})
 			}
@@ -298,7 +237,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Files:     p.svc,
 		Processes: p.svc,
 		Auth:      auth.NewAuthenticator(p.store.State()),
-		Catalog:   catalog{region: cfg.region, leader: cfg.nodeID, templates: templates},
+		Catalog:   catalog{region: cfg.node.region, leader: cfg.node.nodeID, templates: templates},
 		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},
 		Teams:     auth.NewAdmin(p.store, p.store.State()),
 		Logger:    log.With("component", "graph"),
@@ -306,20 +245,6 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Introspection: true,
 	}))
 	return p, nil
-}
-
-// defaultPoolKey is the shape of a sandbox created with the defaults: the
-// one `codeint dev` keeps warm.
-func defaultPoolKey(l sandboxes.Limits) pool.Key {
-	return pool.Key{Template: "base", Runtime: agentapi.RuntimeRunc, VCPUs: l.DefaultVCPUs,
-		MemoryMB: l.DefaultMemoryMB, DiskMB: l.DefaultDiskMB}
-}
-
-func poolSpec(cfg devConfig) pool.Spec {
-	if cfg.poolAdaptive {
-		return pool.Spec{Adaptive: true, Min: cfg.poolSize, Max: cfg.poolMax}
-	}
-	return pool.Spec{Size: cfg.poolSize}
 }
 
 // devTemplates are the templates `codeint dev` offers: base, with every
@@ -338,15 +263,6 @@ func devTemplates(ctx context.Context, log *slog.Logger) []sandboxes.Template {
 	return []sandboxes.Template{t}
 }
 
-// nodeRuntimes lists the OCI runtimes installed on this node.
-func nodeRuntimes(cfg devConfig) []string {
-	rts := []string{sandboxes.RuntimeRunc}
-	if _, err := exec.LookPath(cfg.runsc); err == nil {
-		rts = append(rts, sandboxes.RuntimeGVisor)
-	}
-	return rts
-}
-
 // close stops what startPlatform started, in reverse order. Sandboxes are
 // killed with the agent; the next start marks them STOPPED (AGENT_RESTART).
 func (p *platform) close(log *slog.Logger) {
@@ -359,15 +275,8 @@ func (p *platform) close(log *slog.Logger) {
 	if p.broker != nil {
 		p.broker.Close()
 	}
-	if p.warm != nil {
-		if err := p.warm.Close(context.Background()); err != nil {
-			log.Warn("warm pool close", "error", err)
-		}
-	}
-	if p.agent != nil {
-		if err := p.agent.Close(); err != nil {
-			log.Warn("agent close", "error", err)
-		}
+	if p.node != nil {
+		p.node.close(log)
 	}
 	if p.store != nil {
 		if err := p.store.Close(); err != nil {

@@ -15,6 +15,10 @@ const usageText = `codeint — run code you did not write, isolated.
 
 Usage:
   codeint dev [flags]                      the whole platform on this machine
+  codeint server [flags]                   a server of a region's Raft cluster
+  codeint agent [flags]                    a node agent that runs sandboxes for its region
+  codeint operator raft|snapshot …         cluster operations (list-peers, remove-peer, save, restore)
+  codeint tls ca|cert create …             the certificates of mutual TLS between servers and agents
   codeint sandbox create [flags]           create a sandbox, print its id
   codeint sandbox list [--state S]         list your sandboxes
   codeint sandbox exec ID LANG [-c CODE]   run code in a sandbox (code from -c or stdin), streamed
@@ -61,6 +65,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, args[1:], stdout, stderr)
+	case "server":
+		return runServer(ctx, args[1:], stdout, stderr)
+	case "agent":
+		return runAgent(ctx, args[1:], stdout, stderr)
+	case "operator":
+		return runOperator(ctx, args[1:], stdout, stderr)
+	case "tls":
+		return runTLS(ctx, args[1:], stdout, stderr)
 	case "sandbox", "sandboxes", "sb":
 		return runSandbox(ctx, args[1:], stdin, stdout, stderr)
 	case "run":

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/sandboxes"
+	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/nodeagent/agent"
+	"github.com/codeint/codeint/nodeagent/agentapi"
+	"github.com/codeint/codeint/nodeagent/pool"
+)
+
+// nodeFlags are the flags of a node agent, shared by `codeint dev` and
+// `codeint agent`.
+type nodeFlags struct {
+	nodeID       string
+	region       string
+	zone         string
+	runc         string
+	runsc        string
+	envd         string
+	cgroupParent string
+	nodeVCPUs    float64
+	nodeMemoryMB int
+
+	poolSize        int
+	poolAdaptive    bool
+	poolMax         int
+	poolMaxMemoryMB int
+}
+
+func (n *nodeFlags) register(fs *flag.FlagSet, defaultNodeID string) {
+	fs.StringVar(&n.nodeID, "node-id", defaultNodeID, "node id of the agent, unique in the region and stable across restarts")
+	fs.StringVar(&n.region, "region", "local", "region name")
+	fs.StringVar(&n.zone, "zone", "", "zone of the node inside its region (optional)")
+	fs.StringVar(&n.runc, "runc", "runc", "runc binary")
+	fs.StringVar(&n.runsc, "runsc", "runsc", "gVisor's runsc binary (runtime GVISOR; optional)")
+	fs.StringVar(&n.envd, "envd", "", "envd binary (default: envd next to this binary)")
+	fs.Float64Var(&n.nodeVCPUs, "node-vcpus", float64(4*runtime.NumCPU()), "vCPUs the node offers to sandboxes (overcommitted)")
+	fs.IntVar(&n.nodeMemoryMB, "node-memory-mb", hostMemoryMB(), "memory the node offers to sandboxes")
+	fs.IntVar(&n.poolSize, "pool-size", 2, "warm sandboxes kept ready for the default shape (0: none; with --pool-adaptive, the minimum)")
+	fs.BoolVar(&n.poolAdaptive, "pool-adaptive", false, "size the warm pool from the recent create rate, between --pool-size and --pool-max")
+	fs.IntVar(&n.poolMax, "pool-max", 16, "the most warm sandboxes an adaptive pool keeps")
+	fs.IntVar(&n.poolMaxMemoryMB, "pool-max-memory-mb", 8192, "bound on the memory all warm sandboxes may hold")
+	fs.StringVar(&n.cgroupParent, "cgroup-parent", "codeint", "cgroup under which sandboxes run; the agent owns everything below it")
+}
+
+// localNode is a node agent running in this process, with its warm pool.
+type localNode struct {
+	agent *agent.Agent
+	warm  *pool.Agent    // nil without warm pools
+	api   agentapi.Agent // warm when there is a pool, else agent
+}
+
+// startNode starts the node agent under dataDir/agent, kills what an
+// earlier run left on the host, and starts its warm pool. onExit hears of
+// every sandbox that ended by itself.
+func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandboxes.Limits, log *slog.Logger, onExit agentapi.ExitFunc) (_ *localNode, cleaned []string, err error) {
+	n := &localNode{}
+	// Exits of warm slots go through the pool, which knows which sandbox a
+	// slot serves; before the pool exists every exit is a sandbox's.
+	var warm atomic.Pointer[pool.Agent]
+	innerExit := func(id, reason string) {
+		if w := warm.Load(); w != nil {
+			w.InnerExited(id, reason)
+			return
+		}
+		onExit(id, reason)
+	}
+	n.agent, err = agent.New(agent.Config{NodeID: nf.nodeID, DataDir: filepath.Join(dataDir, "agent"),
+		RuncPath: nf.runc, RunscPath: nf.runsc, EnvdPath: nf.envd, CgroupParent: nf.cgroupParent,
+		Logger: log.With("component", "agent"), OnExit: innerExit})
+	if err != nil {
+		return nil, nil, fmt.Errorf("node agent: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			n.close(log)
+		}
+	}()
+	cleaned, err = n.agent.Reconcile(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reconcile node: %w", err)
+	}
+	n.api = n.agent
+	if nf.poolSize > 0 || nf.poolAdaptive {
+		n.warm, err = pool.NewAgent(pool.AgentConfig{Inner: n.agent, OnExit: onExit,
+			Pool: pool.Config{Pools: map[pool.Key]pool.Spec{defaultPoolKey(limits): poolSpec(nf)},
+				MaxTotalMemoryMB: nf.poolMaxMemoryMB, Logger: log.With("component", "pool")}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("warm pool: %w", err)
+		}
+		warm.Store(n.warm)
+		n.api = n.warm
+	}
+	return n, cleaned, nil
+}
+
+// describe is the node as the control plane records it.
+func (n *localNode) describe(nf nodeFlags, rpcAddr string) structs.Node {
+	return structs.Node{ID: nf.nodeID, Region: nf.region, Zone: nf.zone, RPCAddr: rpcAddr, Status: structs.NodeReady,
+		VCPUs: nf.nodeVCPUs, MemoryMB: nf.nodeMemoryMB, DiskMB: 100 * 1024, Templates: []string{"base"},
+		Runtimes: nodeRuntimes(nf), UpdatedAt: time.Now()}
+}
+
+// close stops the pool and the agent, killing their sandboxes.
+func (n *localNode) close(log *slog.Logger) {
+	if n.warm != nil {
+		if err := n.warm.Close(context.Background()); err != nil {
+			log.Warn("warm pool close", "error", err)
+		}
+	}
+	if n.agent != nil {
+		if err := n.agent.Close(); err != nil {
+			log.Warn("agent close", "error", err)
+		}
+	}
+}
+
+// defaultPoolKey is the shape of a sandbox created with the defaults: the
+// one a node keeps warm.
+func defaultPoolKey(l sandboxes.Limits) pool.Key {
+	return pool.Key{Template: "base", Runtime: agentapi.RuntimeRunc, VCPUs: l.DefaultVCPUs,
+		MemoryMB: l.DefaultMemoryMB, DiskMB: l.DefaultDiskMB}
+}
+
+func poolSpec(nf nodeFlags) pool.Spec {
+	if nf.poolAdaptive {
+		return pool.Spec{Adaptive: true, Min: nf.poolSize, Max: nf.poolMax}
+	}
+	return pool.Spec{Size: nf.poolSize}
+}
+
+// nodeRuntimes lists the OCI runtimes installed on this node.
+func nodeRuntimes(nf nodeFlags) []string {
+	rts := []string{sandboxes.RuntimeRunc}
+	if _, err := exec.LookPath(nf.runsc); err == nil {
+		rts = append(rts, sandboxes.RuntimeGVisor)
+	}
+	return rts
+}
+
+// resolveEnvd defaults --envd to the envd next to this binary.
+func (n *nodeFlags) resolveEnvd() error {
+	if n.envd != "" {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find envd: %w", err)
+	}
+	n.envd = filepath.Join(filepath.Dir(exe), "envd")
+	return nil
+}
