@@ -243,3 +243,7 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+func toAPIKey(k *structs.APIKey) *model.APIKey {
+	return &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Admin: k.Admin, Revoked: !k.RevokedAt.IsZero()}
+}

@@ -32,6 +32,8 @@ type UsageReporter interface {
 type TeamAdmin interface {
 	CreateTeam(ctx context.Context, caller auth.Principal, name string) (*structs.Team, error)
 	CreateAPIKey(ctx context.Context, caller auth.Principal, teamID, name string) (secret string, key *structs.APIKey, team *structs.Team, err error)
+	RevokeAPIKey(ctx context.Context, caller auth.Principal, keyID string) (*structs.APIKey, error)
+	RenameTeam(ctx context.Context, caller auth.Principal, teamID, name string) (*structs.Team, error)
 }
 
 // Resolver is the root of the resolvers. It only holds the services the

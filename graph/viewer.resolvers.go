@@ -41,7 +41,37 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, teamID *string, nam
 		return nil, fmt.Errorf("createApiKey: %w", err)
 	}
 	return &model.CreatedAPIKey{Secret: secret, Team: &model.Team{ID: t.ID, Name: t.Name},
-		Key: &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Admin: k.Admin}}, nil
+		Key: toAPIKey(k)}, nil
+}
+
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Teams == nil {
+		return nil, errNotConfigured("team administration")
+	}
+	k, err := r.Teams.RevokeAPIKey(ctx, p, id)
+	if err != nil {
+		return nil, fmt.Errorf("revokeApiKey: %w", err)
+	}
+	return toAPIKey(k), nil
+}
+
+func (r *mutationResolver) RenameTeam(ctx context.Context, id string, name string) (*model.Team, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Teams == nil {
+		return nil, errNotConfigured("team administration")
+	}
+	t, err := r.Teams.RenameTeam(ctx, p, id, name)
+	if err != nil {
+		return nil, fmt.Errorf("renameTeam: %w", err)
+	}
+	return &model.Team{ID: t.ID, Name: t.Name}, nil
 }
 
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {

@@ -93,3 +93,42 @@ func (a *Admin) CreateAPIKey(ctx context.Context, caller Principal, teamID, name
 	}
 	return secret, &key, team, nil
 }
+
+// RevokeAPIKey revokes a key: it authenticates nothing from then on, in
+// every region once replicated. An admin key may revoke any key, any
+// other key only its own team's (another team's is NOT_FOUND). Revoking a
+// revoked key returns it as is.
+func (a *Admin) RevokeAPIKey(ctx context.Context, caller Principal, keyID string) (*structs.APIKey, error) {
+	cur := a.st.Snapshot().APIKeyByID(keyID)
+	if cur == nil || (!caller.Admin && cur.TeamID != caller.TeamID) {
+		return nil, apperr.New(apperr.NotFound, "API key %q not found", keyID)
+	}
+	if !cur.RevokedAt.IsZero() {
+		return cur, nil
+	}
+	key := *cur
+	key.RevokedAt = a.now()
+	if _, err := a.ap.Apply(ctx, command.APIKeyUpsert, &command.APIKeyUpsertRequest{Key: key}); err != nil {
+		return nil, fmt.Errorf("revoke key %s: %w", keyID, err)
+	}
+	return &key, nil
+}
+
+// RenameTeam renames a team. An admin key may rename any team, any other
+// key only its own (another team is NOT_FOUND).
+func (a *Admin) RenameTeam(ctx context.Context, caller Principal, teamID, name string) (*structs.Team, error) {
+	name, err := checkName("team", name)
+	if err != nil {
+		return nil, err
+	}
+	cur := a.st.Snapshot().TeamByID(teamID)
+	if cur == nil || (!caller.Admin && teamID != caller.TeamID) {
+		return nil, apperr.New(apperr.NotFound, "team %q not found", teamID)
+	}
+	team := *cur
+	team.Name = name
+	if _, err := a.ap.Apply(ctx, command.TeamUpsert, &command.TeamUpsertRequest{Team: team}); err != nil {
+		return nil, fmt.Errorf("rename team %s: %w", teamID, err)
+	}
+	return &team, nil
+}

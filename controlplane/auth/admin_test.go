@@ -59,3 +59,61 @@ func TestAdminTeamsAndKeys(t *testing.T) {
 		t.Fatalf("unknown team: %v", err)
 	}
 }
+
+func TestRevokeKeyAndRenameTeam(t *testing.T) {
+	ctx := context.Background()
+	s := mustNewStore(t)
+	root, err := auth.Bootstrap(ctx, s, s.State(), mustKey(t), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := auth.NewAdmin(s, s.State())
+	authn := auth.NewAuthenticator(s.State())
+	a, err := admin.CreateTeam(ctx, root, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := admin.CreateTeam(ctx, root, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretA, keyA, _, err := admin.CreateAPIKey(ctx, root, a.ID, "a-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keyB, _, err := admin.CreateAPIKey(ctx, root, b.ID, "b-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, err := authn.Authenticate(ctx, secretA)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Another team's key and team are NOT_FOUND to a team key.
+	if _, err := admin.RevokeAPIKey(ctx, pa, keyB.ID); apperr.CodeOf(err) != apperr.NotFound {
+		t.Fatalf("revoking another team's key: %v", err)
+	}
+	if _, err := admin.RenameTeam(ctx, pa, b.ID, "mine"); apperr.CodeOf(err) != apperr.NotFound {
+		t.Fatalf("renaming another team: %v", err)
+	}
+	renamed, err := admin.RenameTeam(ctx, pa, a.ID, "course-a")
+	if err != nil || renamed.Name != "course-a" || s.State().Snapshot().TeamByID(a.ID).Name != "course-a" {
+		t.Fatalf("rename own team: %+v, %v", renamed, err)
+	}
+	if _, err := admin.RenameTeam(ctx, root, a.ID, " "); apperr.CodeOf(err) != apperr.InvalidArgument {
+		t.Fatalf("empty name: %v", err)
+	}
+
+	revoked, err := admin.RevokeAPIKey(ctx, pa, keyA.ID)
+	if err != nil || revoked.RevokedAt.IsZero() {
+		t.Fatalf("revoke own key: %+v, %v", revoked, err)
+	}
+	if _, err := authn.Authenticate(ctx, secretA); apperr.CodeOf(err) != apperr.Unauthenticated {
+		t.Fatalf("a revoked key authenticates: %v", err)
+	}
+	again, err := admin.RevokeAPIKey(ctx, root, keyA.ID)
+	if err != nil || !again.RevokedAt.Equal(revoked.RevokedAt) {
+		t.Fatalf("revoking twice: %+v, %v", again, err)
+	}
+}

@@ -42,6 +42,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, secret string) (Princi
 	if key == nil {
 		return Principal{}, apperr.New(apperr.Unauthenticated, "invalid API key")
 	}
+	if !key.RevokedAt.IsZero() {
+		return Principal{}, apperr.New(apperr.Unauthenticated, "this API key was revoked")
+	}
 	team := snap.TeamByID(key.TeamID)
 	if team == nil {
 		return Principal{}, apperr.New(apperr.Unauthenticated, "invalid API key")

@@ -64,6 +64,10 @@ type APIKey struct {
 	Hash      string    `json:"hash"` // hex SHA-256 of the whole key
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"createdAt"`
+	// RevokedAt is when the key was revoked; a revoked key authenticates
+	// nothing. Keys are revoked, not deleted, so that regions replicating
+	// the global state learn of it like of any other change.
+	RevokedAt time.Time `json:"revokedAt,omitzero"`
 }
 
 // EnvVar is one environment variable given to a sandbox or an execution.

@@ -40,10 +40,11 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	APIKey struct {
-		Admin  func(childComplexity int) int
-		ID     func(childComplexity int) int
-		Name   func(childComplexity int) int
-		Prefix func(childComplexity int) int
+		Admin   func(childComplexity int) int
+		ID      func(childComplexity int) int
+		Name    func(childComplexity int) int
+		Prefix  func(childComplexity int) int
+		Revoked func(childComplexity int) int
 	}
 
 	Cluster struct {
@@ -166,8 +167,10 @@ type ComplexityRoot struct {
 		RemoveContext     func(childComplexity int, sandboxID string, contextID string) int
 		RemoveFile        func(childComplexity int, sandboxID string, path string) int
 		RenameFile        func(childComplexity int, sandboxID string, path string, newPath string) int
+		RenameTeam        func(childComplexity int, id string, name string) int
 		ResizeTerminal    func(childComplexity int, sandboxID string, pid int, cols int, rows int) int
 		RestartContext    func(childComplexity int, sandboxID string, contextID string) int
+		RevokeAPIKey      func(childComplexity int, id string) int
 		RunCommand        func(childComplexity int, sandboxID string, input model.CommandInput) int
 		SendInput         func(childComplexity int, sandboxID string, pid int, data string, encoding *model.Encoding) int
 		SetSandboxTimeout func(childComplexity int, id string, timeoutSeconds int) int
@@ -342,6 +345,8 @@ type MutationResolver interface {
 	RenameFile(ctx context.Context, sandboxID string, path string, newPath string) (*model.FileInfo, error)
 	CreateTeam(ctx context.Context, name string) (*model.Team, error)
 	CreateAPIKey(ctx context.Context, teamID *string, name string) (*model.CreatedAPIKey, error)
+	RevokeAPIKey(ctx context.Context, id string) (*model.APIKey, error)
+	RenameTeam(ctx context.Context, id string, name string) (*model.Team, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
@@ -409,6 +414,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.APIKey.Prefix(childComplexity), true
+	case "APIKey.revoked":
+		if e.ComplexityRoot.APIKey.Revoked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIKey.Revoked(childComplexity), true
 
 	case "Cluster.leader":
 		if e.ComplexityRoot.Cluster.Leader == nil {
@@ -951,6 +962,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenameFile(childComplexity, args["sandboxId"].(string), args["path"].(string), args["newPath"].(string)), true
+	case "Mutation.renameTeam":
+		if e.ComplexityRoot.Mutation.RenameTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renameTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenameTeam(childComplexity, args["id"].(string), args["name"].(string)), true
 	case "Mutation.resizeTerminal":
 		if e.ComplexityRoot.Mutation.ResizeTerminal == nil {
 			break
@@ -973,6 +995,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RestartContext(childComplexity, args["sandboxId"].(string), args["contextId"].(string)), true
+	case "Mutation.revokeApiKey":
+		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeApiKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(string)), true
 	case "Mutation.runCommand":
 		if e.ComplexityRoot.Mutation.RunCommand == nil {
 			break
@@ -2426,6 +2459,8 @@ type APIKey {
   "The recognisable start of the key, e.g. ci_live_ab12."
   prefix: String!
   admin: Boolean!
+  "Whether the key was revoked (it then authenticates nothing)."
+  revoked: Boolean!
 }
 
 extend type Mutation {
@@ -2437,6 +2472,14 @@ extend type Mutation {
   their own. The secret is returned only here; only its hash is stored.
   """
   createApiKey(teamId: ID, name: String!): CreatedAPIKey!
+  """
+  Revokes an API key: it authenticates nothing from then on, in every region
+  within seconds. An admin key may revoke any key, other keys only their own
+  team's.
+  """
+  revokeApiKey(id: ID!): APIKey!
+  "Renames a team. An admin key may rename any team, other keys only their own."
+  renameTeam(id: ID!, name: String!): Team!
 }
 
 "A new API key and its secret, shown once."
@@ -2463,6 +2506,8 @@ func (ec *executionContext) childFields_APIKey(ctx context.Context, field graphq
 		return ec.fieldContext_APIKey_prefix(ctx, field)
 	case "admin":
 		return ec.fieldContext_APIKey_admin(ctx, field)
+	case "revoked":
+		return ec.fieldContext_APIKey_revoked(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
 }
@@ -3265,6 +3310,28 @@ func (ec *executionContext) field_Mutation_renameFile_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_renameTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_resizeTerminal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3322,6 +3389,20 @@ func (ec *executionContext) field_Mutation_restartContext_args(ctx context.Conte
 		return nil, err
 	}
 	args["contextId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4072,6 +4153,29 @@ func (ec *executionContext) _APIKey_admin(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_APIKey_admin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIKey", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _APIKey_revoked(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIKey_revoked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revoked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIKey_revoked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("APIKey", field, false, false, "Boolean")
 }
 
@@ -6643,6 +6747,94 @@ func (ec *executionContext) fieldContext_Mutation_createApiKey(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_createApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeApiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeAPIKey(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.APIKey) graphql.Marshaler {
+			return ec.marshalNAPIKey2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_renameTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_renameTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RenameTeam(ctx, fc.Args["id"].(string), fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Team) graphql.Marshaler {
+			return ec.marshalNTeam2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐTeam(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_renameTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Team(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_renameTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10740,6 +10932,11 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "revoked":
+			out.Values[i] = ec._APIKey_revoked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11645,6 +11842,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "createApiKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeApiKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "renameTeam":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_renameTeam(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -28,6 +28,8 @@ type APIKey struct {
 	// The recognisable start of the key, e.g. ci_live_ab12.
 	Prefix string `json:"prefix"`
 	Admin  bool   `json:"admin"`
+	// Whether the key was revoked (it then authenticates nothing).
+	Revoked bool `json:"revoked"`
 }
 
 // A region's Raft cluster.

@@ -33,9 +33,33 @@ func (c *Client) CreateAPIKey(ctx context.Context, teamID, name string) (*Create
 		vars["teamId"] = teamID
 	}
 	q := `mutation ($teamId: ID, $name: String!) { createApiKey(teamId: $teamId, name: $name) {
-  key { id name prefix admin } team { id name } secret } }`
+  key { id name prefix admin revoked } team { id name } secret } }`
 	if err := c.Do(ctx, q, vars, &data); err != nil {
 		return nil, err
 	}
 	return &data.Created, nil
+}
+
+// RevokeAPIKey revokes a key; it authenticates nothing from then on.
+func (c *Client) RevokeAPIKey(ctx context.Context, keyID string) (*APIKey, error) {
+	var data struct {
+		Key APIKey `json:"revokeApiKey"`
+	}
+	if err := c.Do(ctx, `mutation ($id: ID!) { revokeApiKey(id: $id) { id name prefix admin revoked } }`,
+		map[string]any{"id": keyID}, &data); err != nil {
+		return nil, err
+	}
+	return &data.Key, nil
+}
+
+// RenameTeam renames a team.
+func (c *Client) RenameTeam(ctx context.Context, teamID, name string) (*Team, error) {
+	var data struct {
+		Team Team `json:"renameTeam"`
+	}
+	if err := c.Do(ctx, `mutation ($id: ID!, $name: String!) { renameTeam(id: $id, name: $name) { id name } }`,
+		map[string]any{"id": teamID, "name": name}, &data); err != nil {
+		return nil, err
+	}
+	return &data.Team, nil
 }

@@ -188,8 +188,9 @@ type Team struct {
 
 // APIKey describes the key a client uses; never its secret.
 type APIKey struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Prefix string `json:"prefix"`
-	Admin  bool   `json:"admin"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Prefix  string `json:"prefix"`
+	Admin   bool   `json:"admin"`
+	Revoked bool   `json:"revoked"`
 }
