@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/codeint/codeint/controlplane/cluster"
+	"github.com/codeint/codeint/controlplane/federation"
 	"github.com/codeint/codeint/controlplane/sandboxes"
-	"github.com/codeint/codeint/controlplane/store"
 	"github.com/codeint/codeint/controlplane/usage"
 	"github.com/codeint/codeint/graph"
 )
@@ -19,7 +19,7 @@ type catalog struct {
 }
 
 func (c catalog) Regions(context.Context) ([]graph.Region, error) {
-	return []graph.Region{{Name: c.region, Leader: c.leader, Healthy: true}}, nil
+	return []graph.Region{{Name: c.region, Leader: c.leader, Authoritative: true, Healthy: true}}, nil
 }
 
 func (c catalog) Templates(context.Context) ([]graph.Template, error) {
@@ -46,18 +46,24 @@ func (u usageAdapter) Usage(ctx context.Context, teamID string, from, to time.Ti
 		VCPUSeconds: r.VCPUSeconds, GiBSeconds: r.GiBSeconds, CostMicros: r.CostMicros}, nil
 }
 
-// clusterCatalog is the catalog of a server in a region: the region with
-// its current leader, and the templates this server offers.
+// clusterCatalog is the catalog of a server in a federation: every region
+// as federation sees it, and the templates this server offers.
 type clusterCatalog struct {
-	region    string
-	cluster   *cluster.Cluster
-	store     *store.Store
+	fed       *federation.Federation
 	templates []sandboxes.Template
 }
 
 func (c clusterCatalog) Regions(context.Context) ([]graph.Region, error) {
-	leader := c.store.LeaderAddr()
-	return []graph.Region{{Name: c.region, Leader: leader, Authoritative: true, Healthy: leader != ""}}, nil
+	var out []graph.Region
+	for _, r := range c.fed.Regions() {
+		g := graph.Region{Name: r.Name, Leader: r.Leader, Authoritative: r.Authoritative, Healthy: r.Healthy}
+		if r.Latency != nil {
+			ms := float64(r.Latency.Microseconds()) / 1000
+			g.LatencyMs = &ms
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 func (c clusterCatalog) Templates(ctx context.Context) ([]graph.Template, error) {

@@ -114,14 +114,33 @@ func freeAddr(t testing.TB) string {
 // server agrees on.
 func startRegion(t testing.TB, name string, n int, agent bool, extraServerArgs ...string) *testRegion {
 	t.Helper()
+	return startRegionOpts(t, regionOpts{name: name, servers: n, agent: agent, serverArgs: extraServerArgs})
+}
+
+// regionOpts describe a test region.
+type regionOpts struct {
+	name       string
+	servers    int
+	agent      bool
+	serverArgs []string // added to every server's flags
+	caDir      string   // the CA to sign with (regions of one federation share it); "" makes one
+	noWait     bool     // do not wait for a leader (a region expected not to form)
+}
+
+func startRegionOpts(t testing.TB, o regionOpts) *testRegion {
+	t.Helper()
 	requireRoot(t)
+	name, n, agent, extraServerArgs := o.name, o.servers, o.agent, o.serverArgs
 	r := &testRegion{name: name, dir: newDataDir(t)}
-	caDir := filepath.Join(r.dir, "tls")
-	if _, _, _, err := tlsutil.CreateCA(caDir, "", 0); err != nil {
-		t.Fatal(err)
+	caDir := o.caDir
+	if caDir == "" {
+		caDir = filepath.Join(r.dir, "tls")
+		if _, _, _, err := tlsutil.CreateCA(caDir, "", 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cert := func(role tlsutil.Role, node string) tlsutil.Files {
-		f, err := tlsutil.CreateCert(tlsutil.CertRequest{CADir: caDir, Role: role, Region: name, Name: node})
+		f, err := tlsutil.CreateCert(tlsutil.CertRequest{CADir: caDir, OutDir: filepath.Join(r.dir, "tls"), Role: role, Region: name, Name: node})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,6 +174,9 @@ func startRegion(t testing.TB, name string, n int, agent bool, extraServerArgs .
 			r.dumpLogs(t)
 		}
 	})
+	if o.noWait {
+		return r
+	}
 	r.waitLeader(t, 60*time.Second)
 	if agent {
 		f := cert(tlsutil.RoleAgent, name+"-a1")

@@ -24,6 +24,8 @@ import (
 	"github.com/codeint/codeint/controlplane/cluster"
 	"github.com/codeint/codeint/controlplane/consul"
 	"github.com/codeint/codeint/controlplane/events"
+	"github.com/codeint/codeint/controlplane/federation"
+	"github.com/codeint/codeint/controlplane/forward"
 	"github.com/codeint/codeint/controlplane/nodes"
 	"github.com/codeint/codeint/controlplane/sandboxes"
 	"github.com/codeint/codeint/controlplane/serverrpc"
@@ -45,6 +47,8 @@ type serverConfig struct {
 	httpAddr        string
 	bootstrapExpect int
 	join            string
+	authoritative   string
+	federate        string
 	tls             tlsFlags
 	deadServer      time.Duration
 	heartbeatTTL    time.Duration
@@ -80,6 +84,8 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP address of the API")
 	fs.IntVar(&c.bootstrapExpect, "bootstrap-expect", 0, "bootstrap a new region once this many servers are up (0: join an existing one)")
 	fs.StringVar(&c.join, "join", "", "RPC addresses of other servers of the region, comma-separated, or consul://HOST:PORT")
+	fs.StringVar(&c.authoritative, "authoritative-region", "", "the region that owns the global state (teams, keys); default: this region")
+	fs.StringVar(&c.federate, "federate", "", "RPC addresses of servers of other regions, comma-separated, or consul://HOST:PORT")
 	fs.DurationVar(&c.deadServer, "dead-server-cleanup", 5*time.Minute, "remove a server unreachable this long (0: never)")
 	fs.DurationVar(&c.heartbeatTTL, "heartbeat-ttl", nodes.DefaultTTL, "a node whose agent is silent this long is DOWN and its sandboxes LOST")
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
@@ -88,7 +94,12 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if c.authoritative == "" {
+		c.authoritative = c.region
+	}
 	switch {
+	case c.authoritative != c.region && c.federate == "":
+		return c, fmt.Errorf("region %s is not authoritative (%s is): give --federate so that it can reach the other regions", c.region, c.authoritative)
 	case c.nodeID == "":
 		return c, errors.New("--node-id is required")
 	case c.dataDir == "":
@@ -111,6 +122,8 @@ type serverProc struct {
 	store   *store.Store
 	pool    *serverrpc.Pool
 	cluster *cluster.Cluster
+	fed     *federation.Federation
+	fedPool *serverrpc.Pool
 	svc     *sandboxes.Service
 	grpc    *grpc.Server
 	http    *http.Server
@@ -202,10 +215,13 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	}
 	s.cluster = cluster.New(cluster.Config{
 		Self:      structs.Server{ID: cfg.nodeID, Region: cfg.region, RaftAddr: s.store.Addr(), RPCAddr: cfg.rpcAddr, HTTPAddr: cfg.httpAddr},
-		ClusterID: id.ClusterID, Store: s.store, Nodes: tracker, Dial: s.pool,
+		ClusterID: id.ClusterID, Authoritative: cfg.authoritative, Store: s.store, Nodes: tracker, Dial: s.pool,
 		BootstrapExpect: cfg.bootstrapExpect, Join: static, Discover: discover,
 		DeadServerCleanup: cfg.deadServer, OnLeader: s.bootstrapKey, Logger: log.With("component", "cluster"),
 	})
+	if err := s.startFederation(); err != nil {
+		return err
+	}
 	if err := s.serveRPC(); err != nil {
 		return err
 	}
@@ -213,6 +229,7 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	go s.cluster.Run(ctx)
+	go s.fed.Run(ctx)
 
 	templates := <-probed
 	limits := sandboxes.DefaultLimits()
@@ -227,9 +244,9 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	var h http.Handler = graph.NewHandler(graph.Config{
 		Sandboxes: s.svc, Contexts: s.svc, Files: s.svc, Processes: s.svc,
 		Auth:    auth.NewAuthenticator(s.store.State()),
-		Catalog: clusterCatalog{region: cfg.region, cluster: s.cluster, store: s.store, templates: templates},
+		Catalog: clusterCatalog{fed: s.fed, templates: templates},
 		Usage:   usageAdapter{usage.New(s.store.State(), billing.DefaultPlan(), nil)},
-		Teams:   auth.NewAdmin(fwd, s.store.State()),
+		Teams:   auth.NewAdmin(s.fed, s.store.State()),
 		Cluster: clusterInfo{region: cfg.region, cluster: s.cluster},
 		Logger:  log.With("component", "graph"), Introspection: true,
 	})
@@ -247,18 +264,19 @@ func (s *serverProc) serveRPC() error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.cfg.rpcAddr, err)
 	}
-	// Servers and agents of this region; operators' client certificates
-	// from anywhere (the role check per method is AuthorizeUnary's).
+	// Servers of every region (other regions only reach federation's
+	// methods: the Authorizer's check), agents of this region, operators'
+	// client certificates.
 	inRegion := tlsutil.RequireRegion(s.cfg.region)
 	creds := credentials.NewTLS(s.bundle.ServerConfig(s.log, func(id tlsutil.Identity) error {
-		if id.Role == tlsutil.RoleClient {
+		if id.Role == tlsutil.RoleClient || id.Role == tlsutil.RoleServer {
 			return nil
 		}
 		return inRegion(id)
 	}))
-	s.grpc = grpc.NewServer(grpc.Creds(creds), grpc.ChainUnaryInterceptor(serverrpc.AuthorizeUnary),
-		grpc.ChainStreamInterceptor(serverrpc.AuthorizeStream))
-	serverrpc.NewServer(s.cluster, s.cluster.Forwarder()).Register(s.grpc)
+	authz := serverrpc.Authorizer{Region: s.cfg.region}
+	s.grpc = grpc.NewServer(grpc.Creds(creds), grpc.ChainUnaryInterceptor(authz.Unary), grpc.ChainStreamInterceptor(authz.Stream))
+	serverrpc.NewServer(s.cluster, s.cluster.Forwarder(), s.fed).Register(s.grpc)
 	go func() {
 		if err := s.grpc.Serve(ln); err != nil {
 			s.log.Error("rpc server", "error", err)
@@ -305,10 +323,65 @@ func (s *serverProc) registerConsul(ctx context.Context) error {
 	return nil
 }
 
-// bootstrapKey, on the leader, makes sure the bootstrap admin key exists:
-// CODEINT_BOOTSTRAP_KEY, or a new key when the region has none yet. The
-// server that writes it also keeps it in DATA_DIR/admin.key.
+// startFederation makes the link to the other regions: servers of any
+// region may be dialled, found by --federate (addresses or Consul).
+func (s *serverProc) startFederation() error {
+	s.fedPool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
+		s.bundle.ClientConfig(s.log, tlsutil.RequireRole(tlsutil.RoleServer)))))
+	peers := func(context.Context) ([]string, error) { return nil, nil }
+	ccfg, isConsul, err := consul.ParseAddr(s.cfg.federate)
+	switch {
+	case err != nil:
+		return fmt.Errorf("--federate: %w", err)
+	case isConsul:
+		c, err := consul.New(ccfg)
+		if err != nil {
+			return fmt.Errorf("consul: %w", err)
+		}
+		peers = func(ctx context.Context) ([]string, error) { return otherRegionsServers(ctx, c, s.cfg.region) }
+	case s.cfg.federate != "":
+		static := splitList(s.cfg.federate)
+		peers = func(context.Context) ([]string, error) { return static, nil }
+	}
+	s.fed = federation.New(federation.Config{Region: s.cfg.region, RPCAddr: s.cfg.rpcAddr, Authoritative: s.cfg.authoritative, Peers: peers,
+		Dial: s.fedPool, Local: regionStore{s.cluster.Forwarder(), s.store}, Logger: s.log.With("component", "federation")})
+	return nil
+}
+
+// regionStore is this region's store as federation uses it: writes through
+// the forwarder, leadership from the local Raft.
+type regionStore struct {
+	*forward.Forwarder
+	st *store.Store
+}
+
+func (r regionStore) IsLeader() bool     { return r.st.IsLeader() }
+func (r regionStore) LeaderAddr() string { return r.st.LeaderAddr() }
+
+// otherRegionsServers lists, from Consul, the RPC addresses of the servers
+// of every region but this one.
+func otherRegionsServers(ctx context.Context, c *consul.Client, region string) ([]string, error) {
+	insts, err := c.Instances(ctx, consul.ServiceServer, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, in := range insts {
+		if in.Region != region && in.Meta["rpc_addr"] != "" {
+			out = append(out, in.Meta["rpc_addr"])
+		}
+	}
+	return out, nil
+}
+
+// bootstrapKey, on the leader of the authoritative region, makes sure the
+// bootstrap admin key exists: CODEINT_BOOTSTRAP_KEY, or a new key when the
+// region has none yet. The server that writes it also keeps it in
+// DATA_DIR/admin.key. Other regions get it by replication.
 func (s *serverProc) bootstrapKey(ctx context.Context) {
+	if s.cfg.authoritative != s.cfg.region {
+		return
+	}
 	key := os.Getenv("CODEINT_BOOTSTRAP_KEY")
 	existing := s.store.State().Snapshot().APIKeyByID(auth.BootstrapKeyID)
 	switch {
@@ -364,6 +437,9 @@ func (s *serverProc) close() {
 	}
 	if s.pool != nil {
 		_ = s.pool.Close()
+	}
+	if s.fedPool != nil {
+		_ = s.fedPool.Close()
 	}
 	if s.tel != nil {
 		_ = s.tel.Shutdown(context.Background())

@@ -29,6 +29,9 @@ type Config struct {
 	// Self describes this server: node id, region and its three addresses.
 	Self      structs.Server
 	ClusterID string
+	// Authoritative names the region that owns the global state, reported
+	// in Status so that other regions can refuse a disagreement.
+	Authoritative string
 	Store     *store.Store
 	Nodes     *nodes.Tracker
 	Dial      forward.Dialer
@@ -128,6 +131,7 @@ func (c *Cluster) Status(withStateHash bool) (*serverpb.StatusReply, error) {
 		LeaderId: s.LeaderID(), LeaderAddr: s.LeaderAddr(),
 		AppliedIndex: s.AppliedIndex(), CommitIndex: s.CommitIndex(),
 		LastContactUnixNano: s.LastContact().UnixNano(), Voter: voter, ClusterId: c.cfg.ClusterID,
+		AuthoritativeRegion: c.cfg.Authoritative,
 	}
 	if withStateHash {
 		idx, sum, err := s.StateHash()

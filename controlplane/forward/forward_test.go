@@ -63,7 +63,7 @@ func leaderServer(t *testing.T, l *local) string {
 	}
 	g := grpc.NewServer()
 	fwd := forward.New(forward.Config{Local: l})
-	serverrpc.NewServer(backend{l}, fwd).Register(g)
+	serverrpc.NewServer(backend{l}, fwd, nil).Register(g)
 	go func() { _ = g.Serve(ln) }()
 	t.Cleanup(g.Stop)
 	return ln.Addr().String()

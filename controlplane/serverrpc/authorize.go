@@ -29,8 +29,21 @@ func allowedRoles(method string) []tlsutil.Role {
 	return []tlsutil.Role{tlsutil.RoleServer} // Apply, ReadIndex, Join, and anything new
 }
 
-// authorize checks the caller's certificate role against the method.
-func authorize(ctx context.Context, fullMethod string) error {
+// crossRegion reports whether servers of other regions may call a method:
+// federation's, nothing else.
+func crossRegion(method string) bool {
+	return method == "Status" || method == "ListGlobal" || method == "ApplyGlobal"
+}
+
+// Authorizer checks every call's certificate: the role against the method,
+// and that servers and agents of other regions call only federation's
+// methods.
+type Authorizer struct {
+	Region string
+}
+
+// authorize checks the caller's certificate against the method.
+func (a Authorizer) authorize(ctx context.Context, fullMethod string) error {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return apperr.New(apperr.Unauthenticated, "no peer information")
@@ -47,20 +60,23 @@ func authorize(ctx context.Context, fullMethod string) error {
 	if !slices.Contains(allowedRoles(method), id.Role) {
 		return apperr.New(apperr.PermissionDenied, "a %s certificate may not call %s", id.Role, method)
 	}
+	if id.Role != tlsutil.RoleClient && id.Region != a.Region && !crossRegion(method) {
+		return apperr.New(apperr.PermissionDenied, "a %s of region %q may not call %s in region %q", id.Role, id.Region, method, a.Region)
+	}
 	return nil
 }
 
-// AuthorizeUnary is the unary interceptor that enforces allowedRoles.
-func AuthorizeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := authorize(ctx, info.FullMethod); err != nil {
+// Unary is the unary interceptor.
+func (a Authorizer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.authorize(ctx, info.FullMethod); err != nil {
 		return nil, forward.ToStatus(err)
 	}
 	return handler(ctx, req)
 }
 
-// AuthorizeStream is the stream interceptor that enforces allowedRoles.
-func AuthorizeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := authorize(ss.Context(), info.FullMethod); err != nil {
+// Stream is the stream interceptor.
+func (a Authorizer) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.authorize(ss.Context(), info.FullMethod); err != nil {
 		return forward.ToStatus(err)
 	}
 	return handler(srv, ss)

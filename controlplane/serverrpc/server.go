@@ -46,16 +46,43 @@ type Backend interface {
 	Heartbeat(ctx context.Context, hb nodes.Heartbeat) (nodes.Reply, error)
 }
 
+// Federation serves other regions: the global state to replicate from,
+// and their global writes. Only a federated server has one.
+type Federation interface {
+	ListGlobal(ctx context.Context, req *serverpb.ListGlobalRequest) (*serverpb.ListGlobalReply, error)
+	ApplyGlobal(ctx context.Context, req *serverpb.ApplyGlobalRequest) (*serverpb.ApplyReply, error)
+}
+
 // Server implements serverpb.ServerServer.
 type Server struct {
 	serverpb.UnimplementedServerServer
 	b   Backend
 	fwd *forward.Forwarder
+	fed Federation
 }
 
-// NewServer returns the handlers; fwd reaches the leader.
-func NewServer(b Backend, fwd *forward.Forwarder) *Server {
-	return &Server{b: b, fwd: fwd}
+// NewServer returns the handlers; fwd reaches the leader; fed, when not
+// nil, serves other regions.
+func NewServer(b Backend, fwd *forward.Forwarder, fed Federation) *Server {
+	return &Server{b: b, fwd: fwd, fed: fed}
+}
+
+// ListGlobal serves the global state to another region.
+func (s *Server) ListGlobal(ctx context.Context, req *serverpb.ListGlobalRequest) (*serverpb.ListGlobalReply, error) {
+	if s.fed == nil {
+		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server is not federated"))
+	}
+	r, err := s.fed.ListGlobal(ctx, req)
+	return r, forward.ToStatus(err)
+}
+
+// ApplyGlobal commits another region's global write.
+func (s *Server) ApplyGlobal(ctx context.Context, req *serverpb.ApplyGlobalRequest) (*serverpb.ApplyReply, error) {
+	if s.fed == nil {
+		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server is not federated"))
+	}
+	r, err := s.fed.ApplyGlobal(ctx, req)
+	return r, forward.ToStatus(err)
 }
 
 // Register adds the service to g.

@@ -27,6 +27,248 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Federation requests say who asks and which region the caller holds to
+// be authoritative: two regions that disagree do not federate.
+type Caller struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Region              string                 `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	AuthoritativeRegion string                 `protobuf:"bytes,2,opt,name=authoritative_region,json=authoritativeRegion,proto3" json:"authoritative_region,omitempty"`
+	RpcAddr             string                 `protobuf:"bytes,3,opt,name=rpc_addr,json=rpcAddr,proto3" json:"rpc_addr,omitempty"` // where the caller's RPC service answers: the callee probes it too
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Caller) Reset() {
+	*x = Caller{}
+	mi := &file_server_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Caller) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Caller) ProtoMessage() {}
+
+func (x *Caller) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Caller.ProtoReflect.Descriptor instead.
+func (*Caller) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Caller) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Caller) GetAuthoritativeRegion() string {
+	if x != nil {
+		return x.AuthoritativeRegion
+	}
+	return ""
+}
+
+func (x *Caller) GetRpcAddr() string {
+	if x != nil {
+		return x.RpcAddr
+	}
+	return ""
+}
+
+type ListGlobalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	SinceIndex    uint64                 `protobuf:"varint,2,opt,name=since_index,json=sinceIndex,proto3" json:"since_index,omitempty"`
+	WaitMs        uint32                 `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGlobalRequest) Reset() {
+	*x = ListGlobalRequest{}
+	mi := &file_server_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGlobalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGlobalRequest) ProtoMessage() {}
+
+func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGlobalRequest.ProtoReflect.Descriptor instead.
+func (*ListGlobalRequest) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListGlobalRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *ListGlobalRequest) GetSinceIndex() uint64 {
+	if x != nil {
+		return x.SinceIndex
+	}
+	return 0
+}
+
+func (x *ListGlobalRequest) GetWaitMs() uint32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+type ListGlobalReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Teams         []byte                 `protobuf:"bytes,2,opt,name=teams,proto3" json:"teams,omitempty"`                    // []structs.Team, JSON
+	ApiKeys       []byte                 `protobuf:"bytes,3,opt,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"` // []structs.APIKey, JSON
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGlobalReply) Reset() {
+	*x = ListGlobalReply{}
+	mi := &file_server_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGlobalReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGlobalReply) ProtoMessage() {}
+
+func (x *ListGlobalReply) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGlobalReply.ProtoReflect.Descriptor instead.
+func (*ListGlobalReply) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListGlobalReply) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ListGlobalReply) GetTeams() []byte {
+	if x != nil {
+		return x.Teams
+	}
+	return nil
+}
+
+func (x *ListGlobalReply) GetApiKeys() []byte {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+type ApplyGlobalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	Type          uint32                 `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"`      // command.Type: TeamUpsert or APIKeyUpsert
+	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"` // the command's request, JSON
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyGlobalRequest) Reset() {
+	*x = ApplyGlobalRequest{}
+	mi := &file_server_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyGlobalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyGlobalRequest) ProtoMessage() {}
+
+func (x *ApplyGlobalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyGlobalRequest.ProtoReflect.Descriptor instead.
+func (*ApplyGlobalRequest) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ApplyGlobalRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *ApplyGlobalRequest) GetType() uint32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *ApplyGlobalRequest) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 type ApplyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Type          uint32                 `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`      // command.Type
@@ -37,7 +279,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_server_proto_msgTypes[0]
+	mi := &file_server_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +291,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[0]
+	mi := &file_server_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +304,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{0}
+	return file_server_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApplyRequest) GetType() uint32 {
@@ -88,7 +330,7 @@ type ApplyReply struct {
 
 func (x *ApplyReply) Reset() {
 	*x = ApplyReply{}
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +342,7 @@ func (x *ApplyReply) String() string {
 func (*ApplyReply) ProtoMessage() {}
 
 func (x *ApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +355,7 @@ func (x *ApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyReply.ProtoReflect.Descriptor instead.
 func (*ApplyReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{1}
+	return file_server_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApplyReply) GetResult() []byte {
@@ -131,7 +373,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +385,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +398,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{2}
+	return file_server_proto_rawDescGZIP(), []int{6}
 }
 
 type ReadIndexReply struct {
@@ -168,7 +410,7 @@ type ReadIndexReply struct {
 
 func (x *ReadIndexReply) Reset() {
 	*x = ReadIndexReply{}
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +422,7 @@ func (x *ReadIndexReply) String() string {
 func (*ReadIndexReply) ProtoMessage() {}
 
 func (x *ReadIndexReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +435,7 @@ func (x *ReadIndexReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexReply.ProtoReflect.Descriptor instead.
 func (*ReadIndexReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{3}
+	return file_server_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadIndexReply) GetIndex() uint64 {
@@ -214,7 +456,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_server_proto_msgTypes[4]
+	mi := &file_server_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +468,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[4]
+	mi := &file_server_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +481,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{4}
+	return file_server_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatusRequest) GetWithStateHash() bool {
@@ -265,13 +507,14 @@ type StatusReply struct {
 	ClusterId           string                 `protobuf:"bytes,12,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	StateHash           string                 `protobuf:"bytes,13,opt,name=state_hash,json=stateHash,proto3" json:"state_hash,omitempty"` // SHA-256 of the state at state_index, when asked
 	StateIndex          uint64                 `protobuf:"varint,14,opt,name=state_index,json=stateIndex,proto3" json:"state_index,omitempty"`
+	AuthoritativeRegion string                 `protobuf:"bytes,15,opt,name=authoritative_region,json=authoritativeRegion,proto3" json:"authoritative_region,omitempty"` // the region this server holds to own the global state
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *StatusReply) Reset() {
 	*x = StatusReply{}
-	mi := &file_server_proto_msgTypes[5]
+	mi := &file_server_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +526,7 @@ func (x *StatusReply) String() string {
 func (*StatusReply) ProtoMessage() {}
 
 func (x *StatusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[5]
+	mi := &file_server_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +539,7 @@ func (x *StatusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
 func (*StatusReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{5}
+	return file_server_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StatusReply) GetNodeId() string {
@@ -397,6 +640,13 @@ func (x *StatusReply) GetStateIndex() uint64 {
 	return 0
 }
 
+func (x *StatusReply) GetAuthoritativeRegion() string {
+	if x != nil {
+		return x.AuthoritativeRegion
+	}
+	return ""
+}
+
 type JoinRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -410,7 +660,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_server_proto_msgTypes[6]
+	mi := &file_server_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +672,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[6]
+	mi := &file_server_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +685,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{6}
+	return file_server_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *JoinRequest) GetNodeId() string {
@@ -481,7 +731,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_server_proto_msgTypes[7]
+	mi := &file_server_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +743,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[7]
+	mi := &file_server_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +756,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{7}
+	return file_server_proto_rawDescGZIP(), []int{11}
 }
 
 type RemovePeerRequest struct {
@@ -518,7 +768,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_server_proto_msgTypes[8]
+	mi := &file_server_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +780,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[8]
+	mi := &file_server_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +793,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{8}
+	return file_server_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RemovePeerRequest) GetNodeId() string {
@@ -561,7 +811,7 @@ type RemovePeerReply struct {
 
 func (x *RemovePeerReply) Reset() {
 	*x = RemovePeerReply{}
-	mi := &file_server_proto_msgTypes[9]
+	mi := &file_server_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +823,7 @@ func (x *RemovePeerReply) String() string {
 func (*RemovePeerReply) ProtoMessage() {}
 
 func (x *RemovePeerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[9]
+	mi := &file_server_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +836,7 @@ func (x *RemovePeerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerReply.ProtoReflect.Descriptor instead.
 func (*RemovePeerReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{9}
+	return file_server_proto_rawDescGZIP(), []int{13}
 }
 
 type ListPeersRequest struct {
@@ -597,7 +847,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_server_proto_msgTypes[10]
+	mi := &file_server_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +859,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[10]
+	mi := &file_server_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +872,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{10}
+	return file_server_proto_rawDescGZIP(), []int{14}
 }
 
 type Peer struct {
@@ -638,7 +888,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_server_proto_msgTypes[11]
+	mi := &file_server_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +900,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[11]
+	mi := &file_server_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +913,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{11}
+	return file_server_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Peer) GetNodeId() string {
@@ -710,7 +960,7 @@ type ListPeersReply struct {
 
 func (x *ListPeersReply) Reset() {
 	*x = ListPeersReply{}
-	mi := &file_server_proto_msgTypes[12]
+	mi := &file_server_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +972,7 @@ func (x *ListPeersReply) String() string {
 func (*ListPeersReply) ProtoMessage() {}
 
 func (x *ListPeersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[12]
+	mi := &file_server_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +985,7 @@ func (x *ListPeersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersReply.ProtoReflect.Descriptor instead.
 func (*ListPeersReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{12}
+	return file_server_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListPeersReply) GetPeers() []*Peer {
@@ -753,7 +1003,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_server_proto_msgTypes[13]
+	mi := &file_server_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +1015,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[13]
+	mi := &file_server_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +1028,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{13}
+	return file_server_proto_rawDescGZIP(), []int{17}
 }
 
 type Chunk struct {
@@ -790,7 +1040,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_server_proto_msgTypes[14]
+	mi := &file_server_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +1052,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[14]
+	mi := &file_server_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +1065,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{14}
+	return file_server_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -834,7 +1084,7 @@ type SnapshotRestoreReply struct {
 
 func (x *SnapshotRestoreReply) Reset() {
 	*x = SnapshotRestoreReply{}
-	mi := &file_server_proto_msgTypes[15]
+	mi := &file_server_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1096,7 @@ func (x *SnapshotRestoreReply) String() string {
 func (*SnapshotRestoreReply) ProtoMessage() {}
 
 func (x *SnapshotRestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[15]
+	mi := &file_server_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1109,7 @@ func (x *SnapshotRestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreReply.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{15}
+	return file_server_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SnapshotRestoreReply) GetIndex() uint64 {
@@ -878,7 +1128,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_server_proto_msgTypes[16]
+	mi := &file_server_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1140,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[16]
+	mi := &file_server_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1153,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{16}
+	return file_server_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HeartbeatRequest) GetHeartbeat() []byte {
@@ -922,7 +1172,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_server_proto_msgTypes[17]
+	mi := &file_server_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1184,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[17]
+	mi := &file_server_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1197,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{17}
+	return file_server_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HeartbeatReply) GetReply() []byte {
@@ -961,7 +1211,24 @@ var File_server_proto protoreflect.FileDescriptor
 
 const file_server_proto_rawDesc = "" +
 	"\n" +
-	"\fserver.proto\x12\x11codeint.server.v1\"<\n" +
+	"\fserver.proto\x12\x11codeint.server.v1\"n\n" +
+	"\x06Caller\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\tR\x06region\x121\n" +
+	"\x14authoritative_region\x18\x02 \x01(\tR\x13authoritativeRegion\x12\x19\n" +
+	"\brpc_addr\x18\x03 \x01(\tR\arpcAddr\"\x80\x01\n" +
+	"\x11ListGlobalRequest\x121\n" +
+	"\x06caller\x18\x01 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\x12\x1f\n" +
+	"\vsince_index\x18\x02 \x01(\x04R\n" +
+	"sinceIndex\x12\x17\n" +
+	"\await_ms\x18\x03 \x01(\rR\x06waitMs\"X\n" +
+	"\x0fListGlobalReply\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
+	"\x05teams\x18\x02 \x01(\fR\x05teams\x12\x19\n" +
+	"\bapi_keys\x18\x03 \x01(\fR\aapiKeys\"u\n" +
+	"\x12ApplyGlobalRequest\x121\n" +
+	"\x06caller\x18\x01 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\rR\x04type\x12\x18\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\"<\n" +
 	"\fApplyRequest\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\"$\n" +
@@ -972,7 +1239,7 @@ const file_server_proto_rawDesc = "" +
 	"\x0eReadIndexReply\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"7\n" +
 	"\rStatusRequest\x12&\n" +
-	"\x0fwith_state_hash\x18\x01 \x01(\bR\rwithStateHash\"\xc3\x03\n" +
+	"\x0fwith_state_hash\x18\x01 \x01(\bR\rwithStateHash\"\xf6\x03\n" +
 	"\vStatusReply\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1b\n" +
@@ -992,7 +1259,8 @@ const file_server_proto_rawDesc = "" +
 	"\n" +
 	"state_hash\x18\r \x01(\tR\tstateHash\x12\x1f\n" +
 	"\vstate_index\x18\x0e \x01(\x04R\n" +
-	"stateIndex\"\x93\x01\n" +
+	"stateIndex\x121\n" +
+	"\x14authoritative_region\x18\x0f \x01(\tR\x13authoritativeRegion\"\x93\x01\n" +
 	"\vJoinRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1b\n" +
@@ -1020,7 +1288,7 @@ const file_server_proto_rawDesc = "" +
 	"\x10HeartbeatRequest\x12\x1c\n" +
 	"\theartbeat\x18\x01 \x01(\fR\theartbeat\"&\n" +
 	"\x0eHeartbeatReply\x12\x14\n" +
-	"\x05reply\x18\x01 \x01(\fR\x05reply2\xe6\x05\n" +
+	"\x05reply\x18\x01 \x01(\fR\x05reply2\x93\a\n" +
 	"\x06Server\x12G\n" +
 	"\x05Apply\x12\x1f.codeint.server.v1.ApplyRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12S\n" +
 	"\tReadIndex\x12#.codeint.server.v1.ReadIndexRequest\x1a!.codeint.server.v1.ReadIndexReply\x12J\n" +
@@ -1031,7 +1299,10 @@ const file_server_proto_rawDesc = "" +
 	"\tListPeers\x12#.codeint.server.v1.ListPeersRequest\x1a!.codeint.server.v1.ListPeersReply\x12R\n" +
 	"\fSnapshotSave\x12&.codeint.server.v1.SnapshotSaveRequest\x1a\x18.codeint.server.v1.Chunk0\x01\x12V\n" +
 	"\x0fSnapshotRestore\x12\x18.codeint.server.v1.Chunk\x1a'.codeint.server.v1.SnapshotRestoreReply(\x01\x12S\n" +
-	"\tHeartbeat\x12#.codeint.server.v1.HeartbeatRequest\x1a!.codeint.server.v1.HeartbeatReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
+	"\tHeartbeat\x12#.codeint.server.v1.HeartbeatRequest\x1a!.codeint.server.v1.HeartbeatReply\x12V\n" +
+	"\n" +
+	"ListGlobal\x12$.codeint.server.v1.ListGlobalRequest\x1a\".codeint.server.v1.ListGlobalReply\x12S\n" +
+	"\vApplyGlobal\x12%.codeint.server.v1.ApplyGlobalRequest\x1a\x1d.codeint.server.v1.ApplyReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
 
 var (
 	file_server_proto_rawDescOnce sync.Once
@@ -1045,52 +1316,62 @@ func file_server_proto_rawDescGZIP() []byte {
 	return file_server_proto_rawDescData
 }
 
-var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_server_proto_goTypes = []any{
-	(*ApplyRequest)(nil),         // 0: codeint.server.v1.ApplyRequest
-	(*ApplyReply)(nil),           // 1: codeint.server.v1.ApplyReply
-	(*ReadIndexRequest)(nil),     // 2: codeint.server.v1.ReadIndexRequest
-	(*ReadIndexReply)(nil),       // 3: codeint.server.v1.ReadIndexReply
-	(*StatusRequest)(nil),        // 4: codeint.server.v1.StatusRequest
-	(*StatusReply)(nil),          // 5: codeint.server.v1.StatusReply
-	(*JoinRequest)(nil),          // 6: codeint.server.v1.JoinRequest
-	(*JoinReply)(nil),            // 7: codeint.server.v1.JoinReply
-	(*RemovePeerRequest)(nil),    // 8: codeint.server.v1.RemovePeerRequest
-	(*RemovePeerReply)(nil),      // 9: codeint.server.v1.RemovePeerReply
-	(*ListPeersRequest)(nil),     // 10: codeint.server.v1.ListPeersRequest
-	(*Peer)(nil),                 // 11: codeint.server.v1.Peer
-	(*ListPeersReply)(nil),       // 12: codeint.server.v1.ListPeersReply
-	(*SnapshotSaveRequest)(nil),  // 13: codeint.server.v1.SnapshotSaveRequest
-	(*Chunk)(nil),                // 14: codeint.server.v1.Chunk
-	(*SnapshotRestoreReply)(nil), // 15: codeint.server.v1.SnapshotRestoreReply
-	(*HeartbeatRequest)(nil),     // 16: codeint.server.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),       // 17: codeint.server.v1.HeartbeatReply
+	(*Caller)(nil),               // 0: codeint.server.v1.Caller
+	(*ListGlobalRequest)(nil),    // 1: codeint.server.v1.ListGlobalRequest
+	(*ListGlobalReply)(nil),      // 2: codeint.server.v1.ListGlobalReply
+	(*ApplyGlobalRequest)(nil),   // 3: codeint.server.v1.ApplyGlobalRequest
+	(*ApplyRequest)(nil),         // 4: codeint.server.v1.ApplyRequest
+	(*ApplyReply)(nil),           // 5: codeint.server.v1.ApplyReply
+	(*ReadIndexRequest)(nil),     // 6: codeint.server.v1.ReadIndexRequest
+	(*ReadIndexReply)(nil),       // 7: codeint.server.v1.ReadIndexReply
+	(*StatusRequest)(nil),        // 8: codeint.server.v1.StatusRequest
+	(*StatusReply)(nil),          // 9: codeint.server.v1.StatusReply
+	(*JoinRequest)(nil),          // 10: codeint.server.v1.JoinRequest
+	(*JoinReply)(nil),            // 11: codeint.server.v1.JoinReply
+	(*RemovePeerRequest)(nil),    // 12: codeint.server.v1.RemovePeerRequest
+	(*RemovePeerReply)(nil),      // 13: codeint.server.v1.RemovePeerReply
+	(*ListPeersRequest)(nil),     // 14: codeint.server.v1.ListPeersRequest
+	(*Peer)(nil),                 // 15: codeint.server.v1.Peer
+	(*ListPeersReply)(nil),       // 16: codeint.server.v1.ListPeersReply
+	(*SnapshotSaveRequest)(nil),  // 17: codeint.server.v1.SnapshotSaveRequest
+	(*Chunk)(nil),                // 18: codeint.server.v1.Chunk
+	(*SnapshotRestoreReply)(nil), // 19: codeint.server.v1.SnapshotRestoreReply
+	(*HeartbeatRequest)(nil),     // 20: codeint.server.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),       // 21: codeint.server.v1.HeartbeatReply
 }
 var file_server_proto_depIdxs = []int32{
-	11, // 0: codeint.server.v1.ListPeersReply.peers:type_name -> codeint.server.v1.Peer
-	0,  // 1: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
-	2,  // 2: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
-	4,  // 3: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
-	6,  // 4: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
-	8,  // 5: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
-	10, // 6: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
-	13, // 7: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
-	14, // 8: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
-	16, // 9: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
-	1,  // 10: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
-	3,  // 11: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
-	5,  // 12: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
-	7,  // 13: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
-	9,  // 14: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
-	12, // 15: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
-	14, // 16: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
-	15, // 17: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
-	17, // 18: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
-	10, // [10:19] is the sub-list for method output_type
-	1,  // [1:10] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	0,  // 0: codeint.server.v1.ListGlobalRequest.caller:type_name -> codeint.server.v1.Caller
+	0,  // 1: codeint.server.v1.ApplyGlobalRequest.caller:type_name -> codeint.server.v1.Caller
+	15, // 2: codeint.server.v1.ListPeersReply.peers:type_name -> codeint.server.v1.Peer
+	4,  // 3: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
+	6,  // 4: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
+	8,  // 5: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
+	10, // 6: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
+	12, // 7: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
+	14, // 8: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
+	17, // 9: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
+	18, // 10: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
+	20, // 11: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
+	1,  // 12: codeint.server.v1.Server.ListGlobal:input_type -> codeint.server.v1.ListGlobalRequest
+	3,  // 13: codeint.server.v1.Server.ApplyGlobal:input_type -> codeint.server.v1.ApplyGlobalRequest
+	5,  // 14: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
+	7,  // 15: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
+	9,  // 16: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
+	11, // 17: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
+	13, // 18: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
+	16, // 19: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
+	18, // 20: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
+	19, // 21: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
+	21, // 22: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
+	2,  // 23: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
+	5,  // 24: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
+	14, // [14:25] is the sub-list for method output_type
+	3,  // [3:14] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_server_proto_init() }
@@ -1104,7 +1385,7 @@ func file_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_server_proto_rawDesc), len(file_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

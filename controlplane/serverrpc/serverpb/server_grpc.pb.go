@@ -34,6 +34,8 @@ const (
 	Server_SnapshotSave_FullMethodName    = "/codeint.server.v1.Server/SnapshotSave"
 	Server_SnapshotRestore_FullMethodName = "/codeint.server.v1.Server/SnapshotRestore"
 	Server_Heartbeat_FullMethodName       = "/codeint.server.v1.Server/Heartbeat"
+	Server_ListGlobal_FullMethodName      = "/codeint.server.v1.Server/ListGlobal"
+	Server_ApplyGlobal_FullMethodName     = "/codeint.server.v1.Server/ApplyGlobal"
 )
 
 // ServerClient is the client API for Server service.
@@ -64,6 +66,14 @@ type ServerClient interface {
 	SnapshotRestore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Chunk, SnapshotRestoreReply], error)
 	// Heartbeat is a node agent's beat (forwarded to the leader).
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatReply, error)
+	// ListGlobal, answered by the authoritative region: the global state
+	// (teams, API keys) once the state's index passes since_index, or when
+	// wait_ms has passed. Other regions replicate from it.
+	ListGlobal(ctx context.Context, in *ListGlobalRequest, opts ...grpc.CallOption) (*ListGlobalReply, error)
+	// ApplyGlobal commits a change to the global state in the authoritative
+	// region (forwarded to its leader); other regions send their global
+	// writes here.
+	ApplyGlobal(ctx context.Context, in *ApplyGlobalRequest, opts ...grpc.CallOption) (*ApplyReply, error)
 }
 
 type serverClient struct {
@@ -176,6 +186,26 @@ func (c *serverClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts
 	return out, nil
 }
 
+func (c *serverClient) ListGlobal(ctx context.Context, in *ListGlobalRequest, opts ...grpc.CallOption) (*ListGlobalReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGlobalReply)
+	err := c.cc.Invoke(ctx, Server_ListGlobal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serverClient) ApplyGlobal(ctx context.Context, in *ApplyGlobalRequest, opts ...grpc.CallOption) (*ApplyReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyReply)
+	err := c.cc.Invoke(ctx, Server_ApplyGlobal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServerServer is the server API for Server service.
 // All implementations must embed UnimplementedServerServer
 // for forward compatibility.
@@ -204,6 +234,14 @@ type ServerServer interface {
 	SnapshotRestore(grpc.ClientStreamingServer[Chunk, SnapshotRestoreReply]) error
 	// Heartbeat is a node agent's beat (forwarded to the leader).
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatReply, error)
+	// ListGlobal, answered by the authoritative region: the global state
+	// (teams, API keys) once the state's index passes since_index, or when
+	// wait_ms has passed. Other regions replicate from it.
+	ListGlobal(context.Context, *ListGlobalRequest) (*ListGlobalReply, error)
+	// ApplyGlobal commits a change to the global state in the authoritative
+	// region (forwarded to its leader); other regions send their global
+	// writes here.
+	ApplyGlobal(context.Context, *ApplyGlobalRequest) (*ApplyReply, error)
 	mustEmbedUnimplementedServerServer()
 }
 
@@ -240,6 +278,12 @@ func (UnimplementedServerServer) SnapshotRestore(grpc.ClientStreamingServer[Chun
 }
 func (UnimplementedServerServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Heartbeat not implemented")
+}
+func (UnimplementedServerServer) ListGlobal(context.Context, *ListGlobalRequest) (*ListGlobalReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListGlobal not implemented")
+}
+func (UnimplementedServerServer) ApplyGlobal(context.Context, *ApplyGlobalRequest) (*ApplyReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApplyGlobal not implemented")
 }
 func (UnimplementedServerServer) mustEmbedUnimplementedServerServer() {}
 func (UnimplementedServerServer) testEmbeddedByValue()                {}
@@ -406,6 +450,42 @@ func _Server_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Server_ListGlobal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGlobalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServerServer).ListGlobal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Server_ListGlobal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServerServer).ListGlobal(ctx, req.(*ListGlobalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Server_ApplyGlobal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyGlobalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServerServer).ApplyGlobal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Server_ApplyGlobal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServerServer).ApplyGlobal(ctx, req.(*ApplyGlobalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Server_ServiceDesc is the grpc.ServiceDesc for Server service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -440,6 +520,14 @@ var Server_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Heartbeat",
 			Handler:    _Server_Heartbeat_Handler,
+		},
+		{
+			MethodName: "ListGlobal",
+			Handler:    _Server_ListGlobal_Handler,
+		},
+		{
+			MethodName: "ApplyGlobal",
+			Handler:    _Server_ApplyGlobal_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,19 @@
+// Package federation joins a region to the others, as Nomad's regions are
+// joined: each region keeps its own Raft, and the global state — teams and
+// API keys — is owned by one authoritative region.
+//
+//   - Writes of global state (Federation.Apply) commit in the authoritative
+//     region: locally when this is it, otherwise through the ApplyGlobal
+//     RPC of a server there, which forwards to its leader. While the
+//     authoritative region cannot be reached they fail UNAVAILABLE.
+//   - The leader of every other region replicates: it long-polls
+//     ListGlobal on a server of the authoritative region and commits to
+//     its own Raft the teams and keys that differ (revocations are
+//     changes like any other), so a change reaches every region within a
+//     poll.
+//   - Every server probes the federated servers' Status once a second:
+//     the probe's round trip is the region's measured latency, its answer
+//     names the region's leader and the region it holds authoritative. A
+//     region that names another authoritative region is refused — logged,
+//     and never replicated from or written to — as are its calls here.
+package federation
