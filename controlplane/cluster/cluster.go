@@ -32,9 +32,9 @@ type Config struct {
 	// Authoritative names the region that owns the global state, reported
 	// in Status so that other regions can refuse a disagreement.
 	Authoritative string
-	Store     *store.Store
-	Nodes     *nodes.Tracker
-	Dial      forward.Dialer
+	Store         *store.Store
+	Nodes         *nodes.Tracker
+	Dial          forward.Dialer
 	// BootstrapExpect is the number of servers that bootstrap a new region
 	// together; 0 means this server only joins.
 	BootstrapExpect int
