@@ -109,13 +109,16 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer node.close(log)
 	log.Info("node reconciled", "event", "node_reconciled", "removed_from_host", len(cleaned))
 
+	// Servers of any region of the cluster call the agent (a client's
+	// stream goes straight to the agent); it beats to its own region's.
+	anyServer := tlsutil.RequireRole(tlsutil.RoleServer)
 	onlyServers := tlsutil.RequireServerOf(cfg.node.region)
 	ln, err := net.Listen("tcp", cfg.rpcAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.rpcAddr, err)
 	}
 	// Code, stdin and files travel in requests: allow more than gRPC's 4 MiB.
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(bundle.ServerConfig(log, onlyServers))), grpc.MaxRecvMsgSize(64<<20))
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(bundle.ServerConfig(log, anyServer))), grpc.MaxRecvMsgSize(64<<20))
 	agentrpc.NewServer(node.api).Register(g)
 	go func() {
 		if err := g.Serve(ln); err != nil {

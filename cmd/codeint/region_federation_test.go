@@ -133,6 +133,35 @@ func TestFederationOfTwoRegions(t *testing.T) {
 		t.Logf("replication lag of a revocation: %v", lag)
 	})
 
+	t.Run("a sandbox of fb is used through fa", func(t *testing.T) {
+		sb, err := cb.CreateSandbox(ctx, codeint.CreateSandboxInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ca.Sandbox(ctx, sb.ID)
+		if err != nil || got.Region != "fb" || got.State != "RUNNING" {
+			t.Fatalf("fb's sandbox read through fa: %+v, %v", got, err)
+		}
+		var streamed strings.Builder
+		res, err := ca.StreamExecute(ctx, sb.ID, codeint.ExecuteInput{Language: "PYTHON", Code: "print('from fb', flush=True)"},
+			func(c codeint.OutputChunk) { streamed.WriteString(c.Data) })
+		if err != nil || res.Stdout != "from fb\n" || streamed.String() != res.Stdout {
+			t.Fatalf("execute through fa: %+v (streamed %q), %v", res, streamed.String(), err)
+		}
+		if got, err := ca.SetSandboxTimeout(ctx, sb.ID, 600); err != nil || got.TimeoutSeconds != 600 {
+			t.Fatalf("set timeout through fa: %+v, %v", got, err)
+		}
+		if got, err := ca.TerminateSandbox(ctx, sb.ID); err != nil || got.State != "STOPPED" {
+			t.Fatalf("terminate through fa: %+v, %v", got, err)
+		}
+		if got, err := cb.SandboxAt(ctx, sb.ID, "LINEARIZABLE"); err != nil || got.State != "STOPPED" {
+			t.Fatalf("fb after the terminate through fa: %+v, %v", got, err)
+		}
+		if _, err := ca.Sandbox(ctx, "sb_nowhere"); codeint.CodeOf(err) != codeint.CodeNotFound {
+			t.Fatalf("an id no region holds: %v, want NOT_FOUND", err)
+		}
+	})
+
 	t.Run("a region naming another authoritative region is refused", func(t *testing.T) {
 		c := startRegionOpts(t, regionOpts{name: "fc", servers: 1, caDir: caDir,
 			serverArgs: []string{"--federate", a.servers[0].rpc}}) // fc holds itself authoritative

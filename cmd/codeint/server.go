@@ -124,6 +124,9 @@ type serverProc struct {
 	cluster *cluster.Cluster
 	fed     *federation.Federation
 	fedPool *serverrpc.Pool
+	// agentPool reaches agents, of this region and of others (a client's
+	// stream goes straight to the agent holding its sandbox).
+	agentPool *serverrpc.Pool
 	svc     *sandboxes.Service
 	grpc    *grpc.Server
 	http    *http.Server
@@ -235,9 +238,12 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
 	fwd := s.cluster.Forwarder()
-	s.svc = sandboxes.New(sandboxes.Config{Store: fwd, Agents: agents.NewRegistry(agents.NewRemote(s.store.State(), s.pool)),
+	s.agentPool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
+		s.bundle.ClientConfig(log, tlsutil.RequireRole(tlsutil.RoleAgent)))))
+	s.svc = sandboxes.New(sandboxes.Config{Store: fwd, Agents: agents.NewRegistry(agents.NewRemote(s.store.State(), s.agentPool)),
 		Broker: s.broker, Metrics: s.tel.Metrics, Logger: log.With("component", "sandboxes"), Region: cfg.region,
-		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader})
+		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader, Remote: s.fed})
+	s.fed.Serve(s.svc)
 	go s.svc.Run(ctx)
 	s.tel.Metrics.SetSandboxCounter(s.svc.CountByState)
 
@@ -440,6 +446,9 @@ func (s *serverProc) close() {
 	}
 	if s.fedPool != nil {
 		_ = s.fedPool.Close()
+	}
+	if s.agentPool != nil {
+		_ = s.agentPool.Close()
 	}
 	if s.tel != nil {
 		_ = s.tel.Shutdown(context.Background())

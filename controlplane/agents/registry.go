@@ -55,3 +55,16 @@ func (r *Registry) NodeIDs() []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// Learner is a Resolver that can be told where a node's agent is, for
+// nodes of other regions that the local state does not list.
+type Learner interface {
+	Learn(nodeID, addr string)
+}
+
+// Learn tells the fallback, when it can learn, where a node's agent is.
+func (r *Registry) Learn(nodeID, addr string) {
+	if l, ok := r.fallback.(Learner); ok && addr != "" {
+		l.Learn(nodeID, addr)
+	}
+}

@@ -23,6 +23,7 @@ type Remote struct {
 
 	mu      sync.Mutex
 	clients map[string]remoteClient // node id → client
+	learned map[string]string       // node id → agent address, for nodes of other regions
 }
 
 type remoteClient struct {
@@ -32,26 +33,45 @@ type remoteClient struct {
 
 // NewRemote returns a resolver of remote agents.
 func NewRemote(st *state.Store, dial Dialer) *Remote {
-	return &Remote{state: st, dial: dial, clients: map[string]remoteClient{}}
+	return &Remote{state: st, dial: dial, clients: map[string]remoteClient{}, learned: map[string]string{}}
+}
+
+// maxLearned bounds the addresses kept of other regions' nodes.
+const maxLearned = 4096
+
+// Learn records where the agent of another region's node is.
+func (r *Remote) Learn(nodeID, addr string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.learned) >= maxLearned {
+		clear(r.learned)
+	}
+	r.learned[nodeID] = addr
 }
 
 // Get returns a client of the node's agent, or false when the node is
 // unknown, has no RPC address, or cannot be dialled.
 func (r *Remote) Get(nodeID string) (agentapi.Agent, bool) {
-	node := r.state.Snapshot().NodeByID(nodeID)
-	if node == nil || node.RPCAddr == "" {
-		return nil, false
+	addr := ""
+	if node := r.state.Snapshot().NodeByID(nodeID); node != nil {
+		addr = node.RPCAddr
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.clients[nodeID]; ok && c.addr == node.RPCAddr {
+	if addr == "" {
+		addr = r.learned[nodeID]
+	}
+	if addr == "" {
+		return nil, false
+	}
+	if c, ok := r.clients[nodeID]; ok && c.addr == addr {
 		return c.client, true
 	}
-	conn, err := r.dial.Conn(node.RPCAddr)
+	conn, err := r.dial.Conn(addr)
 	if err != nil {
 		return nil, false
 	}
 	c := agentrpc.NewClient(nodeID, conn)
-	r.clients[nodeID] = remoteClient{addr: node.RPCAddr, client: c}
+	r.clients[nodeID] = remoteClient{addr: addr, client: c}
 	return c, true
 }

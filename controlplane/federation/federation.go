@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/codeint/codeint/controlplane/apperr"
@@ -62,6 +63,9 @@ type Federation struct {
 	mu      sync.Mutex
 	servers map[string]*peerState // RPC address → what its probes saw
 	repl    replication
+
+	sandboxes atomic.Pointer[LocalSandboxes] // set by Serve
+	located   located
 }
 
 type peerState struct {

@@ -46,6 +46,9 @@ type Config struct {
 	Limits          Limits
 	Now             func() time.Time // time.Now when nil
 	ExpiryInterval  time.Duration    // how often lifetimes are checked; 250 ms when zero
+	// Remote reaches the sandboxes of other regions; nil in a region of
+	// its own.
+	Remote RemoteSandboxes
 	// EnforceExpiry says whether this server stops sandboxes whose
 	// lifetime ran out now: in a region only the leader does, so that one
 	// expiry is one stop. Nil means always (one server).
@@ -270,12 +273,11 @@ func (s *Service) update(ctx context.Context, req command.SandboxUpdateRequest) 
 }
 
 // Get returns a team's sandbox.
-func (s *Service) Get(_ context.Context, teamID, id string) (*structs.Sandbox, error) {
-	sb := s.cfg.Store.State().Snapshot().SandboxByID(id)
-	if sb == nil || sb.TeamID != teamID {
-		return nil, apperr.New(apperr.NotFound, "sandbox %q not found", id)
+func (s *Service) Get(ctx context.Context, teamID, id string) (*structs.Sandbox, error) {
+	if sb := s.local(teamID, id); sb != nil {
+		return s.view(sb), nil
 	}
-	return s.view(sb), nil
+	return s.locate(ctx, teamID, id)
 }
 
 // view returns what callers see: the committed record, EXECUTING while
@@ -355,6 +357,9 @@ func Cursor(id string) string { return base64.RawURLEncoding.EncodeToString([]by
 
 // SetTimeout makes the sandbox expire seconds from now.
 func (s *Service) SetTimeout(ctx context.Context, teamID, id string, seconds int) (*structs.Sandbox, error) {
+	if r := s.remote(ctx); r != nil && s.local(teamID, id) == nil {
+		return r.SetTimeout(ctx, teamID, id, seconds)
+	}
 	sb, err := s.Get(ctx, teamID, id)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,8 @@ type Backend interface {
 type Federation interface {
 	ListGlobal(ctx context.Context, req *serverpb.ListGlobalRequest) (*serverpb.ListGlobalReply, error)
 	ApplyGlobal(ctx context.Context, req *serverpb.ApplyGlobalRequest) (*serverpb.ApplyReply, error)
+	GetSandbox(ctx context.Context, req *serverpb.SandboxRequest) (*serverpb.SandboxReply, error)
+	SandboxOp(ctx context.Context, req *serverpb.SandboxRequest) (*serverpb.SandboxReply, error)
 }
 
 // Server implements serverpb.ServerServer.
@@ -73,6 +75,24 @@ func (s *Server) ListGlobal(ctx context.Context, req *serverpb.ListGlobalRequest
 		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server is not federated"))
 	}
 	r, err := s.fed.ListGlobal(ctx, req)
+	return r, forward.ToStatus(err)
+}
+
+// GetSandbox answers another region's lookup of a sandbox.
+func (s *Server) GetSandbox(ctx context.Context, req *serverpb.SandboxRequest) (*serverpb.SandboxReply, error) {
+	if s.fed == nil {
+		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server is not federated"))
+	}
+	r, err := s.fed.GetSandbox(ctx, req)
+	return r, forward.ToStatus(err)
+}
+
+// SandboxOp changes a sandbox for another region.
+func (s *Server) SandboxOp(ctx context.Context, req *serverpb.SandboxRequest) (*serverpb.SandboxReply, error) {
+	if s.fed == nil {
+		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server is not federated"))
+	}
+	r, err := s.fed.SandboxOp(ctx, req)
 	return r, forward.ToStatus(err)
 }
 

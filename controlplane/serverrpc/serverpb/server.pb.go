@@ -27,6 +27,134 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SandboxRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Caller         *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	TeamId         string                 `protobuf:"bytes,2,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	SandboxId      string                 `protobuf:"bytes,3,opt,name=sandbox_id,json=sandboxId,proto3" json:"sandbox_id,omitempty"`
+	Op             string                 `protobuf:"bytes,4,opt,name=op,proto3" json:"op,omitempty"`                                                // SandboxOp: "terminate" or "set_timeout"
+	TimeoutSeconds int64                  `protobuf:"varint,5,opt,name=timeout_seconds,json=timeoutSeconds,proto3" json:"timeout_seconds,omitempty"` // set_timeout
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SandboxRequest) Reset() {
+	*x = SandboxRequest{}
+	mi := &file_server_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SandboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SandboxRequest) ProtoMessage() {}
+
+func (x *SandboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SandboxRequest.ProtoReflect.Descriptor instead.
+func (*SandboxRequest) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SandboxRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *SandboxRequest) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *SandboxRequest) GetSandboxId() string {
+	if x != nil {
+		return x.SandboxId
+	}
+	return ""
+}
+
+func (x *SandboxRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *SandboxRequest) GetTimeoutSeconds() int64 {
+	if x != nil {
+		return x.TimeoutSeconds
+	}
+	return 0
+}
+
+type SandboxReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sandbox       []byte                 `protobuf:"bytes,1,opt,name=sandbox,proto3" json:"sandbox,omitempty"`                                 // structs.Sandbox, JSON
+	AgentRpcAddr  string                 `protobuf:"bytes,2,opt,name=agent_rpc_addr,json=agentRpcAddr,proto3" json:"agent_rpc_addr,omitempty"` // its node's agent
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SandboxReply) Reset() {
+	*x = SandboxReply{}
+	mi := &file_server_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SandboxReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SandboxReply) ProtoMessage() {}
+
+func (x *SandboxReply) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SandboxReply.ProtoReflect.Descriptor instead.
+func (*SandboxReply) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SandboxReply) GetSandbox() []byte {
+	if x != nil {
+		return x.Sandbox
+	}
+	return nil
+}
+
+func (x *SandboxReply) GetAgentRpcAddr() string {
+	if x != nil {
+		return x.AgentRpcAddr
+	}
+	return ""
+}
+
 // Federation requests say who asks and which region the caller holds to
 // be authoritative: two regions that disagree do not federate.
 type Caller struct {
@@ -40,7 +168,7 @@ type Caller struct {
 
 func (x *Caller) Reset() {
 	*x = Caller{}
-	mi := &file_server_proto_msgTypes[0]
+	mi := &file_server_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +180,7 @@ func (x *Caller) String() string {
 func (*Caller) ProtoMessage() {}
 
 func (x *Caller) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[0]
+	mi := &file_server_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +193,7 @@ func (x *Caller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caller.ProtoReflect.Descriptor instead.
 func (*Caller) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{0}
+	return file_server_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Caller) GetRegion() string {
@@ -100,7 +228,7 @@ type ListGlobalRequest struct {
 
 func (x *ListGlobalRequest) Reset() {
 	*x = ListGlobalRequest{}
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +240,7 @@ func (x *ListGlobalRequest) String() string {
 func (*ListGlobalRequest) ProtoMessage() {}
 
 func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +253,7 @@ func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGlobalRequest.ProtoReflect.Descriptor instead.
 func (*ListGlobalRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{1}
+	return file_server_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListGlobalRequest) GetCaller() *Caller {
@@ -160,7 +288,7 @@ type ListGlobalReply struct {
 
 func (x *ListGlobalReply) Reset() {
 	*x = ListGlobalReply{}
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -172,7 +300,7 @@ func (x *ListGlobalReply) String() string {
 func (*ListGlobalReply) ProtoMessage() {}
 
 func (x *ListGlobalReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -185,7 +313,7 @@ func (x *ListGlobalReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGlobalReply.ProtoReflect.Descriptor instead.
 func (*ListGlobalReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{2}
+	return file_server_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListGlobalReply) GetIndex() uint64 {
@@ -220,7 +348,7 @@ type ApplyGlobalRequest struct {
 
 func (x *ApplyGlobalRequest) Reset() {
 	*x = ApplyGlobalRequest{}
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +360,7 @@ func (x *ApplyGlobalRequest) String() string {
 func (*ApplyGlobalRequest) ProtoMessage() {}
 
 func (x *ApplyGlobalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +373,7 @@ func (x *ApplyGlobalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyGlobalRequest.ProtoReflect.Descriptor instead.
 func (*ApplyGlobalRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{3}
+	return file_server_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApplyGlobalRequest) GetCaller() *Caller {
@@ -279,7 +407,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_server_proto_msgTypes[4]
+	mi := &file_server_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +419,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[4]
+	mi := &file_server_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +432,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{4}
+	return file_server_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ApplyRequest) GetType() uint32 {
@@ -330,7 +458,7 @@ type ApplyReply struct {
 
 func (x *ApplyReply) Reset() {
 	*x = ApplyReply{}
-	mi := &file_server_proto_msgTypes[5]
+	mi := &file_server_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +470,7 @@ func (x *ApplyReply) String() string {
 func (*ApplyReply) ProtoMessage() {}
 
 func (x *ApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[5]
+	mi := &file_server_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +483,7 @@ func (x *ApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyReply.ProtoReflect.Descriptor instead.
 func (*ApplyReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{5}
+	return file_server_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ApplyReply) GetResult() []byte {
@@ -373,7 +501,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_server_proto_msgTypes[6]
+	mi := &file_server_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +513,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[6]
+	mi := &file_server_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +526,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{6}
+	return file_server_proto_rawDescGZIP(), []int{8}
 }
 
 type ReadIndexReply struct {
@@ -410,7 +538,7 @@ type ReadIndexReply struct {
 
 func (x *ReadIndexReply) Reset() {
 	*x = ReadIndexReply{}
-	mi := &file_server_proto_msgTypes[7]
+	mi := &file_server_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +550,7 @@ func (x *ReadIndexReply) String() string {
 func (*ReadIndexReply) ProtoMessage() {}
 
 func (x *ReadIndexReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[7]
+	mi := &file_server_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +563,7 @@ func (x *ReadIndexReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexReply.ProtoReflect.Descriptor instead.
 func (*ReadIndexReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{7}
+	return file_server_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadIndexReply) GetIndex() uint64 {
@@ -456,7 +584,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_server_proto_msgTypes[8]
+	mi := &file_server_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +596,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[8]
+	mi := &file_server_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +609,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{8}
+	return file_server_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatusRequest) GetWithStateHash() bool {
@@ -514,7 +642,7 @@ type StatusReply struct {
 
 func (x *StatusReply) Reset() {
 	*x = StatusReply{}
-	mi := &file_server_proto_msgTypes[9]
+	mi := &file_server_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +654,7 @@ func (x *StatusReply) String() string {
 func (*StatusReply) ProtoMessage() {}
 
 func (x *StatusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[9]
+	mi := &file_server_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +667,7 @@ func (x *StatusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
 func (*StatusReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{9}
+	return file_server_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatusReply) GetNodeId() string {
@@ -660,7 +788,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_server_proto_msgTypes[10]
+	mi := &file_server_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +800,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[10]
+	mi := &file_server_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +813,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{10}
+	return file_server_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JoinRequest) GetNodeId() string {
@@ -731,7 +859,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_server_proto_msgTypes[11]
+	mi := &file_server_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +871,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[11]
+	mi := &file_server_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +884,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{11}
+	return file_server_proto_rawDescGZIP(), []int{13}
 }
 
 type RemovePeerRequest struct {
@@ -768,7 +896,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_server_proto_msgTypes[12]
+	mi := &file_server_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -780,7 +908,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[12]
+	mi := &file_server_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -793,7 +921,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{12}
+	return file_server_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemovePeerRequest) GetNodeId() string {
@@ -811,7 +939,7 @@ type RemovePeerReply struct {
 
 func (x *RemovePeerReply) Reset() {
 	*x = RemovePeerReply{}
-	mi := &file_server_proto_msgTypes[13]
+	mi := &file_server_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +951,7 @@ func (x *RemovePeerReply) String() string {
 func (*RemovePeerReply) ProtoMessage() {}
 
 func (x *RemovePeerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[13]
+	mi := &file_server_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +964,7 @@ func (x *RemovePeerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerReply.ProtoReflect.Descriptor instead.
 func (*RemovePeerReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{13}
+	return file_server_proto_rawDescGZIP(), []int{15}
 }
 
 type ListPeersRequest struct {
@@ -847,7 +975,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_server_proto_msgTypes[14]
+	mi := &file_server_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +987,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[14]
+	mi := &file_server_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1000,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{14}
+	return file_server_proto_rawDescGZIP(), []int{16}
 }
 
 type Peer struct {
@@ -888,7 +1016,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_server_proto_msgTypes[15]
+	mi := &file_server_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1028,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[15]
+	mi := &file_server_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1041,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{15}
+	return file_server_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Peer) GetNodeId() string {
@@ -960,7 +1088,7 @@ type ListPeersReply struct {
 
 func (x *ListPeersReply) Reset() {
 	*x = ListPeersReply{}
-	mi := &file_server_proto_msgTypes[16]
+	mi := &file_server_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1100,7 @@ func (x *ListPeersReply) String() string {
 func (*ListPeersReply) ProtoMessage() {}
 
 func (x *ListPeersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[16]
+	mi := &file_server_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1113,7 @@ func (x *ListPeersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersReply.ProtoReflect.Descriptor instead.
 func (*ListPeersReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{16}
+	return file_server_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListPeersReply) GetPeers() []*Peer {
@@ -1003,7 +1131,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_server_proto_msgTypes[17]
+	mi := &file_server_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1143,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[17]
+	mi := &file_server_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1156,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{17}
+	return file_server_proto_rawDescGZIP(), []int{19}
 }
 
 type Chunk struct {
@@ -1040,7 +1168,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_server_proto_msgTypes[18]
+	mi := &file_server_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1180,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[18]
+	mi := &file_server_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1193,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{18}
+	return file_server_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -1084,7 +1212,7 @@ type SnapshotRestoreReply struct {
 
 func (x *SnapshotRestoreReply) Reset() {
 	*x = SnapshotRestoreReply{}
-	mi := &file_server_proto_msgTypes[19]
+	mi := &file_server_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1224,7 @@ func (x *SnapshotRestoreReply) String() string {
 func (*SnapshotRestoreReply) ProtoMessage() {}
 
 func (x *SnapshotRestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[19]
+	mi := &file_server_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1237,7 @@ func (x *SnapshotRestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreReply.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{19}
+	return file_server_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SnapshotRestoreReply) GetIndex() uint64 {
@@ -1128,7 +1256,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_server_proto_msgTypes[20]
+	mi := &file_server_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1268,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[20]
+	mi := &file_server_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1281,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{20}
+	return file_server_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HeartbeatRequest) GetHeartbeat() []byte {
@@ -1172,7 +1300,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_server_proto_msgTypes[21]
+	mi := &file_server_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1312,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[21]
+	mi := &file_server_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1325,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{21}
+	return file_server_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HeartbeatReply) GetReply() []byte {
@@ -1211,7 +1339,17 @@ var File_server_proto protoreflect.FileDescriptor
 
 const file_server_proto_rawDesc = "" +
 	"\n" +
-	"\fserver.proto\x12\x11codeint.server.v1\"n\n" +
+	"\fserver.proto\x12\x11codeint.server.v1\"\xb4\x01\n" +
+	"\x0eSandboxRequest\x121\n" +
+	"\x06caller\x18\x01 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\x12\x17\n" +
+	"\ateam_id\x18\x02 \x01(\tR\x06teamId\x12\x1d\n" +
+	"\n" +
+	"sandbox_id\x18\x03 \x01(\tR\tsandboxId\x12\x0e\n" +
+	"\x02op\x18\x04 \x01(\tR\x02op\x12'\n" +
+	"\x0ftimeout_seconds\x18\x05 \x01(\x03R\x0etimeoutSeconds\"N\n" +
+	"\fSandboxReply\x12\x18\n" +
+	"\asandbox\x18\x01 \x01(\fR\asandbox\x12$\n" +
+	"\x0eagent_rpc_addr\x18\x02 \x01(\tR\fagentRpcAddr\"n\n" +
 	"\x06Caller\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x121\n" +
 	"\x14authoritative_region\x18\x02 \x01(\tR\x13authoritativeRegion\x12\x19\n" +
@@ -1288,7 +1426,7 @@ const file_server_proto_rawDesc = "" +
 	"\x10HeartbeatRequest\x12\x1c\n" +
 	"\theartbeat\x18\x01 \x01(\fR\theartbeat\"&\n" +
 	"\x0eHeartbeatReply\x12\x14\n" +
-	"\x05reply\x18\x01 \x01(\fR\x05reply2\x93\a\n" +
+	"\x05reply\x18\x01 \x01(\fR\x05reply2\xb6\b\n" +
 	"\x06Server\x12G\n" +
 	"\x05Apply\x12\x1f.codeint.server.v1.ApplyRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12S\n" +
 	"\tReadIndex\x12#.codeint.server.v1.ReadIndexRequest\x1a!.codeint.server.v1.ReadIndexReply\x12J\n" +
@@ -1302,7 +1440,10 @@ const file_server_proto_rawDesc = "" +
 	"\tHeartbeat\x12#.codeint.server.v1.HeartbeatRequest\x1a!.codeint.server.v1.HeartbeatReply\x12V\n" +
 	"\n" +
 	"ListGlobal\x12$.codeint.server.v1.ListGlobalRequest\x1a\".codeint.server.v1.ListGlobalReply\x12S\n" +
-	"\vApplyGlobal\x12%.codeint.server.v1.ApplyGlobalRequest\x1a\x1d.codeint.server.v1.ApplyReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
+	"\vApplyGlobal\x12%.codeint.server.v1.ApplyGlobalRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12P\n" +
+	"\n" +
+	"GetSandbox\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReply\x12O\n" +
+	"\tSandboxOp\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
 
 var (
 	file_server_proto_rawDescOnce sync.Once
@@ -1316,62 +1457,69 @@ func file_server_proto_rawDescGZIP() []byte {
 	return file_server_proto_rawDescData
 }
 
-var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_server_proto_goTypes = []any{
-	(*Caller)(nil),               // 0: codeint.server.v1.Caller
-	(*ListGlobalRequest)(nil),    // 1: codeint.server.v1.ListGlobalRequest
-	(*ListGlobalReply)(nil),      // 2: codeint.server.v1.ListGlobalReply
-	(*ApplyGlobalRequest)(nil),   // 3: codeint.server.v1.ApplyGlobalRequest
-	(*ApplyRequest)(nil),         // 4: codeint.server.v1.ApplyRequest
-	(*ApplyReply)(nil),           // 5: codeint.server.v1.ApplyReply
-	(*ReadIndexRequest)(nil),     // 6: codeint.server.v1.ReadIndexRequest
-	(*ReadIndexReply)(nil),       // 7: codeint.server.v1.ReadIndexReply
-	(*StatusRequest)(nil),        // 8: codeint.server.v1.StatusRequest
-	(*StatusReply)(nil),          // 9: codeint.server.v1.StatusReply
-	(*JoinRequest)(nil),          // 10: codeint.server.v1.JoinRequest
-	(*JoinReply)(nil),            // 11: codeint.server.v1.JoinReply
-	(*RemovePeerRequest)(nil),    // 12: codeint.server.v1.RemovePeerRequest
-	(*RemovePeerReply)(nil),      // 13: codeint.server.v1.RemovePeerReply
-	(*ListPeersRequest)(nil),     // 14: codeint.server.v1.ListPeersRequest
-	(*Peer)(nil),                 // 15: codeint.server.v1.Peer
-	(*ListPeersReply)(nil),       // 16: codeint.server.v1.ListPeersReply
-	(*SnapshotSaveRequest)(nil),  // 17: codeint.server.v1.SnapshotSaveRequest
-	(*Chunk)(nil),                // 18: codeint.server.v1.Chunk
-	(*SnapshotRestoreReply)(nil), // 19: codeint.server.v1.SnapshotRestoreReply
-	(*HeartbeatRequest)(nil),     // 20: codeint.server.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),       // 21: codeint.server.v1.HeartbeatReply
+	(*SandboxRequest)(nil),       // 0: codeint.server.v1.SandboxRequest
+	(*SandboxReply)(nil),         // 1: codeint.server.v1.SandboxReply
+	(*Caller)(nil),               // 2: codeint.server.v1.Caller
+	(*ListGlobalRequest)(nil),    // 3: codeint.server.v1.ListGlobalRequest
+	(*ListGlobalReply)(nil),      // 4: codeint.server.v1.ListGlobalReply
+	(*ApplyGlobalRequest)(nil),   // 5: codeint.server.v1.ApplyGlobalRequest
+	(*ApplyRequest)(nil),         // 6: codeint.server.v1.ApplyRequest
+	(*ApplyReply)(nil),           // 7: codeint.server.v1.ApplyReply
+	(*ReadIndexRequest)(nil),     // 8: codeint.server.v1.ReadIndexRequest
+	(*ReadIndexReply)(nil),       // 9: codeint.server.v1.ReadIndexReply
+	(*StatusRequest)(nil),        // 10: codeint.server.v1.StatusRequest
+	(*StatusReply)(nil),          // 11: codeint.server.v1.StatusReply
+	(*JoinRequest)(nil),          // 12: codeint.server.v1.JoinRequest
+	(*JoinReply)(nil),            // 13: codeint.server.v1.JoinReply
+	(*RemovePeerRequest)(nil),    // 14: codeint.server.v1.RemovePeerRequest
+	(*RemovePeerReply)(nil),      // 15: codeint.server.v1.RemovePeerReply
+	(*ListPeersRequest)(nil),     // 16: codeint.server.v1.ListPeersRequest
+	(*Peer)(nil),                 // 17: codeint.server.v1.Peer
+	(*ListPeersReply)(nil),       // 18: codeint.server.v1.ListPeersReply
+	(*SnapshotSaveRequest)(nil),  // 19: codeint.server.v1.SnapshotSaveRequest
+	(*Chunk)(nil),                // 20: codeint.server.v1.Chunk
+	(*SnapshotRestoreReply)(nil), // 21: codeint.server.v1.SnapshotRestoreReply
+	(*HeartbeatRequest)(nil),     // 22: codeint.server.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),       // 23: codeint.server.v1.HeartbeatReply
 }
 var file_server_proto_depIdxs = []int32{
-	0,  // 0: codeint.server.v1.ListGlobalRequest.caller:type_name -> codeint.server.v1.Caller
-	0,  // 1: codeint.server.v1.ApplyGlobalRequest.caller:type_name -> codeint.server.v1.Caller
-	15, // 2: codeint.server.v1.ListPeersReply.peers:type_name -> codeint.server.v1.Peer
-	4,  // 3: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
-	6,  // 4: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
-	8,  // 5: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
-	10, // 6: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
-	12, // 7: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
-	14, // 8: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
-	17, // 9: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
-	18, // 10: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
-	20, // 11: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
-	1,  // 12: codeint.server.v1.Server.ListGlobal:input_type -> codeint.server.v1.ListGlobalRequest
-	3,  // 13: codeint.server.v1.Server.ApplyGlobal:input_type -> codeint.server.v1.ApplyGlobalRequest
-	5,  // 14: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
-	7,  // 15: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
-	9,  // 16: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
-	11, // 17: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
-	13, // 18: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
-	16, // 19: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
-	18, // 20: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
-	19, // 21: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
-	21, // 22: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
-	2,  // 23: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
-	5,  // 24: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
-	14, // [14:25] is the sub-list for method output_type
-	3,  // [3:14] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	2,  // 0: codeint.server.v1.SandboxRequest.caller:type_name -> codeint.server.v1.Caller
+	2,  // 1: codeint.server.v1.ListGlobalRequest.caller:type_name -> codeint.server.v1.Caller
+	2,  // 2: codeint.server.v1.ApplyGlobalRequest.caller:type_name -> codeint.server.v1.Caller
+	17, // 3: codeint.server.v1.ListPeersReply.peers:type_name -> codeint.server.v1.Peer
+	6,  // 4: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
+	8,  // 5: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
+	10, // 6: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
+	12, // 7: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
+	14, // 8: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
+	16, // 9: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
+	19, // 10: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
+	20, // 11: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
+	22, // 12: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
+	3,  // 13: codeint.server.v1.Server.ListGlobal:input_type -> codeint.server.v1.ListGlobalRequest
+	5,  // 14: codeint.server.v1.Server.ApplyGlobal:input_type -> codeint.server.v1.ApplyGlobalRequest
+	0,  // 15: codeint.server.v1.Server.GetSandbox:input_type -> codeint.server.v1.SandboxRequest
+	0,  // 16: codeint.server.v1.Server.SandboxOp:input_type -> codeint.server.v1.SandboxRequest
+	7,  // 17: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
+	9,  // 18: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
+	11, // 19: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
+	13, // 20: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
+	15, // 21: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
+	18, // 22: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
+	20, // 23: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
+	21, // 24: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
+	23, // 25: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
+	4,  // 26: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
+	7,  // 27: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
+	1,  // 28: codeint.server.v1.Server.GetSandbox:output_type -> codeint.server.v1.SandboxReply
+	1,  // 29: codeint.server.v1.Server.SandboxOp:output_type -> codeint.server.v1.SandboxReply
+	17, // [17:30] is the sub-list for method output_type
+	4,  // [4:17] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_server_proto_init() }
@@ -1385,7 +1533,7 @@ func file_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_server_proto_rawDesc), len(file_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

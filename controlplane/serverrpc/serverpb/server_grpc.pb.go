@@ -36,6 +36,8 @@ const (
 	Server_Heartbeat_FullMethodName       = "/codeint.server.v1.Server/Heartbeat"
 	Server_ListGlobal_FullMethodName      = "/codeint.server.v1.Server/ListGlobal"
 	Server_ApplyGlobal_FullMethodName     = "/codeint.server.v1.Server/ApplyGlobal"
+	Server_GetSandbox_FullMethodName      = "/codeint.server.v1.Server/GetSandbox"
+	Server_SandboxOp_FullMethodName       = "/codeint.server.v1.Server/SandboxOp"
 )
 
 // ServerClient is the client API for Server service.
@@ -74,6 +76,13 @@ type ServerClient interface {
 	// region (forwarded to its leader); other regions send their global
 	// writes here.
 	ApplyGlobal(ctx context.Context, in *ApplyGlobalRequest, opts ...grpc.CallOption) (*ApplyReply, error)
+	// GetSandbox, asked of another region: a team's sandbox if this region
+	// holds it (NOT_FOUND otherwise), with the RPC address of its node's
+	// agent, which the asking server then reaches directly.
+	GetSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*SandboxReply, error)
+	// SandboxOp changes a sandbox this region holds on behalf of a server
+	// of another region: terminate it or set its timeout.
+	SandboxOp(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*SandboxReply, error)
 }
 
 type serverClient struct {
@@ -206,6 +215,26 @@ func (c *serverClient) ApplyGlobal(ctx context.Context, in *ApplyGlobalRequest, 
 	return out, nil
 }
 
+func (c *serverClient) GetSandbox(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*SandboxReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SandboxReply)
+	err := c.cc.Invoke(ctx, Server_GetSandbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *serverClient) SandboxOp(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*SandboxReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SandboxReply)
+	err := c.cc.Invoke(ctx, Server_SandboxOp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServerServer is the server API for Server service.
 // All implementations must embed UnimplementedServerServer
 // for forward compatibility.
@@ -242,6 +271,13 @@ type ServerServer interface {
 	// region (forwarded to its leader); other regions send their global
 	// writes here.
 	ApplyGlobal(context.Context, *ApplyGlobalRequest) (*ApplyReply, error)
+	// GetSandbox, asked of another region: a team's sandbox if this region
+	// holds it (NOT_FOUND otherwise), with the RPC address of its node's
+	// agent, which the asking server then reaches directly.
+	GetSandbox(context.Context, *SandboxRequest) (*SandboxReply, error)
+	// SandboxOp changes a sandbox this region holds on behalf of a server
+	// of another region: terminate it or set its timeout.
+	SandboxOp(context.Context, *SandboxRequest) (*SandboxReply, error)
 	mustEmbedUnimplementedServerServer()
 }
 
@@ -284,6 +320,12 @@ func (UnimplementedServerServer) ListGlobal(context.Context, *ListGlobalRequest)
 }
 func (UnimplementedServerServer) ApplyGlobal(context.Context, *ApplyGlobalRequest) (*ApplyReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ApplyGlobal not implemented")
+}
+func (UnimplementedServerServer) GetSandbox(context.Context, *SandboxRequest) (*SandboxReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetSandbox not implemented")
+}
+func (UnimplementedServerServer) SandboxOp(context.Context, *SandboxRequest) (*SandboxReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SandboxOp not implemented")
 }
 func (UnimplementedServerServer) mustEmbedUnimplementedServerServer() {}
 func (UnimplementedServerServer) testEmbeddedByValue()                {}
@@ -486,6 +528,42 @@ func _Server_ApplyGlobal_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Server_GetSandbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SandboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServerServer).GetSandbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Server_GetSandbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServerServer).GetSandbox(ctx, req.(*SandboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Server_SandboxOp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SandboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServerServer).SandboxOp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Server_SandboxOp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServerServer).SandboxOp(ctx, req.(*SandboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Server_ServiceDesc is the grpc.ServiceDesc for Server service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -528,6 +606,14 @@ var Server_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ApplyGlobal",
 			Handler:    _Server_ApplyGlobal_Handler,
+		},
+		{
+			MethodName: "GetSandbox",
+			Handler:    _Server_GetSandbox_Handler,
+		},
+		{
+			MethodName: "SandboxOp",
+			Handler:    _Server_SandboxOp_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
