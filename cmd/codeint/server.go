@@ -127,10 +127,10 @@ type serverProc struct {
 	// agentPool reaches agents, of this region and of others (a client's
 	// stream goes straight to the agent holding its sandbox).
 	agentPool *serverrpc.Pool
-	svc     *sandboxes.Service
-	grpc    *grpc.Server
-	http    *http.Server
-	consul  *consul.Client
+	svc       *sandboxes.Service
+	grpc      *grpc.Server
+	http      *http.Server
+	consul    *consul.Client
 }
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
