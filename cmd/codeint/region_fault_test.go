@@ -237,6 +237,9 @@ func TestRegionAgentKilled(t *testing.T) {
 	}
 	lost := time.Since(killed)
 	t.Logf("sandboxes LOST %v after the agent was killed (heartbeat TTL 3 s)", lost)
+	if logs := r.servers[0].proc.logs.String(); !strings.Contains(logs, `"event":"node_down"`) || !strings.Contains(logs, `"lost_sandboxes":2`) {
+		t.Fatalf("no node_down event with 2 lost sandboxes in the server's log")
+	}
 
 	dataDir := filepath.Join(r.dir, "agent")
 	before := runcList(t, dataDir)
@@ -247,6 +250,9 @@ func TestRegionAgentKilled(t *testing.T) {
 	}
 	r.agent.start(t)
 	r.waitNode(t, time.Minute)
+	if logs := r.servers[0].proc.logs.String(); !strings.Contains(logs, `"event":"node_ready"`) {
+		t.Fatalf("no node_ready event in the server's log after the agent returned")
+	}
 	after := runcList(t, dataDir)
 	for _, id := range ids {
 		if slices.Contains(after, id) {

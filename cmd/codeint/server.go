@@ -201,7 +201,8 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	}()
 	peersOnly := tlsutil.RequireServerOf(cfg.region)
 	s.store, err = store.New(store.Config{NodeID: cfg.nodeID, Dir: filepath.Join(cfg.dataDir, "server"), BindAddr: cfg.raftAddr,
-		TLS: s.bundle.PeerConfig(log, peersOnly), Logger: log.With("component", "store"), OnSandboxEvent: s.broker.Publish})
+		TLS: s.bundle.PeerConfig(log, peersOnly), Logger: log.With("component", "store"), OnSandboxEvent: s.broker.Publish,
+		OnNodeEvent: func(ev structs.NodeEvent) { logNodeEvent(log, ev) }})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -491,4 +492,15 @@ func serverAddrs(ctx context.Context, c *consul.Client, region string) ([]string
 		}
 	}
 	return out, nil
+}
+
+// logNodeEvent publishes a node's change in the log, on every server, as
+// the state machine applies it.
+func logNodeEvent(log *slog.Logger, ev structs.NodeEvent) {
+	node := ""
+	if ev.Node != nil {
+		node = ev.Node.ID
+	}
+	log.Info("node "+strings.ToLower(string(ev.Type)), "event", "node_"+strings.ToLower(string(ev.Type)),
+		"node_id", node, "index", ev.Index, "lost_sandboxes", len(ev.Lost))
 }
