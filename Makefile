@@ -8,7 +8,7 @@ DATA_DIR ?= $(CURDIR)/.data
 BENCH_N  ?= 200
 BENCH_IO_N ?= 20
 
-.PHONY: all deps build run test unit generate bench fmt vet clean
+.PHONY: all deps build run test unit generate bench e2e-regions fmt vet clean
 
 all: build
 
@@ -44,6 +44,10 @@ bench: deps build
 	$(GO) test -run '^$$' -bench 'Create|Idle|Execute|FirstByte|Context' -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Upload|Download' -benchtime $(BENCH_IO_N)x -timeout 10m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./controlplane/store/
+
+## e2e-regions: the region and federation tests with real processes
+e2e-regions: deps build
+	$(GO) test -count=1 -v -run 'TestRegion|TestFederation' -timeout 20m ./cmd/codeint/
 
 vet:
 	$(GO) vet ./...
