@@ -36,6 +36,7 @@ type devConfig struct {
 	otlpEndpoint string
 	logLevel     string
 	maxTimeout   time.Duration
+	rpcAddr      string
 	node         nodeFlags
 }
 
@@ -49,6 +50,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "127.0.0.1:4317", "OTLP gRPC endpoint for --traces otlp")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
+	fs.StringVar(&c.rpcAddr, "rpc-addr", "", "also serve the servers' RPC service here (mutual TLS, certificates made in DATA_DIR/tls), so that `codeint agent` processes can join and operator commands work; off when empty")
 	c.node.register(fs, "local-1")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -121,6 +123,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "  GraphQL     %s/graphql\n  Playground  %s/\n  Metrics     %s/metrics\n", url, url, url)
 	fmt.Fprintf(stdout, "  Admin key   %s  (also in %s)\n", p.adminKey, filepath.Join(cfg.dataDir, "admin.key"))
 	fmt.Fprintf(stdout, "  export CODEINT_URL=%s CODEINT_API_KEY=%s\n", url, p.adminKey)
+	if p.rpc != nil {
+		p.rpc.printJoin(stdout, cfg.node.region)
+	}
 	log.Info("codeint dev listening", "event", "listening", "addr", ln.Addr().String())
 
 	select {
@@ -144,6 +149,8 @@ type platform struct {
 	tel      *telemetry.Telemetry
 	store    *store.Store
 	node     *localNode
+	rpc      *devRPC  // with --rpc-addr
+	closers  []func() // run first by close
 	svc      *sandboxes.Service
 	broker   *events.Broker
 	cancel   context.CancelFunc
@@ -168,7 +175,8 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	p.broker = events.NewBroker(0)
 
 	p.store, err = store.New(store.Config{NodeID: cfg.node.nodeID, Dir: filepath.Join(cfg.dataDir, "server"),
-		Logger: log.With("component", "store"), OnSandboxEvent: p.broker.Publish})
+		Logger: log.With("component", "store"), OnSandboxEvent: p.broker.Publish,
+		OnNodeEvent: func(ev structs.NodeEvent) { logNodeEvent(log, ev) }})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -191,7 +199,15 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	}
 
 	templates := <-probed
-	registry := agents.NewRegistry(nil)
+	var remote agents.Resolver
+	if cfg.rpcAddr != "" {
+		if p.rpc, err = newDevRPC(cfg, log); err != nil {
+			return nil, err
+		}
+		p.closers = append(p.closers, p.rpc.close)
+		remote = agents.NewRemote(p.store.State(), p.rpc.agentPool)
+	}
+	registry := agents.NewRegistry(remote)
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
@@ -216,6 +232,11 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	go p.svc.Run(runCtx)
+	if p.rpc != nil {
+		if err := p.rpc.serve(runCtx, p, cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	p.tel.Metrics.SetSandboxCounter(p.svc.CountByState)
 	if p.node.warm != nil {
 		p.tel.Metrics.SetPoolReader(func() []telemetry.PoolGauge {
@@ -268,6 +289,9 @@ func devTemplates(ctx context.Context, log *slog.Logger) []sandboxes.Template {
 func (p *platform) close(log *slog.Logger) {
 	if p.cancel != nil {
 		p.cancel()
+	}
+	for _, c := range p.closers {
+		c()
 	}
 	if p.svc != nil {
 		p.svc.Close()

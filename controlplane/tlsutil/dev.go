@@ -12,28 +12,40 @@ import (
 // devRenewBefore is how long before its expiry Dev replaces a certificate.
 const devRenewBefore = 30 * 24 * time.Hour
 
+// DevFiles are the certificates `codeint dev` makes for itself.
+type DevFiles struct {
+	Server Files // the dev server's
+	Agent  Files // for `codeint agent` processes that join it
+	Client Files // for operator commands
+}
+
 // Dev makes what `codeint dev` needs when no certificates were given: under
-// dir (created 0700) a CA, a server cert and an agent cert for region,
-// created once and reused on the next start. A certificate that no longer
-// loads (e.g. ca.pem was removed and a new CA made) or expires within 30
-// days is replaced; the CA is never replaced.
-func Dev(dir, region string) (server, agent Files, err error) {
+// dir (created 0700) a CA and a server, an agent and a client certificate
+// for region, created once and reused on the next start. A certificate
+// that no longer loads (e.g. ca.pem was removed and a new CA made) or
+// expires within 30 days is replaced; the CA is never replaced.
+func Dev(dir, region string) (DevFiles, error) {
 	if err := checkLabel("region", region); err != nil {
-		return Files{}, Files{}, fmt.Errorf("dev certificates: %w", err)
+		return DevFiles{}, fmt.Errorf("dev certificates: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Files{}, Files{}, fmt.Errorf("dev certificates: %w", err)
+		return DevFiles{}, fmt.Errorf("dev certificates: %w", err)
 	}
 	if _, _, _, err := CreateCA(dir, "", 0); err != nil && !errors.Is(err, fs.ErrExist) {
-		return Files{}, Files{}, fmt.Errorf("dev certificates: %w", err)
+		return DevFiles{}, fmt.Errorf("dev certificates: %w", err)
 	}
-	if server, err = devCert(dir, RoleServer, region); err != nil {
-		return Files{}, Files{}, err
+	var out DevFiles
+	for _, c := range []struct {
+		role Role
+		f    *Files
+	}{{RoleServer, &out.Server}, {RoleAgent, &out.Agent}, {RoleClient, &out.Client}} {
+		f, err := devCert(dir, c.role, region)
+		if err != nil {
+			return DevFiles{}, err
+		}
+		*c.f = f
 	}
-	if agent, err = devCert(dir, RoleAgent, region); err != nil {
-		return Files{}, Files{}, err
-	}
-	return server, agent, nil
+	return out, nil
 }
 
 // devCert reuses dir's certificate of role in region when it loads and is

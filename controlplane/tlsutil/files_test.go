@@ -200,15 +200,16 @@ func TestLoadChecksTheCA(t *testing.T) {
 
 func TestDev(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tls")
-	server, agent, err := Dev(dir, "local")
+	dev, err := Dev(dir, "local")
 	if err != nil {
 		t.Fatal(err)
 	}
+	server, agent := dev.Server, dev.Agent
 	mustMode(t, dir, 0o700)
 	for _, c := range []struct {
 		f    Files
 		role Role
-	}{{server, RoleServer}, {agent, RoleAgent}} {
+	}{{server, RoleServer}, {agent, RoleAgent}, {dev.Client, RoleClient}} {
 		b, err := Load(c.f)
 		if err != nil {
 			t.Fatal(err)
@@ -223,12 +224,12 @@ func TestDev(t *testing.T) {
 		before[p] = mustRead(t, p)
 	}
 
-	server2, agent2, err := Dev(dir, "local")
+	dev2, err := Dev(dir, "local")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if server2 != server || agent2 != agent {
-		t.Errorf("second Dev gave %+v %+v, want %+v %+v", server2, agent2, server, agent)
+	if dev2 != dev {
+		t.Errorf("second Dev gave %+v, want %+v", dev2, dev)
 	}
 	for _, p := range files {
 		if !bytes.Equal(before[p], mustRead(t, p)) {
@@ -240,8 +241,8 @@ func TestDev(t *testing.T) {
 	if err := os.Remove(agent.Cert); err != nil {
 		t.Fatal(err)
 	}
-	if _, agent3, err := Dev(dir, "local"); err != nil || agent3 != agent {
-		t.Fatalf("Dev after losing the agent cert: %+v, %v", agent3, err)
+	if dev3, err := Dev(dir, "local"); err != nil || dev3.Agent != agent {
+		t.Fatalf("Dev after losing the agent cert: %+v, %v", dev3, err)
 	}
 	if b, err := Load(agent); err != nil || bytes.Equal(before[agent.Key], mustRead(t, agent.Key)) {
 		t.Errorf("agent cert not remade: %v", err)
@@ -254,7 +255,7 @@ func TestDev(t *testing.T) {
 		}
 	}
 
-	if _, _, err := Dev(t.TempDir(), "../x"); !errors.Is(err, ErrInvalid) {
+	if _, err := Dev(t.TempDir(), "../x"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("bad region: %v, want ErrInvalid", err)
 	}
 }
