@@ -29,9 +29,9 @@ type devRPC struct {
 	pool      *serverrpc.Pool // to servers (itself)
 	agentPool *serverrpc.Pool // to agents that joined
 	cluster   *cluster.Cluster
-	tracker *nodes.Tracker
-	grpc    *grpc.Server
-	addr    string
+	tracker   *nodes.Tracker
+	grpc      *grpc.Server
+	addr      string
 }
 
 // newDevRPC makes (or reuses) DATA_DIR/tls and the client pools.
