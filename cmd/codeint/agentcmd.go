@@ -170,7 +170,9 @@ func beat(ctx context.Context, node *localNode, cfg agentConfig, exits *exitLog)
 	if err != nil {
 		return nodes.Heartbeat{}, err
 	}
-	hb := nodes.Heartbeat{Node: node.describe(cfg.node, cfg.advertise), Sandboxes: ids, Exited: exits.recent()}
+	u := node.agent.Usage()
+	hb := nodes.Heartbeat{Node: node.describe(cfg.node, cfg.advertise), Sandboxes: ids, Exited: exits.recent(),
+		Used: nodes.Usage{VCPUs: u.VCPUs, MemoryMB: u.MemoryMB, Sandboxes: u.Sandboxes}}
 	if node.warm != nil {
 		hb.FreeSlots = map[string]int{}
 		for _, st := range node.warm.Pool().Stats() {

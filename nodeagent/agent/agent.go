@@ -194,7 +194,7 @@ func (a *Agent) start(ctx context.Context, sb *sandbox, req agentapi.StartReques
 		DiskMB:   req.DiskMB,
 		UIDBase:  uidBase,
 	}
-	sb.memoryMB, sb.pidsLimit = max(req.MemoryMB, 0), runc.DefaultPidsLimit
+	sb.memoryMB, sb.pidsLimit, sb.vcpus = max(req.MemoryMB, 0), runc.DefaultPidsLimit, req.VCPUs
 	if sb.memoryMB == 0 {
 		sb.memoryMB = runc.DefaultMemoryMB
 	}
@@ -257,6 +257,29 @@ func (a *Agent) Sandboxes(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(ids)
 	return ids, nil
+}
+
+// Usage is what the running sandboxes hold, warm ones included.
+type Usage struct {
+	VCPUs     float64
+	MemoryMB  int
+	Sandboxes int
+}
+
+// Usage sums the resources of the running sandboxes: the node's live
+// capacity in use, for its heartbeats.
+func (a *Agent) Usage() Usage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var u Usage
+	for _, sb := range a.sandboxes {
+		if sb.running() {
+			u.VCPUs += sb.vcpus
+			u.MemoryMB += sb.memoryMB
+			u.Sandboxes++
+		}
+	}
+	return u
 }
 
 // Close stops every sandbox and refuses new ones.

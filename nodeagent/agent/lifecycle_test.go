@@ -22,9 +22,12 @@ import (
 func TestStopSandbox(t *testing.T) {
 	exits := newExitRecorder()
 	a := newAgent(t, exits.onExit)
-	id := startSandbox(t, a, agentapi.StartRequest{})
+	id := startSandbox(t, a, agentapi.StartRequest{VCPUs: 1.5, MemoryMB: 384})
 	if ids, _ := a.Sandboxes(context.Background()); len(ids) != 1 || ids[0] != id {
 		t.Fatalf("Sandboxes = %v", ids)
+	}
+	if u := a.Usage(); u != (Usage{VCPUs: 1.5, MemoryMB: 384, Sandboxes: 1}) {
+		t.Fatalf("Usage = %+v", u)
 	}
 	if _, err := a.StartSandbox(context.Background(), agentapi.StartRequest{SandboxID: id}); !errors.Is(err, ErrSandboxExists) {
 		t.Fatalf("second StartSandbox of %s: %v, want ErrSandboxExists", id, err)
@@ -52,6 +55,9 @@ print("forked")`})
 		t.Fatalf("StopSandbox: %v", err)
 	}
 	assertNoTrace(t, a, id)
+	if u := a.Usage(); u != (Usage{}) {
+		t.Fatalf("Usage after the stop = %+v", u)
+	}
 	for _, pid := range pids {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 			t.Errorf("process %d of the sandbox survived StopSandbox", pid)

@@ -16,6 +16,7 @@ type sandbox struct {
 	rt        *runc.Runtime
 	uidBase   uint32 // first host uid of its range; 0 until allocated
 	memoryMB  int
+	vcpus     float64
 	pidsLimit int64
 	container *runc.Container
 	client    *envdclient.Client
