@@ -118,7 +118,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen %s: %w", cfg.rpcAddr, err)
 	}
 	// Code, stdin and files travel in requests: allow more than gRPC's 4 MiB.
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(bundle.ServerConfig(log, anyServer))), grpc.MaxRecvMsgSize(64<<20))
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(bundle.ServerConfig(log, anyServer))), grpc.MaxRecvMsgSize(64<<20),
+		serverrpc.ServerKeepalive())
 	agentrpc.NewServer(node.api).Register(g)
 	go func() {
 		if err := g.Serve(ln); err != nil {

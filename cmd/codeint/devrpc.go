@@ -68,7 +68,7 @@ func (d *devRPC) serve(ctx context.Context, p *platform, cfg devConfig, log *slo
 		Logger: log.With("component", "cluster"),
 	})
 	authz := serverrpc.Authorizer{Region: cfg.node.region}
-	d.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(bundle.ServerConfig(log, nil))),
+	d.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(bundle.ServerConfig(log, nil))), serverrpc.ServerKeepalive(),
 		grpc.ChainUnaryInterceptor(authz.Unary), grpc.ChainStreamInterceptor(authz.Stream))
 	serverrpc.NewServer(d.cluster, d.cluster.Forwarder(), nil).Register(d.grpc)
 	go func() {

@@ -243,7 +243,8 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 		s.bundle.ClientConfig(log, tlsutil.RequireRole(tlsutil.RoleAgent)))))
 	s.svc = sandboxes.New(sandboxes.Config{Store: fwd, Agents: agents.NewRegistry(agents.NewRemote(s.store.State(), s.agentPool)),
 		Broker: s.broker, Metrics: s.tel.Metrics, Logger: log.With("component", "sandboxes"), Region: cfg.region,
-		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader, Remote: s.fed})
+		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader, Remote: s.fed,
+		CatchUp: func(ctx context.Context) error { return s.cluster.Barrier(ctx, cluster.Linearizable) }})
 	s.fed.Serve(s.svc)
 	go s.svc.Run(ctx)
 	s.tel.Metrics.SetSandboxCounter(s.svc.CountByState)
@@ -282,7 +283,8 @@ func (s *serverProc) serveRPC() error {
 		return inRegion(id)
 	}))
 	authz := serverrpc.Authorizer{Region: s.cfg.region}
-	s.grpc = grpc.NewServer(grpc.Creds(creds), grpc.ChainUnaryInterceptor(authz.Unary), grpc.ChainStreamInterceptor(authz.Stream))
+	s.grpc = grpc.NewServer(grpc.Creds(creds), serverrpc.ServerKeepalive(),
+		grpc.ChainUnaryInterceptor(authz.Unary), grpc.ChainStreamInterceptor(authz.Stream))
 	serverrpc.NewServer(s.cluster, s.cluster.Forwarder(), s.fed).Register(s.grpc)
 	go func() {
 		if err := s.grpc.Serve(ln); err != nil {

@@ -24,6 +24,10 @@ const DefaultMaxWait = 5 * time.Second
 // retryPause is the pause before asking again who the leader is.
 const retryPause = 25 * time.Millisecond
 
+// DefaultAttemptTimeout bounds one call to the leader: a leader cut off by
+// a partition drops packets, and a call must not wait for TCP to give up.
+const DefaultAttemptTimeout = 5 * time.Second
+
 // Local is what the forwarder needs of this server's store.
 type Local interface {
 	Apply(ctx context.Context, t command.Type, req any) (any, error)
@@ -47,6 +51,9 @@ type Config struct {
 	RPCAddr func(nodeID string) (addr string, ok bool)
 	// MaxWait bounds waiting for a leader (DefaultMaxWait when zero).
 	MaxWait time.Duration
+	// AttemptTimeout bounds each call to a remote leader
+	// (DefaultAttemptTimeout when zero).
+	AttemptTimeout time.Duration
 }
 
 // Forwarder sends writes and leader-only calls to the leader.
@@ -58,6 +65,9 @@ type Forwarder struct {
 func New(cfg Config) *Forwarder {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
 	}
 	return &Forwarder{cfg: cfg}
 }
@@ -146,7 +156,14 @@ func (f *Forwarder) tryLeader(ctx context.Context, call func(ctx context.Context
 	if err != nil {
 		return apperr.New(apperr.Unavailable, "leader %s at %s: %v", leader, addr, err)
 	}
-	return call(ctx, false, serverpb.NewServerClient(conn))
+	actx, cancel := context.WithTimeout(ctx, f.cfg.AttemptTimeout)
+	defer cancel()
+	err = call(actx, false, serverpb.NewServerClient(conn))
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		return apperr.New(apperr.Unavailable, "the leader %s at %s did not answer within %v (cut off?); a change sent to it may or may not have been applied",
+			leader, addr, f.cfg.AttemptTimeout)
+	}
+	return err
 }
 
 // retryable reports whether the call certainly did not happen because the

@@ -13,7 +13,7 @@ import (
 // openEnvd finds a team's sandbox, which must be running, and opens a
 // stream to its envd for one request; the caller closes the stream.
 func (s *Service) openEnvd(ctx context.Context, teamID, sandboxID string) (*structs.Sandbox, net.Conn, error) {
-	sb, err := s.Get(ctx, teamID, sandboxID)
+	sb, err := s.getStarted(ctx, teamID, sandboxID)
 	if err != nil {
 		return nil, nil, err
 	}

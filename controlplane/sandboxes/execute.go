@@ -20,7 +20,7 @@ func (s *Service) Execute(ctx context.Context, teamID, sandboxID string, in Exec
 	span.SetAttributes(attribute.String("sandbox_id", sandboxID), attribute.String("team_id", teamID),
 		attribute.String("language", in.Language))
 
-	sb, err := s.Get(ctx, teamID, sandboxID)
+	sb, err := s.getStarted(ctx, teamID, sandboxID)
 	if err != nil {
 		return nil, err
 	}

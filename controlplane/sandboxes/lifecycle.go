@@ -71,7 +71,7 @@ func (s *Service) stop(ctx context.Context, id, reason string) (*structs.Sandbox
 	}
 	var stopErr string
 	if agent, ok := s.cfg.Agents.Get(sb.NodeID); ok {
-		if err := agent.StopSandbox(ctx, id); err != nil {
+		if err := stopOnAgent(ctx, agent, id); err != nil {
 			stopErr = err.Error()
 			s.log.Error("sandbox stop failed on node", "event", "sandbox_stop_failed", "sandbox_id", id, "node_id", sb.NodeID, "error", err)
 		}

@@ -49,6 +49,12 @@ type Config struct {
 	// Remote reaches the sandboxes of other regions; nil in a region of
 	// its own.
 	Remote RemoteSandboxes
+	// CatchUp, when set, waits until this server has applied everything
+	// the region's leader had committed (a linearizable barrier). A
+	// lookup that misses, or finds a sandbox still CREATING, catches up
+	// once and looks again: a client that created a sandbox through one
+	// server and uses it through another the next instant must find it.
+	CatchUp func(ctx context.Context) error
 	// EnforceExpiry says whether this server stops sandboxes whose
 	// lifetime ran out now: in a region only the leader does, so that one
 	// expiry is one stop. Nil means always (one server).
@@ -137,7 +143,9 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 	}
 	log.Info("sandbox placed", "event", "sandbox_placed", "node_id", decision.NodeID, "placement", decision.Explain())
 
-	res, startErr := agent.StartSandbox(ctx, agentStart(sb, env))
+	sctx, cancel := context.WithTimeout(ctx, agentStartTimeout)
+	res, startErr := agent.StartSandbox(sctx, agentStart(sb, env))
+	cancel()
 	if startErr != nil {
 		log.Error("sandbox start failed", "event", "sandbox_start_failed", "error", startErr)
 		_, _ = s.update(context.WithoutCancel(ctx), command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxFailed,
@@ -148,7 +156,7 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 		ExpectStates: []structs.SandboxState{structs.SandboxCreating}})
 	if err != nil {
 		// Terminated or timed out while starting: do not leave it running.
-		_ = agent.StopSandbox(context.WithoutCancel(ctx), sb.ID)
+		stopOnAgent(ctx, agent, sb.ID)
 		return nil, fmt.Errorf("mark sandbox %s running: %w", sb.ID, err)
 	}
 	s.cfg.Metrics.SandboxCreated(ctx, s.cfg.Now().Sub(start))
@@ -166,14 +174,16 @@ func (s *Service) createWarm(ctx context.Context, agent agentapi.Agent, sb struc
 	if !isWarm {
 		return nil, false, nil
 	}
-	_, ok, err := wc.ClaimWarm(ctx, agentStart(sb, env))
+	cctx, cancel := context.WithTimeout(ctx, agentClaimTimeout)
+	_, ok, err := wc.ClaimWarm(cctx, agentStart(sb, env))
+	cancel()
 	if err != nil || !ok {
 		return nil, false, nil // a failed claim is a miss: start cold
 	}
 	sb.State = structs.SandboxRunning
 	resp, err := s.cfg.Store.Apply(ctx, command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: now})
 	if err != nil {
-		_ = agent.StopSandbox(context.WithoutCancel(ctx), sb.ID)
+		stopOnAgent(ctx, agent, sb.ID)
 		return nil, true, fmt.Errorf("commit sandbox %s: %w", sb.ID, err)
 	}
 	created, isSandbox := resp.(*structs.Sandbox)
@@ -181,6 +191,22 @@ func (s *Service) createWarm(ctx context.Context, agent agentapi.Agent, sb struc
 		return nil, true, fmt.Errorf("sandbox create of %s returned %T", sb.ID, resp)
 	}
 	return created, true, nil
+}
+
+// Bounds on calls to an agent, which may sit across a network that drops
+// packets (a partition): a call must not wait for TCP to give up.
+const (
+	agentClaimTimeout = 2 * time.Second  // a claim takes microseconds on the node
+	agentStartTimeout = 2 * time.Minute  // a cold start, gVisor's included, takes well under that
+	agentStopTimeout  = 30 * time.Second // a stop kills a cgroup and removes a bundle
+)
+
+// stopOnAgent stops a sandbox on its node, whatever happens to the
+// caller's request, within agentStopTimeout.
+func stopOnAgent(ctx context.Context, agent agentapi.Agent, id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), agentStopTimeout)
+	defer cancel()
+	return agent.StopSandbox(ctx, id)
 }
 
 // startError gives an agent's start failure its API code.
@@ -277,7 +303,29 @@ func (s *Service) Get(ctx context.Context, teamID, id string) (*structs.Sandbox,
 	if sb := s.local(teamID, id); sb != nil {
 		return s.view(sb), nil
 	}
+	if s.catchUp(ctx) {
+		if sb := s.local(teamID, id); sb != nil {
+			return s.view(sb), nil
+		}
+	}
 	return s.locate(ctx, teamID, id)
+}
+
+// catchUp runs CatchUp and reports whether this server may now hold newer
+// state.
+func (s *Service) catchUp(ctx context.Context) bool {
+	return s.cfg.CatchUp != nil && s.cfg.CatchUp(ctx) == nil
+}
+
+// getStarted is Get for operations that need a started sandbox: one seen
+// CREATING is read again after catching up with the leader, since it may
+// have started already.
+func (s *Service) getStarted(ctx context.Context, teamID, id string) (*structs.Sandbox, error) {
+	sb, err := s.Get(ctx, teamID, id)
+	if err != nil || sb.State != structs.SandboxCreating || sb.Region != s.cfg.Region || !s.catchUp(ctx) {
+		return sb, err
+	}
+	return s.Get(ctx, teamID, id)
 }
 
 // view returns what callers see: the committed record, EXECUTING while

@@ -517,3 +517,54 @@ func TestWarmCreateIsOneCommit(t *testing.T) {
 		t.Fatalf("cold create after a miss: %+v (claims %d)", cold, w.claims)
 	}
 }
+
+// TestCatchUpBeforeMissOrCreating: a server that does not hold a sandbox
+// yet, or holds it as CREATING, catches up with the leader once and looks
+// again before answering NOT_FOUND or FAILED_PRECONDITION; a hit costs no
+// catch-up.
+func TestCatchUpBeforeMissOrCreating(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var calls int
+	var pending []func()
+	f.svc.cfg.CatchUp = func(context.Context) error {
+		calls++
+		for _, apply := range pending {
+			apply()
+		}
+		pending = nil
+		return nil
+	}
+	mustApply := func(typ command.Type, req any) {
+		if _, err := f.store.Apply(ctx, typ, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Committed by the leader, not yet applied here: the catch-up applies it.
+	sb := structs.Sandbox{ID: "sb_elsewhere", TeamID: "t1", Template: "base", Region: "local", NodeID: "n1",
+		State: structs.SandboxRunning, VCPUs: 1, MemoryMB: 256}
+	pending = append(pending, func() {
+		mustApply(command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: *f.now})
+		f.agent.mu.Lock()
+		f.agent.running[sb.ID] = true
+		f.agent.mu.Unlock()
+	})
+	got, err := f.svc.Get(ctx, "t1", sb.ID)
+	if err != nil || got.ID != sb.ID || calls != 1 {
+		t.Fatalf("Get after a catch-up: %+v, %v (%d catch-ups)", got, err, calls)
+	}
+	if _, err := f.svc.Get(ctx, "t1", sb.ID); err != nil || calls != 1 {
+		t.Fatalf("a hit caught up again: %v (%d catch-ups)", err, calls)
+	}
+
+	// Seen CREATING here, RUNNING at the leader: execute after catching up.
+	creating := sb
+	creating.ID, creating.State = "sb_starting", structs.SandboxCreating
+	mustApply(command.SandboxCreate, command.SandboxCreateRequest{Sandbox: creating, At: *f.now})
+	pending = append(pending, func() {
+		mustApply(command.SandboxUpdate, command.SandboxUpdateRequest{ID: creating.ID, State: structs.SandboxRunning, At: *f.now})
+	})
+	if _, err := f.svc.Execute(ctx, "t1", creating.ID, ExecuteInput{Language: "PYTHON", Code: "print(1)"}, nil); err != nil || calls != 2 {
+		t.Fatalf("execute in a sandbox that started at the leader: %v (%d catch-ups)", err, calls)
+	}
+}

@@ -3,8 +3,10 @@ package serverrpc
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 )
 
 // Pool keeps one gRPC client connection per address. It is safe for
@@ -17,9 +19,23 @@ type Pool struct {
 	closed bool
 }
 
+// Keepalive of the pools' connections: a peer behind a partition is found
+// dead within about Time+Timeout even when no call is running (gRPC does
+// not ping more often than every 10 s), and TCP gives up on unacknowledged
+// data after Timeout. Servers accept pings this often (ServerKeepalive).
+func clientKeepalive() keepalive.ClientParameters {
+	return keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 3 * time.Second, PermitWithoutStream: true}
+}
+
+// ServerKeepalive is the server option that lets the pools' clients ping.
+func ServerKeepalive() grpc.ServerOption {
+	return grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true})
+}
+
 // NewPool returns a pool whose connections are made with opts (at least
-// the transport credentials).
+// the transport credentials) and keepalive pings.
 func NewPool(opts ...grpc.DialOption) *Pool {
+	opts = append([]grpc.DialOption{grpc.WithKeepaliveParams(clientKeepalive())}, opts...)
 	return &Pool{opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 
