@@ -14,6 +14,7 @@ import (
 const (
 	formRetry    = 250 * time.Millisecond
 	probeTimeout = time.Second
+	rejoinEvery  = 2 * time.Second
 )
 
 // Form makes this server part of its region's cluster and returns once a
@@ -46,7 +47,15 @@ func (c *Cluster) Form(ctx context.Context) error {
 		case <-time.After(formRetry):
 		}
 	}
+	// A server with state of its own that the region removed meanwhile
+	// (dead-server cleanup, remove-peer) hears from no leader: while it
+	// waits it asks to join again, which is a no-op for a member.
+	lastJoin := time.Now()
 	for c.cfg.Store.LeaderAddr() == "" {
+		if time.Since(lastJoin) > rejoinEvery {
+			lastJoin = time.Now()
+			c.rejoin(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: waiting for a leader: %w", ctx.Err())
@@ -100,10 +109,29 @@ func (c *Cluster) formOnce(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// knownAddrs is the static join list plus what discovery finds, without
-// this server's own address.
+// rejoin asks a server of the region that knows a leader to add this one.
+func (c *Cluster) rejoin(ctx context.Context) {
+	for _, addr := range c.knownAddrs(ctx) {
+		st, err := c.status(ctx, addr)
+		if err != nil || st.GetRegion() != c.cfg.Self.Region || st.GetLeaderId() == "" || st.GetLeaderId() == c.cfg.Self.ID {
+			continue
+		}
+		if err := c.joinVia(ctx, addr); err != nil {
+			c.log.Warn("asking to join again failed", "via", addr, "error", err)
+			continue
+		}
+		c.log.Info("asked to join the region again", "event", "cluster_rejoin", "via", addr)
+		return
+	}
+}
+
+// knownAddrs is the static join list, what discovery finds and the
+// servers this server's state records, without its own address.
 func (c *Cluster) knownAddrs(ctx context.Context) []string {
 	addrs := slices.Clone(c.cfg.Join)
+	for _, srv := range c.cfg.Store.State().Snapshot().Servers() {
+		addrs = append(addrs, srv.RPCAddr)
+	}
 	if c.cfg.Discover != nil {
 		found, err := c.cfg.Discover(ctx)
 		if err != nil {
@@ -113,7 +141,7 @@ func (c *Cluster) knownAddrs(ctx context.Context) []string {
 	}
 	slices.Sort(addrs)
 	addrs = slices.Compact(addrs)
-	return slices.DeleteFunc(addrs, func(a string) bool { return a == c.cfg.Self.RPCAddr })
+	return slices.DeleteFunc(addrs, func(a string) bool { return a == "" || a == c.cfg.Self.RPCAddr })
 }
 
 func (c *Cluster) client(addr string) (serverpb.ServerClient, error) {
