@@ -7,6 +7,7 @@ LISTEN   ?= 127.0.0.1:8080
 DATA_DIR ?= $(CURDIR)/.data
 BENCH_N  ?= 200
 BENCH_IO_N ?= 20
+FAILOVER_N ?= 10
 
 .PHONY: all deps build run test unit generate bench e2e-regions fmt vet clean
 
@@ -39,10 +40,12 @@ generate: deps
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./...
 
-## bench: the platform's figures, measured in one run
+## bench: the platform's figures, measured in one run (Failover: a region of
+## three server processes; the store's ClusterApply: three servers over TCP)
 bench: deps build
 	$(GO) test -run '^$$' -bench 'Create|Idle|Execute|FirstByte|Context' -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Upload|Download' -benchtime $(BENCH_IO_N)x -timeout 10m ./cmd/codeint/
+	$(GO) test -run '^$$' -bench 'Failover' -benchtime $(FAILOVER_N)x -timeout 10m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./controlplane/store/
 
 ## e2e-regions: the region and federation tests with real processes
