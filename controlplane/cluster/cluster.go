@@ -109,6 +109,9 @@ func (c *Cluster) Apply(ctx context.Context, t command.Type, req any) (any, erro
 	return c.cfg.Store.Apply(ctx, t, req)
 }
 
+// AppliedIndex is the index of the last entry this server applied.
+func (c *Cluster) AppliedIndex() uint64 { return c.cfg.Store.AppliedIndex() }
+
 // ReadIndex confirms leadership and returns the commit index.
 func (c *Cluster) ReadIndex(ctx context.Context) (uint64, error) {
 	return c.cfg.Store.ReadIndex(ctx)

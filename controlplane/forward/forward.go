@@ -34,6 +34,22 @@ type Local interface {
 	State() *state.Store
 	IsLeader() bool
 	LeaderID() string
+	// WaitApplied waits until this server has applied index.
+	WaitApplied(ctx context.Context, index uint64) error
+}
+
+// readYourWrites bounds the wait, after a forwarded write of teams or keys,
+// for this server to apply it too.
+const readYourWrites = 2 * time.Second
+
+// waitsLocally reports whether a forwarded write of type t returns only
+// once this server has applied it too. Teams and keys: a caller creates a
+// team and then a key for it, reading the team here. Not sandboxes: a
+// follower learns of a commit with the leader's next heartbeat, up to
+// 100 ms later, and a sandbox's readers catch up on a miss instead
+// (sandboxes.Config.CatchUp).
+func waitsLocally(t command.Type) bool {
+	return t == command.TeamUpsert || t == command.APIKeyUpsert
 }
 
 // Dialer gives a client connection to a server's RPC address; connections
@@ -86,30 +102,38 @@ func (f *Forwarder) Apply(ctx context.Context, t command.Type, req any) (any, er
 			result = r
 			return err
 		}
-		r, err := remoteApply(ctx, c, t, req)
+		r, idx, err := remoteApply(ctx, c, t, req)
 		result = r
+		if err == nil && waitsLocally(t) {
+			// The caller's next read on this server sees its write.
+			wctx, cancel := context.WithTimeout(ctx, readYourWrites)
+			_ = f.cfg.Local.WaitApplied(wctx, idx)
+			cancel()
+		}
 		return err
 	})
 	return result, err
 }
 
-func remoteApply(ctx context.Context, c serverpb.ServerClient, t command.Type, req any) (any, error) {
+// remoteApply sends a command to the leader and returns its result and
+// the leader's applied index after it.
+func remoteApply(ctx context.Context, c serverpb.ServerClient, t command.Type, req any) (any, uint64, error) {
 	payload, err := json.Marshal(req)
 	if err != nil {
-		return nil, fmt.Errorf("forward %v: %w", t, err)
+		return nil, 0, fmt.Errorf("forward %v: %w", t, err)
 	}
 	reply, err := c.Apply(ctx, &serverpb.ApplyRequest{Type: uint32(t), Payload: payload})
 	if err != nil {
-		return nil, FromStatus(err)
+		return nil, 0, FromStatus(err)
 	}
 	res := command.NewResult(t)
 	if res == nil || len(reply.GetResult()) == 0 {
-		return nil, nil
+		return nil, reply.GetIndex(), nil
 	}
 	if err := json.Unmarshal(reply.GetResult(), res); err != nil {
-		return nil, fmt.Errorf("forward %v: decode result: %w", t, err)
+		return nil, 0, fmt.Errorf("forward %v: decode result: %w", t, err)
 	}
-	return res, nil
+	return res, reply.GetIndex(), nil
 }
 
 // OnLeader runs call once on the leader: with local=true when this server

@@ -31,8 +31,11 @@ type local struct {
 	leaderID string
 	st       *state.Store
 
+	applied uint64 // what AppliedIndex reports
+
 	mu     sync.Mutex
 	calls  int
+	waited uint64 // the index WaitApplied was last asked for
 	script []func(req any) (any, error)
 }
 
@@ -43,9 +46,16 @@ func (l *local) Apply(_ context.Context, _ command.Type, req any) (any, error) {
 	l.calls++
 	return l.script[i](req)
 }
-func (l *local) State() *state.Store { return l.st }
-func (l *local) IsLeader() bool      { return l.leader }
-func (l *local) LeaderID() string    { return l.leaderID }
+func (l *local) State() *state.Store  { return l.st }
+func (l *local) IsLeader() bool       { return l.leader }
+func (l *local) LeaderID() string     { return l.leaderID }
+func (l *local) AppliedIndex() uint64 { return l.applied }
+func (l *local) WaitApplied(_ context.Context, index uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waited = index
+	return nil
+}
 
 func (l *local) count() int {
 	l.mu.Lock()
@@ -90,6 +100,12 @@ func (b backend) Heartbeat(context.Context, nodes.Heartbeat) (nodes.Reply, error
 }
 
 func follower(t *testing.T, addr string) *forward.Forwarder {
+	f, _ := followerWith(t, addr)
+	return f
+}
+
+// followerWith also returns the follower's scripted store.
+func followerWith(t *testing.T, addr string) (*forward.Forwarder, *local) {
 	t.Helper()
 	st, err := state.New()
 	if err != nil {
@@ -97,10 +113,11 @@ func follower(t *testing.T, addr string) *forward.Forwarder {
 	}
 	pool := serverrpc.NewPool(grpc.WithTransportCredentials(insecure.NewCredentials()))
 	t.Cleanup(func() { _ = pool.Close() })
+	l := &local{leaderID: "leader", st: st}
 	return forward.New(forward.Config{
-		Local: &local{leaderID: "leader", st: st}, Dial: pool, MaxWait: 2 * time.Second,
+		Local: l, Dial: pool, MaxWait: 2 * time.Second,
 		RPCAddr: func(id string) (string, bool) { return addr, id == "leader" },
-	})
+	}), l
 }
 
 func TestErrorsSurviveTheWire(t *testing.T) {
@@ -147,8 +164,11 @@ func TestApplyIsForwardedAndItsResultDecoded(t *testing.T) {
 		sb := r.Sandbox
 		sb.CreateIndex = 7
 		return &sb, nil
-	}}}
-	fwd := follower(t, leaderServer(t, l))
+	}, func(req any) (any, error) {
+		team := req.(*command.TeamUpsertRequest).Team
+		return &team, nil
+	}}, applied: 42}
+	fwd, fl := followerWith(t, leaderServer(t, l))
 	res, err := fwd.Apply(context.Background(), command.SandboxCreate,
 		command.SandboxCreateRequest{Sandbox: structs.Sandbox{ID: "sb_1", TeamID: "t1", State: structs.SandboxRunning}, At: time.Now()})
 	if err != nil {
@@ -157,6 +177,23 @@ func TestApplyIsForwardedAndItsResultDecoded(t *testing.T) {
 	sb, ok := res.(*structs.Sandbox)
 	if !ok || sb.ID != "sb_1" || sb.TeamID != "t1" || sb.CreateIndex != 7 {
 		t.Fatalf("result %#v", res)
+	}
+	waited := func() uint64 {
+		fl.mu.Lock()
+		defer fl.mu.Unlock()
+		return fl.waited
+	}
+	if w := waited(); w != 0 {
+		t.Fatalf("a sandbox write waited for index %d here: its readers catch up on a miss instead", w)
+	}
+
+	// A team: the follower returns once it has applied the leader's index.
+	res, err = fwd.Apply(context.Background(), command.TeamUpsert, command.TeamUpsertRequest{Team: structs.Team{ID: "t1", Name: "one"}})
+	if team, ok := res.(*structs.Team); err != nil || !ok || team.Name != "one" {
+		t.Fatalf("team result %#v, %v", res, err)
+	}
+	if w := waited(); w != 42 {
+		t.Fatalf("the follower waited for index %d, want the leader's 42 (read your writes)", w)
 	}
 }
 

@@ -27,6 +27,8 @@ type Backend interface {
 	// Apply commits a command locally (UNAVAILABLE wrapping
 	// store.ErrNotLeader on a follower).
 	Apply(ctx context.Context, t command.Type, req any) (any, error)
+	// AppliedIndex is the index of the last entry applied locally.
+	AppliedIndex() uint64
 	// ReadIndex confirms leadership and returns the commit index; leader-only.
 	ReadIndex(ctx context.Context) (uint64, error)
 	// Status describes this server, with a hash of its state when asked.
@@ -122,14 +124,15 @@ func (s *Server) Apply(ctx context.Context, req *serverpb.ApplyRequest) (*server
 	if err != nil {
 		return nil, forward.ToStatus(err)
 	}
+	idx := s.b.AppliedIndex()
 	if res == nil {
-		return &serverpb.ApplyReply{}, nil
+		return &serverpb.ApplyReply{Index: idx}, nil
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		return nil, forward.ToStatus(fmt.Errorf("encode result of %v: %w", t, err))
 	}
-	return &serverpb.ApplyReply{Result: b}, nil
+	return &serverpb.ApplyReply{Result: b, Index: idx}, nil
 }
 
 // ReadIndex answers on the leader, forwarding otherwise.

@@ -452,6 +452,7 @@ func (x *ApplyRequest) GetPayload() []byte {
 type ApplyReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Result        []byte                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"` // the state machine's result, JSON; empty for none
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`  // the leader's applied index once the command was: the caller waits for it locally
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -491,6 +492,13 @@ func (x *ApplyReply) GetResult() []byte {
 		return x.Result
 	}
 	return nil
+}
+
+func (x *ApplyReply) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
 }
 
 type ReadIndexRequest struct {
@@ -1369,10 +1377,11 @@ const file_server_proto_rawDesc = "" +
 	"\apayload\x18\x03 \x01(\fR\apayload\"<\n" +
 	"\fApplyRequest\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"$\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\":\n" +
 	"\n" +
 	"ApplyReply\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\fR\x06result\"\x12\n" +
+	"\x06result\x18\x01 \x01(\fR\x06result\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"\x12\n" +
 	"\x10ReadIndexRequest\"&\n" +
 	"\x0eReadIndexReply\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"7\n" +
