@@ -72,8 +72,8 @@ type peerState struct {
 	addr      string
 	region    string
 	leader    string
-	claims    string // the region it holds authoritative
-	rtt       time.Duration
+	claims    string          // the region it holds authoritative
+	rtts      []time.Duration // the last probes' round trips, newest last
 	lastOK    time.Time
 	refused   bool
 	refusedAt time.Time

@@ -10,7 +10,7 @@ type Region struct {
 	Name          string
 	Authoritative bool
 	Leader        string         // the leader's Raft address, "" when none is known
-	Latency       *time.Duration // smoothed probe round trip; nil for this region and unmeasured ones
+	Latency       *time.Duration // the smallest recent probe round trip; nil for this region and unmeasured ones
 	Healthy       bool           // a server answered within the last few seconds and it is not refused
 	Refused       bool           // it names another authoritative region
 }
@@ -39,8 +39,7 @@ func (f *Federation) Regions() []Region {
 			if r.Leader == "" {
 				r.Leader = p.leader
 			}
-			if r.Latency == nil || p.rtt < *r.Latency {
-				rtt := p.rtt
+			if rtt := p.latency(); rtt > 0 && (r.Latency == nil || rtt < *r.Latency) {
 				r.Latency = &rtt
 			}
 		}

@@ -87,10 +87,9 @@ func (f *Federation) probe(ctx context.Context, addr string) {
 		return
 	}
 	p.region, p.leader, p.claims, p.lastOK = st.GetRegion(), st.GetLeaderAddr(), st.GetAuthoritativeRegion(), time.Now()
-	if p.rtt == 0 {
-		p.rtt = rtt
-	} else {
-		p.rtt = (p.rtt*7 + rtt) / 8 // smoothed like TCP's SRTT
+	p.rtts = append(p.rtts, rtt)
+	if len(p.rtts) > rttWindow {
+		p.rtts = p.rtts[1:]
 	}
 	refused := p.claims != f.cfg.Authoritative
 	if refused && (!p.refused || time.Since(p.refusedAt) > time.Minute) {
@@ -194,4 +193,17 @@ func (f *Federation) learned(known []string) []string {
 		}
 	}
 	return out
+}
+
+// rttWindow is how many probes the latency is the minimum of: a probe
+// slowed by a handshake, a reconnect or a busy peer does not count, as in
+// TCP's minimum-RTT filter.
+const rttWindow = 8
+
+// latency is the smallest recent round trip, 0 when there is none.
+func (p *peerState) latency() time.Duration {
+	if len(p.rtts) == 0 {
+		return 0
+	}
+	return slices.Min(p.rtts)
 }
