@@ -28,10 +28,13 @@ import (
 type labRegion struct {
 	*testRegion
 	lab      *netlab.Lab
+	caDir    string
+	rpcs     []string // the servers' RPC addresses
 	cluster  *netlab.Bridge
 	clients  *netlab.Bridge
 	nss      map[*testServer]*netlab.NS
 	clusterL map[*testServer]*netlab.Link // a server's link to the cluster bridge
+	poolSize int                          // the agent's warm pool
 }
 
 // Fixed ports: every server has addresses of its own.
@@ -51,35 +54,34 @@ func startLabRegion(t testing.TB, labName string, n int) *labRegion {
 	// The lab first: its cleanup (registered first) runs after the
 	// processes' (registered later) have stopped them.
 	lab := netlab.New(t, labName)
-	r := &labRegion{
-		testRegion: &testRegion{name: labName, dir: newDataDir(t)},
-		lab:        lab,
-		cluster:    lab.Bridge("cluster", lab.Subnet()),
-		clients:    lab.Bridge("clients", lab.Subnet()),
-		nss:        map[*testServer]*netlab.NS{},
-		clusterL:   map[*testServer]*netlab.Link{},
-	}
-	caDir := filepath.Join(r.dir, "tls")
+	caDir := filepath.Join(newDataDir(t), "ca")
 	if _, _, _, err := tlsutil.CreateCA(caDir, "", 0); err != nil {
 		t.Fatal(err)
 	}
-	cert := func(role tlsutil.Role, node string, ips ...string) tlsutil.Files {
-		req := tlsutil.CertRequest{CADir: caDir, OutDir: caDir, Role: role, Region: labName, Name: node}
-		for _, ip := range ips {
-			req.IPs = append(req.IPs, net.ParseIP(ip))
-		}
-		f, err := tlsutil.CreateCert(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	r.client = cert(tlsutil.RoleClient, "operator")
+	r := planLabRegion(t, lab, caDir, labName, n)
+	r.start(t)
+	return r
+}
 
-	var rpcs []string
+// planLabRegion lays out a region of n servers in lab — namespaces, links,
+// addresses, certificates from the CA in caDir — without starting it, so
+// that other regions can be told its addresses first.
+func planLabRegion(t testing.TB, lab *netlab.Lab, caDir, name string, n int) *labRegion {
+	t.Helper()
+	labName := name
+	r := &labRegion{
+		testRegion: &testRegion{name: labName, dir: newDataDir(t)},
+		lab:        lab,
+		caDir:      caDir,
+		cluster:    lab.Bridge(name+"c", lab.Subnet()),
+		clients:    lab.Bridge(name+"k", lab.Subnet()),
+		nss:        map[*testServer]*netlab.NS{},
+		clusterL:   map[*testServer]*netlab.Link{},
+	}
+	r.client = r.cert(t, tlsutil.RoleClient, "operator")
 	for i := range n {
 		s := &testServer{id: fmt.Sprintf("%s-s%d", labName, i+1)}
-		ns := lab.Namespace(fmt.Sprintf("s%d", i+1))
+		ns := lab.Namespace(fmt.Sprintf("%s%d", name, i+1))
 		clusterIP, link := ns.Attach(r.cluster, i+2)
 		clientIP, _ := ns.Attach(r.clients, i+2)
 		s.raft = net.JoinHostPort(clusterIP, labRaftPort)
@@ -88,16 +90,39 @@ func startLabRegion(t testing.TB, labName string, n int) *labRegion {
 		s.dataDir = filepath.Join(r.dir, s.id)
 		r.servers = append(r.servers, s)
 		r.nss[s], r.clusterL[s] = ns, link
-		rpcs = append(rpcs, s.rpc)
+		r.rpcs = append(r.rpcs, s.rpc)
 	}
+	return r
+}
+
+// cert makes a certificate of the region, valid for ips.
+func (r *labRegion) cert(t testing.TB, role tlsutil.Role, node string, ips ...string) tlsutil.Files {
+	t.Helper()
+	req := tlsutil.CertRequest{CADir: r.caDir, OutDir: filepath.Join(r.dir, "tls"), Role: role, Region: r.name, Name: node}
+	for _, ip := range ips {
+		req.IPs = append(req.IPs, net.ParseIP(ip))
+	}
+	f, err := tlsutil.CreateCert(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// start starts the planned servers (with extra flags), waits until every
+// server names the same leader, then starts the agent and waits until a
+// sandbox can be created.
+func (r *labRegion) start(t testing.TB, extraServerArgs ...string) {
+	t.Helper()
+	labName, n, rpcs := r.name, len(r.servers), r.rpcs
 	for _, s := range r.servers {
 		clusterIP, _, _ := net.SplitHostPort(s.rpc)
 		clientIP, _, _ := net.SplitHostPort(s.http)
-		f := cert(tlsutil.RoleServer, s.id, clusterIP, clientIP)
-		s.proc = &proc{name: s.id, args: []string{"server", "--node-id", s.id, "--region", labName, "--data-dir", s.dataDir,
+		f := r.cert(t, tlsutil.RoleServer, s.id, clusterIP, clientIP)
+		s.proc = &proc{name: s.id, args: append([]string{"server", "--node-id", s.id, "--region", labName, "--data-dir", s.dataDir,
 			"--raft-addr", s.raft, "--rpc-addr", s.rpc, "--http-addr", s.http,
 			"--bootstrap-expect", fmt.Sprint(n), "--join", strings.Join(rpcs, ","),
-			"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key, "--heartbeat-ttl", "3s"}}
+			"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key, "--heartbeat-ttl", "3s"}, extraServerArgs...)}
 		s.proc.startIn(t, r.nss[s])
 	}
 	t.Cleanup(func() {
@@ -114,15 +139,14 @@ func startLabRegion(t testing.TB, labName string, n int) *labRegion {
 	r.waitLeader(t, 60*time.Second)
 
 	agentID := labName + "-a1"
-	f := cert(tlsutil.RoleAgent, agentID, r.cluster.IP())
+	f := r.cert(t, tlsutil.RoleAgent, agentID, r.cluster.IP())
 	r.agent = &proc{name: agentID, args: []string{"agent", "--node-id", agentID, "--region", labName,
 		"--data-dir", filepath.Join(r.dir, "agent"), "--servers", strings.Join(rpcs, ","),
 		"--rpc-addr", freeAddrOn(t, r.cluster.IP()),
-		"--cgroup-parent", cgroupParent() + "-" + labName, "--pool-size", "0",
+		"--cgroup-parent", cgroupParent() + "-" + labName, "--pool-size", fmt.Sprint(r.poolSize),
 		"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key}}
 	r.agent.start(t)
 	r.waitNode(t, 60*time.Second)
-	return r
 }
 
 // startIn starts the process inside a network namespace (p.start would

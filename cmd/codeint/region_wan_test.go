@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/tlsutil"
+	"github.com/codeint/codeint/internal/netlab"
+	"github.com/codeint/codeint/sdk/go/codeint"
+)
+
+// wanRTT are the round trips between the test's regions, made by toxiproxy
+// latency toxics (half each way) on every inter-region path: these kernels
+// have no netem qdisc.
+var wanRTT = map[[2]string]time.Duration{
+	{"wa", "wb"}: 30 * time.Millisecond,
+	{"wa", "wc"}: 80 * time.Millisecond,
+	{"wb", "wc"}: 120 * time.Millisecond,
+}
+
+func rttBetween(a, b string) time.Duration {
+	if d, ok := wanRTT[[2]string{a, b}]; ok {
+		return d
+	}
+	return wanRTT[[2]string{b, a}]
+}
+
+// TestThreeRegionsOverAWAN runs three federated regions on one machine, each
+// server in a network namespace of its own, regions joined only through
+// toxiproxy paths with 30, 80 and 120 ms round trips: region wa
+// (authoritative) has three servers, wb and wc one each; one agent per
+// region. The federation forms and measures its latencies; a client in
+// each region creates and executes at local latency; a key created in wa
+// works everywhere within 5 s; wc cut off keeps serving its own clients
+// and catches up on global changes when its links return.
+func TestThreeRegionsOverAWAN(t *testing.T) {
+	requireRoot(t)
+	lab := netlab.New(t, "wan")
+	caDir := filepath.Join(newDataDir(t), "ca")
+	if _, _, _, err := tlsutil.CreateCA(caDir, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	regions := []*labRegion{planLabRegion(t, lab, caDir, "wa", 3), planLabRegion(t, lab, caDir, "wb", 1), planLabRegion(t, lab, caDir, "wc", 1)}
+	for _, r := range regions {
+		r.poolSize = 2
+	}
+
+	// Region X reaches each server of region Y through a proxy listening on
+	// X's cluster bridge: the namespaces have no other route out.
+	proxies := map[string][]*netlab.Proxy{} // region → the proxies on its paths, both ways
+	federate := map[string][]string{}       // region → proxy addresses of the other regions' servers
+	for _, from := range regions {
+		for _, to := range regions {
+			if from == to {
+				continue
+			}
+			for _, s := range to.servers {
+				listen := net.JoinHostPort(from.cluster.IP(), "0")
+				px := lab.Proxy(fmt.Sprintf("%s-%s", from.name, s.id), listen, s.rpc, rttBetween(from.name, to.name)/2)
+				federate[from.name] = append(federate[from.name], px.Addr())
+				proxies[from.name] = append(proxies[from.name], px)
+				proxies[to.name] = append(proxies[to.name], px)
+			}
+		}
+	}
+	for _, r := range regions {
+		r.start(t, "--authoritative-region", "wa", "--federate", strings.Join(federate[r.name], ","))
+	}
+	client := func(r *labRegion) *codeint.Client { return r.servers[0].client() }
+	ctx := ctxT(t, 4*time.Minute)
+
+	t.Run("the federation forms with measured latencies", func(t *testing.T) {
+		for _, r := range regions {
+			eventually(t, 20*time.Second, r.name+" sees the federation", func() error {
+				rs, err := regionsOf(ctx, client(r))
+				if err != nil {
+					return err
+				}
+				for _, o := range regions {
+					got, ok := rs[o.name]
+					switch {
+					case !ok || !got.Healthy || got.Leader == "" || got.Authoritative != (o.name == "wa"):
+						return fmt.Errorf("%s sees %s as %+v", r.name, o.name, got)
+					case o != r && (got.LatencyMs == nil || *got.LatencyMs < float64(rttBetween(r.name, o.name).Milliseconds())):
+						return fmt.Errorf("%s measures %s at %v ms, want ≥ the %v round trip", r.name, o.name, got.LatencyMs, rttBetween(r.name, o.name))
+					}
+				}
+				return nil
+			})
+			rs, _ := regionsOf(ctx, client(r))
+			for _, o := range regions {
+				if o != r {
+					t.Logf("%s → %s: measured %.1f ms (round trip set to %v)", r.name, o.name, *rs[o.name].LatencyMs, rttBetween(r.name, o.name))
+				}
+			}
+		}
+	})
+
+	t.Run("each region creates and executes at local latency", func(t *testing.T) {
+		for _, r := range regions {
+			var creates, execs []time.Duration
+			for range 5 {
+				start := time.Now()
+				sb, err := client(r).CreateSandbox(ctx, codeint.CreateSandboxInput{})
+				if err != nil {
+					t.Fatalf("%s: %v", r.name, err)
+				}
+				creates = append(creates, time.Since(start))
+				if sb.Region != r.name {
+					t.Fatalf("a sandbox created in %s runs in %s", r.name, sb.Region)
+				}
+				start = time.Now()
+				res, err := client(r).Execute(ctx, sb.ID, codeint.ExecuteInput{Language: "PYTHON", Code: "print(1)"})
+				if err != nil || res.Stdout != "1\n" {
+					t.Fatalf("%s: execute %+v, %v", r.name, res, err)
+				}
+				execs = append(execs, time.Since(start))
+				if _, err := client(r).TerminateSandbox(ctx, sb.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("%s (%d servers): create p50 %v, execute p50 %v (round trips to the other regions: %v)", r.name, len(r.servers),
+				median(creates).Round(100*time.Microsecond), median(execs).Round(100*time.Microsecond), otherRTTs(r.name))
+		}
+	})
+
+	var key *codeint.CreatedAPIKey
+	t.Run("a key created in the authoritative region works everywhere within 5 s", func(t *testing.T) {
+		team, err := client(regions[0]).CreateTeam(ctx, "wan-team")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err = client(regions[0]).CreateAPIKey(ctx, team.ID, "wan-key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := time.Now()
+		for _, r := range regions[1:] {
+			eventually(t, 5*time.Second-time.Since(created), "the key in "+r.name, func() error {
+				_, err := codeint.New("http://"+r.servers[0].http, key.Secret).Viewer(ctx)
+				return err
+			})
+			t.Logf("the key works in %s %v after it was created in wa (round trip %v)", r.name, time.Since(created).Round(time.Millisecond), rttBetween("wa", r.name))
+		}
+	})
+
+	t.Run("a region cut off serves its own clients and catches up", func(t *testing.T) {
+		wc := regions[2]
+		for _, px := range proxies["wc"] {
+			if err := px.Down(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := client(wc)
+		sb, err := c.CreateSandbox(ctx, codeint.CreateSandboxInput{})
+		if err != nil {
+			t.Fatalf("wc cut off cannot create: %v", err)
+		}
+		if res, err := c.Execute(ctx, sb.ID, codeint.ExecuteInput{Language: "BASH", Code: "echo alone"}); err != nil || res.Stdout != "alone\n" {
+			t.Fatalf("wc cut off cannot execute: %+v, %v", res, err)
+		}
+		if _, err := c.CreateTeam(ctx, "from-wc"); codeint.CodeOf(err) != codeint.CodeUnavailable {
+			t.Fatalf("a global write in wc cut off: %v, want UNAVAILABLE", err)
+		}
+		// Meanwhile wa revokes the key and makes another.
+		if _, err := client(regions[0]).RevokeAPIKey(ctx, key.Key.ID); err != nil {
+			t.Fatal(err)
+		}
+		k2, err := client(regions[0]).CreateAPIKey(ctx, "", "made-during-the-cut")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := codeint.New("http://"+wc.servers[0].http, key.Secret).Viewer(ctx); err != nil {
+			t.Fatalf("wc cut off should still know the old key (it cannot have heard of the revocation): %v", err)
+		}
+		for _, px := range proxies["wc"] {
+			if err := px.Up(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		healed := time.Now()
+		eventually(t, 15*time.Second, "wc catches up", func() error {
+			if _, err := codeint.New("http://"+wc.servers[0].http, k2.Secret).Viewer(ctx); err != nil {
+				return fmt.Errorf("the new key: %w", err)
+			}
+			if _, err := codeint.New("http://"+wc.servers[0].http, key.Secret).Viewer(ctx); codeint.CodeOf(err) != codeint.CodeUnauthenticated {
+				return fmt.Errorf("the revoked key still works: %v", err)
+			}
+			return nil
+		})
+		t.Logf("wc caught up on the global changes %v after its links returned", time.Since(healed).Round(time.Millisecond))
+	})
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func otherRTTs(region string) string {
+	var out []string
+	for _, o := range []string{"wa", "wb", "wc"} {
+		if o != region {
+			out = append(out, fmt.Sprintf("%s %v", o, rttBetween(region, o)))
+		}
+	}
+	return strings.Join(out, ", ")
+}
