@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codeint/codeint/controlplane/consul/consultest"
 	"github.com/codeint/codeint/controlplane/tlsutil"
 	"github.com/codeint/codeint/sdk/go/codeint"
 )
@@ -195,5 +196,44 @@ func TestFederationOfTwoRegions(t *testing.T) {
 		if err != nil || res.Stdout != "4\n" {
 			t.Fatalf("execute in fb with fa down: %+v, %v", res, err)
 		}
+	})
+}
+
+// TestFederationThroughConsul: regions that know each other only through
+// Consul — every server registers codeint-server with its region tag, and
+// --federate consul:// lists the other regions' passing servers —
+// federate, and a key made in the authoritative region works in the other.
+func TestFederationThroughConsul(t *testing.T) {
+	fake := consultest.New(t)
+	caDir := filepath.Join(newDataDir(t), "ca")
+	if _, _, _, err := tlsutil.CreateCA(caDir, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	// The later --join wins over the harness's static list.
+	a := startRegionOpts(t, regionOpts{name: "ka", servers: 1, caDir: caDir, serverArgs: []string{"--join", fake.Addr()}})
+	b := startRegionOpts(t, regionOpts{name: "kb", servers: 1, caDir: caDir,
+		serverArgs: []string{"--join", fake.Addr(), "--authoritative-region", "ka", "--federate", fake.Addr()}})
+	ctx := ctxT(t, time.Minute)
+	eventually(t, 10*time.Second, "kb sees ka through Consul", func() error {
+		rs, err := regionsOf(ctx, b.servers[0].client())
+		if err != nil {
+			return err
+		}
+		if ka := rs["ka"]; !ka.Healthy || !ka.Authoritative || ka.LatencyMs == nil {
+			return fmt.Errorf("kb sees ka as %+v", ka)
+		}
+		return nil
+	})
+	team, err := a.servers[0].client().CreateTeam(ctx, "consul-team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := a.servers[0].client().CreateAPIKey(ctx, team.ID, "consul-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "ka's key in kb", func() error {
+		_, err := codeint.New("http://"+b.servers[0].http, k.Secret).Viewer(ctx)
+		return err
 	})
 }
