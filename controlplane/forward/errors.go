@@ -39,49 +39,47 @@ func sentinels() []sentinel {
 	}
 }
 
+// codePairs pairs every API code with the nearest gRPC code, both ways.
+func codePairs() []struct {
+	api  apperr.Code
+	grpc codes.Code
+} {
+	return []struct {
+		api  apperr.Code
+		grpc codes.Code
+	}{
+		{apperr.Unauthenticated, codes.Unauthenticated},
+		{apperr.NotFound, codes.NotFound},
+		{apperr.PermissionDenied, codes.PermissionDenied},
+		{apperr.InvalidArgument, codes.InvalidArgument},
+		{apperr.ResourceExhausted, codes.ResourceExhausted},
+		{apperr.FailedPrecondition, codes.FailedPrecondition},
+		{apperr.DeadlineExceeded, codes.DeadlineExceeded},
+		{apperr.Unavailable, codes.Unavailable},
+	}
+}
+
 // grpcCode maps an API code to the nearest gRPC code.
 func grpcCode(c apperr.Code) codes.Code {
-	switch c {
-	case apperr.Unauthenticated:
-		return codes.Unauthenticated
-	case apperr.NotFound:
-		return codes.NotFound
-	case apperr.PermissionDenied:
-		return codes.PermissionDenied
-	case apperr.InvalidArgument:
-		return codes.InvalidArgument
-	case apperr.ResourceExhausted:
-		return codes.ResourceExhausted
-	case apperr.FailedPrecondition:
-		return codes.FailedPrecondition
-	case apperr.DeadlineExceeded:
-		return codes.DeadlineExceeded
-	case apperr.Unavailable:
-		return codes.Unavailable
+	for _, p := range codePairs() {
+		if p.api == c {
+			return p.grpc
+		}
 	}
 	return codes.Internal
 }
 
 // apiCode maps a gRPC code of a status that carries no codeint details
-// (a transport failure, a peer of another version) to an API code.
+// (a transport failure, a peer of another version) to an API code: a
+// cancelled or aborted call is UNAVAILABLE.
 func apiCode(c codes.Code) apperr.Code {
-	switch c {
-	case codes.Unauthenticated:
-		return apperr.Unauthenticated
-	case codes.NotFound:
-		return apperr.NotFound
-	case codes.PermissionDenied:
-		return apperr.PermissionDenied
-	case codes.InvalidArgument:
-		return apperr.InvalidArgument
-	case codes.ResourceExhausted:
-		return apperr.ResourceExhausted
-	case codes.FailedPrecondition:
-		return apperr.FailedPrecondition
-	case codes.DeadlineExceeded:
-		return apperr.DeadlineExceeded
-	case codes.Unavailable, codes.Canceled, codes.Aborted:
+	if c == codes.Canceled || c == codes.Aborted {
 		return apperr.Unavailable
+	}
+	for _, p := range codePairs() {
+		if p.grpc == c {
+			return p.api
+		}
 	}
 	return apperr.Internal
 }
