@@ -102,19 +102,26 @@ func (c *Cluster) registerSelf(ctx context.Context) {
 	}
 }
 
-// probeLoop asks every other recorded server for its status.
-func (c *Cluster) probeLoop(ctx context.Context) {
-	tick := time.NewTicker(c.cfg.ProbeInterval)
+// every calls fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			fn()
 		}
-		servers := c.cfg.Store.State().Snapshot().Servers()
+	}
+}
+
+// probeLoop asks every other recorded server for its status, once a
+// ProbeInterval.
+func (c *Cluster) probeLoop(ctx context.Context) {
+	every(ctx, c.cfg.ProbeInterval, func() {
 		var wg sync.WaitGroup
-		for _, srv := range servers {
+		for _, srv := range c.cfg.Store.State().Snapshot().Servers() {
 			if srv.ID == c.cfg.Self.ID || srv.RPCAddr == "" {
 				continue
 			}
@@ -126,7 +133,7 @@ func (c *Cluster) probeLoop(ctx context.Context) {
 			}()
 		}
 		wg.Wait()
-	}
+	})
 }
 
 func (c *Cluster) recordProbe(nodeID string, ok bool) {
@@ -161,38 +168,33 @@ func (c *Cluster) Health() map[string]Health {
 // DeadServerCleanup, one at a time, and only while the servers left
 // healthy still form a majority of what remains.
 func (c *Cluster) cleanupLoop(ctx context.Context) {
-	tick := time.NewTicker(c.cfg.ProbeInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		peers, err := c.cfg.Store.Peers()
-		if err != nil {
-			continue
-		}
-		health := c.Health()
-		var dead []string
-		healthy := 0
-		for _, p := range peers {
-			h, known := health[p.ID]
-			switch {
-			case known && h.Healthy:
-				healthy++
-			case known && time.Since(h.LastContact) > c.cfg.DeadServerCleanup:
-				dead = append(dead, p.ID)
-			}
-		}
-		if len(dead) == 0 || healthy <= (len(peers)-1)/2 {
-			continue
-		}
-		id := dead[0]
-		if err := c.RemovePeer(ctx, id); err != nil {
-			c.log.Warn("removing a dead server failed", "node_id", id, "error", err)
-			continue
-		}
-		c.log.Info("removed a dead server", "event", "dead_server_removed", "node_id", id, "unreachable_for", c.cfg.DeadServerCleanup)
+	every(ctx, c.cfg.ProbeInterval, func() { c.cleanupOnce(ctx) })
+}
+
+func (c *Cluster) cleanupOnce(ctx context.Context) {
+	peers, err := c.cfg.Store.Peers()
+	if err != nil {
+		return
 	}
+	health := c.Health()
+	var dead []string
+	healthy := 0
+	for _, p := range peers {
+		h, known := health[p.ID]
+		switch {
+		case known && h.Healthy:
+			healthy++
+		case known && time.Since(h.LastContact) > c.cfg.DeadServerCleanup:
+			dead = append(dead, p.ID)
+		}
+	}
+	if len(dead) == 0 || healthy <= (len(peers)-1)/2 {
+		return
+	}
+	id := dead[0]
+	if err := c.RemovePeer(ctx, id); err != nil {
+		c.log.Warn("removing a dead server failed", "node_id", id, "error", err)
+		return
+	}
+	c.log.Info("removed a dead server", "event", "dead_server_removed", "node_id", id, "unreachable_for", c.cfg.DeadServerCleanup)
 }
