@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -60,15 +59,7 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentConfig, error) {
 	if c.advertise == "" {
 		c.advertise = c.rpcAddr
 	}
-	if err := c.node.resolveEnvd(); err != nil {
-		return c, err
-	}
-	abs, err := filepath.Abs(c.dataDir)
-	if err != nil {
-		return c, fmt.Errorf("data dir: %w", err)
-	}
-	c.dataDir = abs
-	return c, nil
+	return c, c.node.resolvePaths(&c.dataDir)
 }
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {

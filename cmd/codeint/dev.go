@@ -55,15 +55,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if err := c.node.resolveEnvd(); err != nil {
-		return c, err
-	}
-	abs, err := filepath.Abs(c.dataDir)
-	if err != nil {
-		return c, fmt.Errorf("data dir: %w", err)
-	}
-	c.dataDir = abs
-	return c, nil
+	return c, c.node.resolvePaths(&c.dataDir)
 }
 
 // hostMemoryMB reads MemTotal from /proc/meminfo (4096 if unreadable).

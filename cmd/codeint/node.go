@@ -149,8 +149,14 @@ func nodeRuntimes(nf nodeFlags) []string {
 	return rts
 }
 
-// resolveEnvd defaults --envd to the envd next to this binary.
-func (n *nodeFlags) resolveEnvd() error {
+// resolvePaths defaults --envd to the envd next to this binary and makes
+// the data dir absolute (sandbox bundles name it in their mounts).
+func (n *nodeFlags) resolvePaths(dataDir *string) error {
+	abs, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	*dataDir = abs
 	if n.envd != "" {
 		return nil
 	}
