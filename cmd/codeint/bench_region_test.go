@@ -14,7 +14,7 @@ import (
 // -benchtime 10x; it reports the median and the worst failover.
 func BenchmarkFailover(b *testing.B) {
 	r := startRegion(b, "bf", 3, false)
-	rpc := newRPCClients(b, r)
+	rpc := r.rpc()
 	var took []time.Duration
 	for b.Loop() {
 		old := r.waitLeader(b, 30*time.Second)

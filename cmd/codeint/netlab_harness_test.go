@@ -70,7 +70,7 @@ func planLabRegion(t testing.TB, lab *netlab.Lab, caDir, name string, n int) *la
 	t.Helper()
 	labName := name
 	r := &labRegion{
-		testRegion: &testRegion{name: labName, dir: newDataDir(t)},
+		testRegion: &testRegion{t: t, name: labName, dir: newDataDir(t)},
 		lab:        lab,
 		caDir:      caDir,
 		cluster:    lab.Bridge(name+"c", lab.Subnet()),

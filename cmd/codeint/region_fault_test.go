@@ -113,7 +113,7 @@ func TestRegionSurvivesLeaderKill(t *testing.T) {
 	old.proc.stop(t, syscall.SIGKILL)
 	var failover time.Duration
 	for {
-		if s := r.agreedLeader(t); s != nil && s != old {
+		if s := r.agreedLeader(); s != nil && s != old {
 			failover = time.Since(killed)
 			break
 		}
@@ -179,7 +179,7 @@ func (r *testRegion) waitSameState(t testing.TB, timeout time.Duration) string {
 	for time.Now().Before(deadline) {
 		seen = seen[:0]
 		for _, s := range r.servers {
-			st, err := r.status(t, s, true)
+			st, err := r.status(s, true)
 			if err != nil {
 				seen = append(seen, s.id+": "+err.Error())
 				continue

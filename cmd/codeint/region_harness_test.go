@@ -8,12 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
 	"github.com/codeint/codeint/controlplane/tlsutil"
@@ -91,6 +89,10 @@ type testServer struct {
 // testRegion is a region of real processes on loopback: servers, one
 // agent, certificates from one CA.
 type testRegion struct {
+	t       testing.TB // the test that made it: its connections close with it
+	rpcOnce sync.Once
+	rpcc    *rpcClients
+
 	name    string
 	dir     string
 	servers []*testServer
@@ -131,7 +133,7 @@ func startRegionOpts(t testing.TB, o regionOpts) *testRegion {
 	t.Helper()
 	requireRoot(t)
 	name, n, agent, extraServerArgs := o.name, o.servers, o.agent, o.serverArgs
-	r := &testRegion{name: name, dir: newDataDir(t)}
+	r := &testRegion{t: t, name: name, dir: newDataDir(t)}
 	caDir := o.caDir
 	if caDir == "" {
 		caDir = filepath.Join(r.dir, "tls")
@@ -212,27 +214,16 @@ func tail(s string, lines int) string {
 // client returns an API client of a server.
 func (s *testServer) client() *codeint.Client { return codeint.New("http://"+s.http, testBootstrapKey) }
 
-// rpcClient returns a client of a server's RPC service with the operator
-// certificate.
-func (r *testRegion) rpcClient(t testing.TB, s *testServer) serverpb.ServerClient {
-	t.Helper()
-	b, err := tlsutil.Load(r.client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(s.rpc, grpc.WithTransportCredentials(credentials.NewTLS(b.ClientConfig(nil, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return serverpb.NewServerClient(conn)
+// rpc returns the region's RPC clients with the operator certificate: one
+// connection per server, closed with the test that made the region.
+func (r *testRegion) rpc() *rpcClients {
+	r.rpcOnce.Do(func() { r.rpcc = newRPCClients(r.t, r) })
+	return r.rpcc
 }
 
 // status asks a server for its status (with its state hash when asked).
-func (r *testRegion) status(t testing.TB, s *testServer, hash bool) (*serverpb.StatusReply, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return r.rpcClient(t, s).Status(ctx, &serverpb.StatusRequest{WithStateHash: hash})
+func (r *testRegion) status(s *testServer, hash bool) (*serverpb.StatusReply, error) {
+	return r.rpc().status(s, hash)
 }
 
 // live returns the servers whose processes run.
@@ -253,7 +244,7 @@ func (r *testRegion) waitLeader(t testing.TB, timeout time.Duration) *testServer
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		if s := r.agreedLeader(t); s != nil {
+		if s := r.agreedLeader(); s != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			_, err := s.client().Cluster(ctx)
 			cancel()
@@ -270,22 +261,7 @@ func (r *testRegion) waitLeader(t testing.TB, timeout time.Duration) *testServer
 }
 
 // agreedLeader returns the leader every live server names, or nil.
-func (r *testRegion) agreedLeader(t testing.TB) *testServer {
-	leader := ""
-	for _, s := range r.live() {
-		st, err := r.status(t, s, false)
-		if err != nil || st.GetLeaderId() == "" || (leader != "" && st.GetLeaderId() != leader) {
-			return nil
-		}
-		leader = st.GetLeaderId()
-	}
-	for _, s := range r.live() {
-		if s.id == leader {
-			return s
-		}
-	}
-	return nil
-}
+func (r *testRegion) agreedLeader() *testServer { return r.rpc().agreedLeader() }
 
 // waitNode waits until a sandbox can be created in the region (the agent
 // has registered) and removes that sandbox again.

@@ -23,7 +23,7 @@ import (
 // leader refuses to remove itself with FAILED_PRECONDITION.
 func TestRegionServerJoinsAndIsRemoved(t *testing.T) {
 	r := startRegion(t, "rm", 3, false)
-	rpc := newRPCClients(t, r)
+	rpc := r.rpc()
 	ctx := ctxT(t, 2*time.Minute)
 	var joinList []string
 	for _, s := range r.servers {
@@ -155,7 +155,7 @@ func clusterIDs(c *codeint.Cluster) []string {
 func TestRegionRemovesDeadServer(t *testing.T) {
 	const cleanup = 5 * time.Second
 	r := startRegion(t, "rd", 3, false, "--dead-server-cleanup", cleanup.String())
-	rpc := newRPCClients(t, r)
+	rpc := r.rpc()
 	ctx := ctxT(t, 2*time.Minute)
 	leader := r.waitLeader(t, 30*time.Second)
 	victim, other := r.followersOf(leader)[0], r.followersOf(leader)[1]

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -89,9 +90,11 @@ func (r *testRegion) followersOf(leader *testServer) []*testServer {
 // polling every few milliseconds piles up until the test ends. Not safe
 // for concurrent use.
 type rpcClients struct {
-	r       *testRegion
-	t       testing.TB
-	bundle  *tlsutil.Bundle
+	r      *testRegion
+	t      testing.TB
+	bundle *tlsutil.Bundle
+
+	mu      sync.Mutex
 	clients map[string]serverpb.ServerClient
 }
 
@@ -106,6 +109,8 @@ func newRPCClients(t testing.TB, r *testRegion) *rpcClients {
 
 // of returns the client of server s, dialled once.
 func (c *rpcClients) of(s *testServer) serverpb.ServerClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if cl, ok := c.clients[s.rpc]; ok {
 		return cl
 	}
