@@ -247,3 +247,19 @@ func deref[T any](p *T) T {
 func toAPIKey(k *structs.APIKey) *model.APIKey {
 	return &model.APIKey{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Admin: k.Admin, Revoked: !k.RevokedAt.IsZero()}
 }
+
+func toNodeEvent(ev structs.NodeEvent) *model.NodeEvent {
+	out := &model.NodeEvent{Type: model.NodeEventType(ev.Type), At: ev.At, Index: int64(ev.Index), Lost: ev.Lost,
+		Node: &model.Node{}}
+	if out.Lost == nil {
+		out.Lost = []string{}
+	}
+	if n := ev.Node; n != nil {
+		out.Node = &model.Node{ID: n.ID, Region: n.Region, Zone: n.Zone, Status: model.NodeStatus(n.Status), Vcpus: n.VCPUs,
+			MemoryMb: n.MemoryMB, Templates: n.Templates}
+		for _, rt := range n.Runtimes {
+			out.Node.Runtimes = append(out.Node.Runtimes, model.Runtime(rt))
+		}
+	}
+	return out
+}

@@ -17,6 +17,12 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, secret string) (auth.Principal, error)
 }
 
+// NodeEventSource streams node events from now on; the channel closes
+// when ctx ends (events.NodeBroker is one).
+type NodeEventSource interface {
+	Subscribe(ctx context.Context) <-chan structs.NodeEvent
+}
+
 // Catalog lists what a deployment offers: its regions and templates.
 type Catalog interface {
 	Regions(ctx context.Context) ([]Region, error)
@@ -47,7 +53,8 @@ type Resolver struct {
 	Catalog   Catalog
 	Usage     UsageReporter
 	Teams     TeamAdmin
-	Cluster   ClusterInfo // nil: a single server; cluster is UNAVAILABLE
+	Cluster   ClusterInfo     // nil: a single server; cluster is UNAVAILABLE
+	Nodes     NodeEventSource // nil: nodeEvents is UNAVAILABLE
 	Logger    *slog.Logger
 }
 

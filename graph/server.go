@@ -44,11 +44,12 @@ type Config struct {
 	Files     sandboxes.FilesAPI     // optional: files (and /files) are UNAVAILABLE without it
 	Processes sandboxes.ProcessesAPI // optional: commands and terminals are UNAVAILABLE without it
 	Auth      Authenticator
-	Catalog   Catalog       // optional: regions and templates are UNAVAILABLE without it
-	Usage     UsageReporter // optional: usage is UNAVAILABLE without it
-	Teams     TeamAdmin     // optional: createTeam and createApiKey are UNAVAILABLE without it
-	Cluster   ClusterInfo   // optional: cluster is UNAVAILABLE and every consistency level reads locally without it
-	Logger    *slog.Logger  // nil discards
+	Catalog   Catalog         // optional: regions and templates are UNAVAILABLE without it
+	Usage     UsageReporter   // optional: usage is UNAVAILABLE without it
+	Teams     TeamAdmin       // optional: createTeam and createApiKey are UNAVAILABLE without it
+	Cluster   ClusterInfo     // optional: cluster is UNAVAILABLE and every consistency level reads locally without it
+	Nodes     NodeEventSource // optional: nodeEvents is UNAVAILABLE without it
+	Logger    *slog.Logger    // nil discards
 
 	// Introspection allows __schema and __type queries.
 	Introspection bool
@@ -89,6 +90,7 @@ func NewHandler(cfg Config) http.Handler {
 		Usage:     cfg.Usage,
 		Teams:     cfg.Teams,
 		Cluster:   cfg.Cluster,
+		Nodes:     cfg.Nodes,
 		Logger:    log,
 	}}))
 	ws := transport.Websocket{

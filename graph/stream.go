@@ -74,18 +74,5 @@ func streamSandboxEvents(ctx context.Context, api sandboxes.API, teamID, sandbox
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan *model.SandboxEvent)
-	go func() {
-		defer close(ch)
-		for ev := range in {
-			if !send(ctx, ch, toSandboxEvent(ev)) {
-				// The service closes in once ctx has ended; drain it so
-				// it never blocks on a send nobody reads.
-				for range in {
-				}
-				return
-			}
-		}
-	}()
-	return ch, nil
+	return relay(ctx, in, toSandboxEvent), nil
 }

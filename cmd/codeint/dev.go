@@ -145,7 +145,9 @@ type platform struct {
 	closers  []func() // run first by close
 	svc      *sandboxes.Service
 	broker   *events.Broker
-	cancel   context.CancelFunc
+	// nodeEvents publishes what the state machine applies to nodes.
+	nodeEvents *events.NodeBroker
+	cancel     context.CancelFunc
 }
 
 func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOut io.Writer) (_ *platform, err error) {
@@ -165,10 +167,11 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		return nil, err
 	}
 	p.broker = events.NewBroker(0)
+	p.nodeEvents = events.NewNodeBroker(0)
 
 	p.store, err = store.New(store.Config{NodeID: cfg.node.nodeID, Dir: filepath.Join(cfg.dataDir, "server"),
 		Logger: log.With("component", "store"), OnSandboxEvent: p.broker.Publish,
-		OnNodeEvent: func(ev structs.NodeEvent) { logNodeEvent(log, ev) }})
+		OnNodeEvent: func(ev structs.NodeEvent) { logNodeEvent(log, ev); p.nodeEvents.Publish(ev) }})
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -253,6 +256,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Catalog:   catalog{region: cfg.node.region, leader: cfg.node.nodeID, templates: templates},
 		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},
 		Teams:     auth.NewAdmin(p.store, p.store.State()),
+		Nodes:     p.nodeEvents,
 		Logger:    log.With("component", "graph"),
 		// The playground at / needs the schema.
 		Introspection: true,
@@ -290,6 +294,9 @@ func (p *platform) close(log *slog.Logger) {
 	}
 	if p.broker != nil {
 		p.broker.Close()
+	}
+	if p.nodeEvents != nil {
+		p.nodeEvents.Close()
 	}
 	if p.node != nil {
 		p.node.close(log)

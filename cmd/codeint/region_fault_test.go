@@ -215,6 +215,16 @@ func TestRegionAgentKilled(t *testing.T) {
 		}
 		ids = append(ids, sb.ID)
 	}
+	// An admin follows the region's nodes.
+	nodeEvents := make(chan codeint.NodeEvent, 16)
+	subCtx, stopSub := context.WithCancel(ctx)
+	defer stopSub()
+	subscribed := make(chan error, 1)
+	go func() {
+		subscribed <- c.NodeEvents(subCtx, func(ev codeint.NodeEvent) error { nodeEvents <- ev; return nil })
+	}()
+	time.Sleep(500 * time.Millisecond) // the subscription is set up before the agent dies
+
 	killed := time.Now()
 	r.agent.stop(t, syscall.SIGKILL)
 	for _, id := range ids {
@@ -240,6 +250,18 @@ func TestRegionAgentKilled(t *testing.T) {
 	if logs := r.servers[0].proc.logs.String(); !strings.Contains(logs, `"event":"node_down"`) || !strings.Contains(logs, `"lost_sandboxes":2`) {
 		t.Fatalf("no node_down event with 2 lost sandboxes in the server's log")
 	}
+	select {
+	case ev := <-nodeEvents:
+		slices.Sort(ev.Lost)
+		want := slices.Sorted(slices.Values(ids))
+		if ev.Type != "DOWN" || ev.Node.ID != "r3-a1" || !slices.Equal(ev.Lost, want) {
+			t.Fatalf("node event %+v, want DOWN of r3-a1 losing %v", ev, want)
+		}
+	case err := <-subscribed:
+		t.Fatalf("the nodeEvents subscription ended: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no DOWN node event")
+	}
 
 	dataDir := filepath.Join(r.dir, "agent")
 	before := runcList(t, dataDir)
@@ -252,6 +274,14 @@ func TestRegionAgentKilled(t *testing.T) {
 	r.waitNode(t, time.Minute)
 	if logs := r.servers[0].proc.logs.String(); !strings.Contains(logs, `"event":"node_ready"`) {
 		t.Fatalf("no node_ready event in the server's log after the agent returned")
+	}
+	select {
+	case ev := <-nodeEvents:
+		if ev.Type != "READY" || ev.Node.ID != "r3-a1" || ev.Node.Status != "READY" {
+			t.Fatalf("node event %+v, want READY of r3-a1", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no READY node event")
 	}
 	after := runcList(t, dataDir)
 	for _, id := range ids {

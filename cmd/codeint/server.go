@@ -114,16 +114,18 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 
 // serverProc is everything `codeint server` runs.
 type serverProc struct {
-	cfg     serverConfig
-	log     *slog.Logger
-	bundle  *tlsutil.Bundle
-	tel     *telemetry.Telemetry
-	broker  *events.Broker
-	store   *store.Store
-	pool    *serverrpc.Pool
-	cluster *cluster.Cluster
-	fed     *federation.Federation
-	fedPool *serverrpc.Pool
+	cfg    serverConfig
+	log    *slog.Logger
+	bundle *tlsutil.Bundle
+	tel    *telemetry.Telemetry
+	broker *events.Broker
+	// nodeEvents publishes what the state machine applies to nodes.
+	nodeEvents *events.NodeBroker
+	store      *store.Store
+	pool       *serverrpc.Pool
+	cluster    *cluster.Cluster
+	fed        *federation.Federation
+	fedPool    *serverrpc.Pool
 	// agentPool reaches agents, of this region and of others (a client's
 	// stream goes straight to the agent holding its sandbox).
 	agentPool *serverrpc.Pool
@@ -175,6 +177,7 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	s.broker = events.NewBroker(0)
+	s.nodeEvents = events.NewNodeBroker(0)
 	// /healthz answers from the start (Consul's check must pass while the
 	// region forms); the API joins once the cluster has formed.
 	mux := http.NewServeMux()
@@ -202,7 +205,7 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	peersOnly := tlsutil.RequireServerOf(cfg.region)
 	s.store, err = store.New(store.Config{NodeID: cfg.nodeID, Dir: filepath.Join(cfg.dataDir, "server"), BindAddr: cfg.raftAddr,
 		TLS: s.bundle.PeerConfig(log, peersOnly), Logger: log.With("component", "store"), OnSandboxEvent: s.broker.Publish,
-		OnNodeEvent: func(ev structs.NodeEvent) { logNodeEvent(log, ev) }})
+		OnNodeEvent: func(ev structs.NodeEvent) { logNodeEvent(log, ev); s.nodeEvents.Publish(ev) }})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -256,6 +259,7 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 		Usage:   usageAdapter{usage.New(s.store.State(), billing.DefaultPlan(), nil)},
 		Teams:   auth.NewAdmin(s.fed, s.store.State()),
 		Cluster: clusterInfo{region: cfg.region, cluster: s.cluster},
+		Nodes:   s.nodeEvents,
 		Logger:  log.With("component", "graph"), Introspection: true,
 	})
 	api.Store(&h)
@@ -438,6 +442,9 @@ func (s *serverProc) close() {
 	}
 	if s.broker != nil {
 		s.broker.Close()
+	}
+	if s.nodeEvents != nil {
+		s.nodeEvents.Close()
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

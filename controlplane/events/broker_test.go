@@ -96,3 +96,21 @@ func TestCloseClosesAll(t *testing.T) {
 		t.Fatal("subscription after Close is open")
 	}
 }
+
+func TestNodeBroker(t *testing.T) {
+	b := NewNodeBroker(2)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := b.Subscribe(ctx)
+	b.Publish(structs.NodeEvent{Index: 1, Type: structs.NodeEventDown, Lost: []string{"sb_1"}})
+	if ev := <-ch; ev.Index != 1 || ev.Type != structs.NodeEventDown || len(ev.Lost) != 1 {
+		t.Fatalf("event %+v", ev)
+	}
+	cancel()
+	if _, open := <-ch; open {
+		t.Fatal("the channel stays open after its context ended")
+	}
+	b.Close()
+	if _, open := <-b.Subscribe(context.Background()); open {
+		t.Fatal("a subscription after Close is open")
+	}
+}

@@ -181,6 +181,25 @@ type ComplexityRoot struct {
 		WriteFile         func(childComplexity int, sandboxID string, path string, content string, encoding *model.Encoding) int
 	}
 
+	Node struct {
+		ID        func(childComplexity int) int
+		MemoryMb  func(childComplexity int) int
+		Region    func(childComplexity int) int
+		Runtimes  func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Templates func(childComplexity int) int
+		Vcpus     func(childComplexity int) int
+		Zone      func(childComplexity int) int
+	}
+
+	NodeEvent struct {
+		At    func(childComplexity int) int
+		Index func(childComplexity int) int
+		Lost  func(childComplexity int) int
+		Node  func(childComplexity int) int
+		Type  func(childComplexity int) int
+	}
+
 	OutputChunk struct {
 		Data   func(childComplexity int) int
 		Seq    func(childComplexity int) int
@@ -285,6 +304,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		Command       func(childComplexity int, sandboxID string, input model.CommandInput) int
 		Execution     func(childComplexity int, sandboxID string, input model.ExecuteInput) int
+		NodeEvents    func(childComplexity int) int
 		ProcessEvents func(childComplexity int, sandboxID string, pid int) int
 		SandboxEvents func(childComplexity int, sandboxID *string) int
 		WatchDir      func(childComplexity int, sandboxID string, path string, recursive *bool) int
@@ -369,6 +389,7 @@ type SubscriptionResolver interface {
 	ProcessEvents(ctx context.Context, sandboxID string, pid int) (<-chan model.ProcessEvent, error)
 	Command(ctx context.Context, sandboxID string, input model.CommandInput) (<-chan model.ProcessEvent, error)
 	WatchDir(ctx context.Context, sandboxID string, path string, recursive *bool) (<-chan *model.FileEvent, error)
+	NodeEvents(ctx context.Context) (<-chan *model.NodeEvent, error)
 	SandboxEvents(ctx context.Context, sandboxID *string) (<-chan *model.SandboxEvent, error)
 }
 
@@ -1095,6 +1116,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.WriteFile(childComplexity, args["sandboxId"].(string), args["path"].(string), args["content"].(string), args["encoding"].(*model.Encoding)), true
 
+	case "Node.id":
+		if e.ComplexityRoot.Node.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.ID(childComplexity), true
+	case "Node.memoryMB":
+		if e.ComplexityRoot.Node.MemoryMb == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.MemoryMb(childComplexity), true
+	case "Node.region":
+		if e.ComplexityRoot.Node.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Region(childComplexity), true
+	case "Node.runtimes":
+		if e.ComplexityRoot.Node.Runtimes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Runtimes(childComplexity), true
+	case "Node.status":
+		if e.ComplexityRoot.Node.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Status(childComplexity), true
+	case "Node.templates":
+		if e.ComplexityRoot.Node.Templates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Templates(childComplexity), true
+	case "Node.vcpus":
+		if e.ComplexityRoot.Node.Vcpus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Vcpus(childComplexity), true
+	case "Node.zone":
+		if e.ComplexityRoot.Node.Zone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Zone(childComplexity), true
+
+	case "NodeEvent.at":
+		if e.ComplexityRoot.NodeEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NodeEvent.At(childComplexity), true
+	case "NodeEvent.index":
+		if e.ComplexityRoot.NodeEvent.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NodeEvent.Index(childComplexity), true
+	case "NodeEvent.lost":
+		if e.ComplexityRoot.NodeEvent.Lost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NodeEvent.Lost(childComplexity), true
+	case "NodeEvent.node":
+		if e.ComplexityRoot.NodeEvent.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NodeEvent.Node(childComplexity), true
+	case "NodeEvent.type":
+		if e.ComplexityRoot.NodeEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NodeEvent.Type(childComplexity), true
+
 	case "OutputChunk.data":
 		if e.ComplexityRoot.OutputChunk.Data == nil {
 			break
@@ -1587,6 +1688,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Execution(childComplexity, args["sandboxId"].(string), args["input"].(model.ExecuteInput)), true
+	case "Subscription.nodeEvents":
+		if e.ComplexityRoot.Subscription.NodeEvents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.NodeEvents(childComplexity), true
 	case "Subscription.processEvents":
 		if e.ComplexityRoot.Subscription.ProcessEvents == nil {
 			break
@@ -2264,6 +2371,49 @@ type FileEvent {
 "A file of a multipart request (the GraphQL multipart request spec)."
 scalar Upload
 `, BuiltIn: false},
+	{Name: "../schema/nodes.graphqls", Input: `extend type Subscription {
+  """
+  Changes to the region's nodes, as the answering server applies them: a
+  node registered, went DOWN (with the sandboxes it lost), came back READY.
+  Admin keys only.
+  """
+  nodeEvents: NodeEvent!
+}
+
+enum NodeEventType {
+  REGISTERED
+  DOWN
+  READY
+}
+
+enum NodeStatus {
+  READY
+  DOWN
+}
+
+"A change to a node."
+type NodeEvent {
+  type: NodeEventType!
+  at: Time!
+  "The Raft log index of the change."
+  index: Int64!
+  node: Node!
+  "The sandboxes the node lost (DOWN): they are LOST and no longer billed."
+  lost: [ID!]!
+}
+
+"A node agent's host, as the region records it."
+type Node {
+  id: ID!
+  region: String!
+  zone: String!
+  status: NodeStatus!
+  vcpus: Float!
+  memoryMB: Int!
+  runtimes: [Runtime!]!
+  templates: [String!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/sandbox.graphqls", Input: `extend type Query {
   "One sandbox of the calling team; a NOT_FOUND error (and null) when it has none with this id."
   sandbox(id: ID!, consistency: Consistency): Sandbox
@@ -2710,6 +2860,44 @@ func (ec *executionContext) childFields_LanguageInfo(ctx context.Context, field 
 		return ec.fieldContext_LanguageInfo_compiled(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LanguageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Node(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Node_id(ctx, field)
+	case "region":
+		return ec.fieldContext_Node_region(ctx, field)
+	case "zone":
+		return ec.fieldContext_Node_zone(ctx, field)
+	case "status":
+		return ec.fieldContext_Node_status(ctx, field)
+	case "vcpus":
+		return ec.fieldContext_Node_vcpus(ctx, field)
+	case "memoryMB":
+		return ec.fieldContext_Node_memoryMB(ctx, field)
+	case "runtimes":
+		return ec.fieldContext_Node_runtimes(ctx, field)
+	case "templates":
+		return ec.fieldContext_Node_templates(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Node", field.Name)
+}
+
+func (ec *executionContext) childFields_NodeEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_NodeEvent_type(ctx, field)
+	case "at":
+		return ec.fieldContext_NodeEvent_at(ctx, field)
+	case "index":
+		return ec.fieldContext_NodeEvent_index(ctx, field)
+	case "node":
+		return ec.fieldContext_NodeEvent_node(ctx, field)
+	case "lost":
+		return ec.fieldContext_NodeEvent_lost(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NodeEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6841,6 +7029,314 @@ func (ec *executionContext) fieldContext_Mutation_renameTeam(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Node_id(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Node_region(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_region(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Region, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "String")
+}
+
+func (ec *executionContext) _Node_zone(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_zone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Zone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_zone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "String")
+}
+
+func (ec *executionContext) _Node_status(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.NodeStatus) graphql.Marshaler {
+			return ec.marshalNNodeStatus2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "NodeStatus")
+}
+
+func (ec *executionContext) _Node_vcpus(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_vcpus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Vcpus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_vcpus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Node_memoryMB(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_memoryMB(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemoryMb, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_memoryMB(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Node_runtimes(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_runtimes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Runtimes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Runtime) graphql.Marshaler {
+			return ec.marshalNRuntime2ᚕgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntimeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_runtimes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "Runtime")
+}
+
+func (ec *executionContext) _Node_templates(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_templates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Templates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_templates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "String")
+}
+
+func (ec *executionContext) _NodeEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.NodeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NodeEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.NodeEventType) graphql.Marshaler {
+			return ec.marshalNNodeEventType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NodeEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NodeEvent", field, false, false, "NodeEventType")
+}
+
+func (ec *executionContext) _NodeEvent_at(ctx context.Context, field graphql.CollectedField, obj *model.NodeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NodeEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NodeEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NodeEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _NodeEvent_index(ctx context.Context, field graphql.CollectedField, obj *model.NodeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NodeEvent_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NodeEvent_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NodeEvent", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _NodeEvent_node(ctx context.Context, field graphql.CollectedField, obj *model.NodeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NodeEvent_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NodeEvent_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "NodeEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Node(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _NodeEvent_lost(ctx context.Context, field graphql.CollectedField, obj *model.NodeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NodeEvent_lost(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lost, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NodeEvent_lost(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NodeEvent", field, false, false, "ID")
+}
+
 func (ec *executionContext) _OutputChunk_stream(ctx context.Context, field graphql.CollectedField, obj *model.OutputChunk) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8944,6 +9440,38 @@ func (ec *executionContext) fieldContext_Subscription_watchDir(ctx context.Conte
 	if fc.Args, err = ec.field_Subscription_watchDir_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_nodeEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_nodeEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().NodeEvents(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NodeEvent) graphql.Marshaler {
+			return ec.marshalNNodeEvent2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_nodeEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NodeEvent(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -11877,6 +12405,127 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	return out
 }
 
+var nodeImplementors = []string{"Node"}
+
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj *model.Node) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, nodeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Node")
+		case "id":
+			out.Values[i] = ec._Node_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "region":
+			out.Values[i] = ec._Node_region(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "zone":
+			out.Values[i] = ec._Node_zone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._Node_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpus":
+			out.Values[i] = ec._Node_vcpus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memoryMB":
+			out.Values[i] = ec._Node_memoryMB(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runtimes":
+			out.Values[i] = ec._Node_runtimes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "templates":
+			out.Values[i] = ec._Node_templates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var nodeEventImplementors = []string{"NodeEvent"}
+
+func (ec *executionContext) _NodeEvent(ctx context.Context, sel ast.SelectionSet, obj *model.NodeEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, nodeEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NodeEvent")
+		case "type":
+			out.Values[i] = ec._NodeEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._NodeEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "index":
+			out.Values[i] = ec._NodeEvent_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._NodeEvent_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lost":
+			out.Values[i] = ec._NodeEvent_lost(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var outputChunkImplementors = []string{"OutputChunk", "ExecutionEvent"}
 
 func (ec *executionContext) _OutputChunk(ctx context.Context, sel ast.SelectionSet, obj *model.OutputChunk) graphql.Marshaler {
@@ -12582,6 +13231,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_command(ctx, fields[0])
 	case "watchDir":
 		return ec._Subscription_watchDir(ctx, fields[0])
+	case "nodeEvents":
+		return ec._Subscription_nodeEvents(ctx, fields[0])
 	case "sandboxEvents":
 		return ec._Subscription_sandboxEvents(ctx, fields[0])
 	default:
@@ -13375,6 +14026,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -13467,6 +14147,42 @@ func (ec *executionContext) marshalNLanguageInfo2ᚖgithubᚗcomᚋcodeintᚋcod
 	return ec._LanguageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNNode2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v *model.Node) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Node!")
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNNodeEvent2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeEvent(ctx context.Context, sel ast.SelectionSet, v *model.NodeEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NodeEvent!")
+		return graphql.Null
+	}
+	return ec._NodeEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNNodeEventType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeEventType(ctx context.Context, v any) (model.NodeEventType, error) {
+	var res model.NodeEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNodeEventType2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeEventType(ctx context.Context, sel ast.SelectionSet, v model.NodeEventType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNNodeStatus2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeStatus(ctx context.Context, v any) (model.NodeStatus, error) {
+	var res model.NodeStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNodeStatus2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐNodeStatus(ctx context.Context, sel ast.SelectionSet, v model.NodeStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -13547,6 +14263,36 @@ func (ec *executionContext) unmarshalNRuntime2githubᚗcomᚋcodeintᚋcodeint�
 
 func (ec *executionContext) marshalNRuntime2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx context.Context, sel ast.SelectionSet, v model.Runtime) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNRuntime2ᚕgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntimeᚄ(ctx context.Context, v any) ([]model.Runtime, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.Runtime, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRuntime2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNRuntime2ᚕgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntimeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Runtime) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRuntime2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSandbox2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐSandbox(ctx context.Context, sel ast.SelectionSet, v *model.Sandbox) graphql.Marshaler {

@@ -245,6 +245,29 @@ type LanguageInfo struct {
 type Mutation struct {
 }
 
+// A node agent's host, as the region records it.
+type Node struct {
+	ID        string     `json:"id"`
+	Region    string     `json:"region"`
+	Zone      string     `json:"zone"`
+	Status    NodeStatus `json:"status"`
+	Vcpus     float64    `json:"vcpus"`
+	MemoryMb  int        `json:"memoryMB"`
+	Runtimes  []Runtime  `json:"runtimes"`
+	Templates []string   `json:"templates"`
+}
+
+// A change to a node.
+type NodeEvent struct {
+	Type NodeEventType `json:"type"`
+	At   time.Time     `json:"at"`
+	// The Raft log index of the change.
+	Index int64 `json:"index"`
+	Node  *Node `json:"node"`
+	// The sandboxes the node lost (DOWN): they are LOST and no longer billed.
+	Lost []string `json:"lost"`
+}
+
 // A piece of output as the process wrote it.
 type OutputChunk struct {
 	Stream Stream `json:"stream"`
@@ -721,6 +744,118 @@ func (e *Language) UnmarshalJSON(b []byte) error {
 }
 
 func (e Language) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type NodeEventType string
+
+const (
+	NodeEventTypeRegistered NodeEventType = "REGISTERED"
+	NodeEventTypeDown       NodeEventType = "DOWN"
+	NodeEventTypeReady      NodeEventType = "READY"
+)
+
+var AllNodeEventType = []NodeEventType{
+	NodeEventTypeRegistered,
+	NodeEventTypeDown,
+	NodeEventTypeReady,
+}
+
+func (e NodeEventType) IsValid() bool {
+	switch e {
+	case NodeEventTypeRegistered, NodeEventTypeDown, NodeEventTypeReady:
+		return true
+	}
+	return false
+}
+
+func (e NodeEventType) String() string {
+	return string(e)
+}
+
+func (e *NodeEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NodeEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NodeEventType", str)
+	}
+	return nil
+}
+
+func (e NodeEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NodeEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NodeEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type NodeStatus string
+
+const (
+	NodeStatusReady NodeStatus = "READY"
+	NodeStatusDown  NodeStatus = "DOWN"
+)
+
+var AllNodeStatus = []NodeStatus{
+	NodeStatusReady,
+	NodeStatusDown,
+}
+
+func (e NodeStatus) IsValid() bool {
+	switch e {
+	case NodeStatusReady, NodeStatusDown:
+		return true
+	}
+	return false
+}
+
+func (e NodeStatus) String() string {
+	return string(e)
+}
+
+func (e *NodeStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = NodeStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid NodeStatus", str)
+	}
+	return nil
+}
+
+func (e NodeStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *NodeStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e NodeStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
