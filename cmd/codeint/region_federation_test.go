@@ -117,6 +117,21 @@ func TestFederationOfTwoRegions(t *testing.T) {
 			return err
 		})
 
+		// The team renamed through fb: fa at once, fb within 5 s.
+		if _, err := codeint.New("http://"+b.servers[0].http, k2.Secret).RenameTeam(ctx, team.ID, "renamed-in-fb"); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := codeint.New("http://"+a.servers[0].http, k2.Secret).Viewer(ctx); err != nil || v.Team.Name != "renamed-in-fb" {
+			t.Fatalf("the rename in fa: %+v, %v", v, err)
+		}
+		eventually(t, 5*time.Second, "the rename in fb", func() error {
+			v, err := codeint.New("http://"+b.servers[0].http, k2.Secret).Viewer(ctx)
+			if err == nil && v.Team.Name != "renamed-in-fb" {
+				err = fmt.Errorf("fb still names the team %q", v.Team.Name)
+			}
+			return err
+		})
+
 		// Revoked in fb: refused in fa at once, in fb within 5 s.
 		if _, err := cb.RevokeAPIKey(ctx, k.Key.ID); err != nil {
 			t.Fatal(err)
