@@ -23,8 +23,8 @@ import (
 // namespace of their own with two links: one to the cluster bridge (Raft
 // and RPC between the servers, the agent, the test's Status calls) and one
 // to the client bridge (the HTTP API, for the test's clients). The agent
-// runs in the root namespace with an address on the cluster bridge (the
-// bridge's own), so runc and cgroups work as in the loopback tests.
+// runs in a namespace of its own on the cluster bridge (entered with
+// nsenter, so that /sys and its cgroup mounts stay the host's for runc).
 type labRegion struct {
 	*testRegion
 	lab      *netlab.Lab
@@ -138,14 +138,18 @@ func (r *labRegion) start(t testing.TB, extraServerArgs ...string) {
 	})
 	r.waitLeader(t, 60*time.Second)
 
+	// The agent has a namespace of its own on the cluster bridge: the
+	// region's network is all it reaches.
 	agentID := labName + "-a1"
-	f := r.cert(t, tlsutil.RoleAgent, agentID, r.cluster.IP())
+	agentNS := r.lab.Namespace(labName + "a")
+	agentIP, _ := agentNS.Attach(r.cluster, 100)
+	f := r.cert(t, tlsutil.RoleAgent, agentID, agentIP)
 	r.agent = &proc{name: agentID, args: []string{"agent", "--node-id", agentID, "--region", labName,
 		"--data-dir", filepath.Join(r.dir, "agent"), "--servers", strings.Join(rpcs, ","),
-		"--rpc-addr", freeAddrOn(t, r.cluster.IP()),
+		"--rpc-addr", net.JoinHostPort(agentIP, "7200"),
 		"--cgroup-parent", cgroupParent() + "-" + labName, "--pool-size", fmt.Sprint(r.poolSize),
 		"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key}}
-	r.agent.start(t)
+	r.agent.startIn(t, agentNS)
 	r.waitNode(t, 60*time.Second)
 }
 

@@ -82,13 +82,14 @@ func (ns *NS) Attach(b *Bridge, hostIdx int) (ip string, link *Link) {
 	return addr.String(), ln
 }
 
-// Command returns a Cmd that runs the program name inside the namespace
-// (through `ip netns exec`, which execs it in place: the Cmd's process is
-// the program, so signals reach it). The program also gets a mount
-// namespace of its own with /sys showing the namespace's interfaces. name
-// is looked up in PATH by `ip`; pass an absolute path to be sure.
+// Command returns a Cmd that runs the program name inside the network
+// namespace (through `nsenter --net`, which execs it in place: the Cmd's
+// process is the program, so signals reach it). Only the network
+// namespace changes: `ip netns exec` would also remount /sys, hiding the
+// cgroup mounts that a node agent's runc needs. name is looked up in
+// PATH; pass an absolute path to be sure.
 func (ns *NS) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", ns.name, name}, args...)...)
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns.name, "--", name}, args...)...)
 }
 
 // Link is one veth pair between a namespace and a bridge.
