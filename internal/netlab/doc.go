@@ -17,9 +17,10 @@
 //   - Link: the veth of one attachment. Down takes its root-namespace end
 //     down (a partition of that namespace from that bridge, both ways); Up
 //     heals it.
-//   - NS.Command runs a program inside a namespace (with `ip netns exec`,
-//     which execs the program in place: the process the Cmd starts is the
-//     program itself, and signals reach it).
+//   - NS.Command runs a program inside a namespace's network (with
+//     `nsenter --net`, which execs the program in place: the process the
+//     Cmd starts is the program itself, and signals reach it; /sys and the
+//     cgroup mounts stay the host's).
 //   - Proxy: a TCP proxy in this process (toxiproxy, as a library) that
 //     listens on a bridge address in the root namespace and forwards to an
 //     address in the lab, adding latency each way; it can be disabled
