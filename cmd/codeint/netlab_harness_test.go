@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -114,28 +113,15 @@ func (r *labRegion) cert(t testing.TB, role tlsutil.Role, node string, ips ...st
 // sandbox can be created.
 func (r *labRegion) start(t testing.TB, extraServerArgs ...string) {
 	t.Helper()
-	labName, n, rpcs := r.name, len(r.servers), r.rpcs
+	labName, rpcs := r.name, r.rpcs
 	for _, s := range r.servers {
 		clusterIP, _, _ := net.SplitHostPort(s.rpc)
 		clientIP, _, _ := net.SplitHostPort(s.http)
 		f := r.cert(t, tlsutil.RoleServer, s.id, clusterIP, clientIP)
-		s.proc = &proc{name: s.id, args: append([]string{"server", "--node-id", s.id, "--region", labName, "--data-dir", s.dataDir,
-			"--raft-addr", s.raft, "--rpc-addr", s.rpc, "--http-addr", s.http,
-			"--bootstrap-expect", fmt.Sprint(n), "--join", strings.Join(rpcs, ","),
-			"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key, "--heartbeat-ttl", "3s"}, extraServerArgs...)}
+		s.proc = &proc{name: s.id, args: serverArgs(s, labName, rpcs, f, extraServerArgs)}
 		s.proc.startIn(t, r.nss[s])
 	}
-	t.Cleanup(func() {
-		if r.agent != nil {
-			r.agent.stop(t, syscall.SIGTERM)
-		}
-		for _, s := range r.servers {
-			s.proc.stop(t, syscall.SIGTERM)
-		}
-		if t.Failed() {
-			r.dumpLogs(t)
-		}
-	})
+	r.stopOnCleanup(t)
 	r.waitLeader(t, 60*time.Second)
 
 	// The agent has a namespace of its own on the cluster bridge: the

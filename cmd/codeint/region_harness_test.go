@@ -157,25 +157,10 @@ func startRegionOpts(t testing.TB, o regionOpts) *testRegion {
 		rpcs = append(rpcs, s.rpc)
 	}
 	for _, s := range r.servers {
-		f := cert(tlsutil.RoleServer, s.id)
-		args := []string{"server", "--node-id", s.id, "--region", name, "--data-dir", s.dataDir,
-			"--raft-addr", s.raft, "--rpc-addr", s.rpc, "--http-addr", s.http,
-			"--bootstrap-expect", fmt.Sprint(n), "--join", strings.Join(rpcs, ","),
-			"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key, "--heartbeat-ttl", "3s"}
-		s.proc = &proc{name: s.id, args: append(args, extraServerArgs...)}
+		s.proc = &proc{name: s.id, args: serverArgs(s, name, rpcs, cert(tlsutil.RoleServer, s.id), extraServerArgs)}
 		s.proc.start(t)
 	}
-	t.Cleanup(func() {
-		if r.agent != nil {
-			r.agent.stop(t, syscall.SIGTERM)
-		}
-		for _, s := range r.servers {
-			s.proc.stop(t, syscall.SIGTERM)
-		}
-		if t.Failed() {
-			r.dumpLogs(t)
-		}
-	})
+	r.stopOnCleanup(t)
 	if o.noWait {
 		return r
 	}
@@ -190,6 +175,32 @@ func startRegionOpts(t testing.TB, o regionOpts) *testRegion {
 		r.waitNode(t, 60*time.Second)
 	}
 	return r
+}
+
+// serverArgs are the flags of a test server bootstrapping with the servers
+// at rpcs, with extra last (a later flag wins).
+func serverArgs(s *testServer, region string, rpcs []string, f tlsutil.Files, extra []string) []string {
+	args := []string{"server", "--node-id", s.id, "--region", region, "--data-dir", s.dataDir,
+		"--raft-addr", s.raft, "--rpc-addr", s.rpc, "--http-addr", s.http,
+		"--bootstrap-expect", fmt.Sprint(len(rpcs)), "--join", strings.Join(rpcs, ","),
+		"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key, "--heartbeat-ttl", "3s"}
+	return append(args, extra...)
+}
+
+// stopOnCleanup stops the region's processes when the test ends (the agent
+// first) and prints their logs when it failed.
+func (r *testRegion) stopOnCleanup(t testing.TB) {
+	t.Cleanup(func() {
+		if r.agent != nil {
+			r.agent.stop(t, syscall.SIGTERM)
+		}
+		for _, s := range r.servers {
+			s.proc.stop(t, syscall.SIGTERM)
+		}
+		if t.Failed() {
+			r.dumpLogs(t)
+		}
+	})
 }
 
 // dumpLogs prints every process's log, for a failed test.
