@@ -194,7 +194,11 @@ func (f *Federation) askRegions(ctx context.Context, id string, call func(contex
 			f.located.put(id, a.addr)
 			return a.reply, a.addr, nil
 		case errors.Is(a.err, apperr.ErrNotFound):
-		case failed == nil:
+			continue
+		case errors.Is(a.err, apperr.ErrUnavailable):
+			unreachable = append(unreachable, f.regionOf(a.addr))
+		}
+		if failed == nil {
 			failed = a.err
 		}
 	}
@@ -205,6 +209,16 @@ func (f *Federation) askRegions(ctx context.Context, id string, call func(contex
 		return nil, "", apperr.New(apperr.NotFound, "sandbox %q not found (regions not reachable now: %s)", id, strings.Join(unreachable, ", "))
 	}
 	return nil, "", apperr.New(apperr.NotFound, "sandbox %q not found", id)
+}
+
+// regionOf names the region of a probed server ("?" when unknown).
+func (f *Federation) regionOf(addr string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p := f.servers[addr]; p != nil && p.region != "" {
+		return p.region
+	}
+	return "?"
 }
 
 func (f *Federation) ask(ctx context.Context, addr string, call func(context.Context, serverpb.ServerClient) (*serverpb.SandboxReply, error)) (*serverpb.SandboxReply, error) {

@@ -30,15 +30,19 @@ func SendHeartbeat(ctx context.Context, c serverpb.ServerClient, hb nodes.Heartb
 }
 
 // SendSnapshot uploads a snapshot for restore and returns the index the
-// region restored.
+// region restored. An upload that cannot be read to its end is cancelled,
+// so the server restores nothing (closing the stream would end it as if
+// complete).
 func SendSnapshot(ctx context.Context, c serverpb.ServerClient, r io.Reader) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stream, err := c.SnapshotRestore(ctx)
 	if err != nil {
 		return 0, forward.FromStatus(err)
 	}
 	w := &chunkWriter{send: func(b []byte) error { return stream.Send(&serverpb.Chunk{Data: b}) }}
 	if _, err := io.Copy(w, r); err != nil && !errors.Is(err, io.EOF) {
-		_ = stream.CloseSend()
+		cancel()
 		return 0, fmt.Errorf("snapshot upload: %w", forward.FromStatus(err))
 	}
 	if err := w.flush(); err != nil {
