@@ -15,6 +15,7 @@ import (
 	"github.com/codeint/codeint/controlplane/serverrpc"
 	"github.com/codeint/codeint/controlplane/store"
 	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/internal/testwait"
 )
 
 // waitTimeout bounds every wait for the cluster to converge.
@@ -193,21 +194,10 @@ func records(nodes ...*node) []string {
 // waitFor polls cond until it holds, or fails the test.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, waitTimeout, what, cond)
 }
 
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return testwait.Context(t, waitTimeout) }
 
 // contains reports whether err's message contains s.
 func contains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }

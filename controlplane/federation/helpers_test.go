@@ -21,6 +21,7 @@ import (
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
 	"github.com/codeint/codeint/controlplane/state"
 	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/internal/testwait"
 )
 
 // waitTimeout bounds every wait for something to happen.
@@ -284,21 +285,10 @@ func (f *Federation) peer(addr string) (peerState, bool) {
 // waitFor polls cond until it holds, or fails the test.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, waitTimeout, what, cond)
 }
 
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t *testing.T) context.Context { return testwait.Context(t, waitTimeout) }
 
 // hash is a valid key hash (hex SHA-256) made from a letter.
 func hash(c byte) string {
