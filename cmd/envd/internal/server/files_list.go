@@ -33,19 +33,9 @@ func (s *Server) fileList(stream net.Conn, req *envdproto.FileRequest) error {
 	}
 	l := lister{depth: max(req.Depth, 1), hash: req.Hash}
 	err := s.asUser(func() error {
-		fp, err := s.checkPath(req.Path, true)
+		fp, err := s.checkDir(req.Path)
 		if err != nil {
 			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(fp.real, &st); err != nil {
-			return fsError(fp.asked, err)
-		}
-		switch fileType(&st) {
-		case "":
-			return errSpecial(fp.asked)
-		case envdproto.FileTypeFile, envdproto.FileTypeSymlink:
-			return preconditionf("%s is not a directory", fp.asked)
 		}
 		fd, err := unix.Open(fp.real, dirOpenFlags, 0)
 		if err != nil {

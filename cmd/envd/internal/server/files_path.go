@@ -6,6 +6,10 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/codeint/codeint/nodeagent/envdproto"
 )
 
 // filePath is a request's path, checked.
@@ -138,4 +142,25 @@ func (s *Server) protected(p string) (bool, error) {
 		home = filepath.Clean(s.cfg.WorkDir)
 	}
 	return under(root, p) || under(home, p), nil
+}
+
+// checkDir is checkPath for a path that must be a directory: a file or a
+// symlink to one is FAILED_PRECONDITION, a device, FIFO or socket
+// INVALID_ARGUMENT. Call it as the user.
+func (s *Server) checkDir(p string) (filePath, error) {
+	fp, err := s.checkPath(p, true)
+	if err != nil {
+		return filePath{}, err
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(fp.real, &st); err != nil {
+		return filePath{}, fsError(fp.asked, err)
+	}
+	switch fileType(&st) {
+	case envdproto.FileTypeDir:
+		return fp, nil
+	case "":
+		return filePath{}, errSpecial(fp.asked)
+	}
+	return filePath{}, preconditionf("%s is not a directory", fp.asked)
 }

@@ -41,20 +41,9 @@ func (s *Server) fileWatch(stream net.Conn, req *envdproto.FileRequest) error {
 	defer f.Close()
 	w := &watcher{s: s, fd: fd, recursive: req.Recursive, dirs: make(map[int]string)}
 	err = s.asUser(func() error {
-		fp, err := s.checkPath(req.Path, true)
+		fp, err := s.checkDir(req.Path)
 		if err != nil {
 			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(fp.real, &st); err != nil {
-			return fsError(fp.asked, err)
-		}
-		switch fileType(&st) {
-		case envdproto.FileTypeDir:
-		case "":
-			return errSpecial(fp.asked)
-		default:
-			return preconditionf("%s is not a directory", fp.asked)
 		}
 		w.asked, w.real = fp.asked, fp.real
 		_, err = w.addTree("", false)
