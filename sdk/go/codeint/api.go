@@ -188,26 +188,9 @@ type StreamHandlers struct {
 // StreamExecuteWith is StreamExecute with a handler for every kind of
 // event.
 func (c *Client) StreamExecuteWith(ctx context.Context, sandboxID string, in ExecuteInput, h StreamHandlers) (*ExecutionResult, error) {
-	sub, err := c.Subscribe(ctx, executionSubscription, map[string]any{"id": sandboxID, "input": in})
-	if err != nil {
-		return nil, err
-	}
-	defer sub.Close()
-	for {
-		raw, err := sub.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{Message: "the execution stream ended without a result", Code: CodeUnavailable}
-		}
-		if err != nil {
-			return nil, err
-		}
-		var data struct {
-			Execution json.RawMessage `json:"execution"`
-		}
-		if err := json.Unmarshal(raw, &data); err != nil {
-			return nil, fmt.Errorf("codeint: decode execution event: %w", err)
-		}
-		ev, err := decodeExecutionEvent(data.Execution)
+	vars := map[string]any{"id": sandboxID, "input": in}
+	return untilLast(ctx, c, executionSubscription, "execution", vars, "execution", "a result", func(raw json.RawMessage) (*ExecutionResult, error) {
+		ev, err := decodeExecutionEvent(raw)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +206,8 @@ func (c *Client) StreamExecuteWith(ctx context.Context, sandboxID string, in Exe
 		case *ExecutionResult:
 			return ev, nil
 		}
-	}
+		return nil, nil
+	})
 }
 
 // decodeExecutionEvent decodes one ExecutionEvent by its __typename into
@@ -265,6 +249,35 @@ func (c *Client) SandboxEvents(ctx context.Context, sandboxID string, fn func(Sa
 		vars["id"] = sandboxID
 	}
 	return each(ctx, c, q, "sandboxEvents", vars, fn)
+}
+
+// untilLast subscribes with q and hands every event's field to step until
+// step returns the stream's last event (non-nil). A stream that ends
+// before it is UNAVAILABLE ("the <kind> stream ended without <last>").
+func untilLast[R any](ctx context.Context, c *Client, q, field string, vars map[string]any, kind, last string,
+	step func(json.RawMessage) (*R, error)) (*R, error) {
+	sub, err := c.Subscribe(ctx, q, vars)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+	for {
+		raw, err := sub.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{Message: fmt.Sprintf("the %s stream ended without %s", kind, last), Code: CodeUnavailable}
+		}
+		if err != nil {
+			return nil, err
+		}
+		var data map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &data); err != nil {
+			return nil, fmt.Errorf("codeint: decode %s event: %w", kind, err)
+		}
+		r, err := step(data[field])
+		if err != nil || r != nil {
+			return r, err
+		}
+	}
 }
 
 // each subscribes with q and calls fn with every event's field, decoded

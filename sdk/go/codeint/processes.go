@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 )
 
@@ -172,34 +170,16 @@ func (c *Client) StreamCommand(ctx context.Context, sandboxID string, in Command
 }
 
 func (c *Client) followProcess(ctx context.Context, q, field string, vars map[string]any, fn func(ProcessEvent)) (*ProcessExit, error) {
-	sub, err := c.Subscribe(ctx, q, vars)
-	if err != nil {
-		return nil, err
-	}
-	defer sub.Close()
-	for {
-		raw, err := sub.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil, &Error{Message: "the process stream ended without its exit", Code: CodeUnavailable}
-		}
-		if err != nil {
-			return nil, err
-		}
-		var data map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &data); err != nil {
-			return nil, fmt.Errorf("codeint: decode process event: %w", err)
-		}
-		ev, err := decodeProcessEvent(data[field])
+	return untilLast(ctx, c, q, field, vars, "process", "its exit", func(raw json.RawMessage) (*ProcessExit, error) {
+		ev, err := decodeProcessEvent(raw)
 		if err != nil {
 			return nil, err
 		}
 		if fn != nil {
 			fn(ev)
 		}
-		if ev.Exit != nil {
-			return ev.Exit, nil
-		}
-	}
+		return ev.Exit, nil
+	})
 }
 
 func decodeProcessEvent(raw json.RawMessage) (ProcessEvent, error) {
