@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/codeint/codeint/controlplane/apperr"
@@ -60,6 +61,10 @@ type Cluster struct {
 	cfg Config
 	log *slog.Logger
 	fwd *forward.Forwarder
+
+	// caughtUp is true while this server leads and has applied the log
+	// of earlier leaders: only then does it take heartbeats.
+	caughtUp atomic.Bool
 
 	mu     sync.Mutex
 	health map[string]Health // node id → what the last probes saw
@@ -213,6 +218,9 @@ func (c *Cluster) RestoreSnapshot(_ context.Context, r io.Reader) (uint64, error
 
 // Heartbeat records an agent's beat (on the leader).
 func (c *Cluster) Heartbeat(ctx context.Context, hb nodes.Heartbeat) (nodes.Reply, error) {
+	if !c.caughtUp.Load() {
+		return nodes.Reply{}, apperr.New(apperr.Unavailable, "the leader is still applying the log of earlier leaders; beat again")
+	}
 	if hb.Node.Region != "" && hb.Node.Region != c.cfg.Self.Region {
 		return nodes.Reply{}, apperr.New(apperr.FailedPrecondition, "node %s is in region %q; this is region %q", hb.Node.ID, hb.Node.Region, c.cfg.Self.Region)
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -156,11 +157,21 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// TestHeartbeat: a node of another region is refused before the tracker
-// sees it; a node of this region is registered by the tracker.
+// TestHeartbeat: a leader that has not yet applied the log of earlier
+// leaders refuses heartbeats; then a node of another region is refused
+// before the tracker sees it, and a node of this region is registered by
+// the tracker.
 func TestHeartbeat(t *testing.T) {
 	a := bootstrapped(t, "a")
 	a.cluster.cfg.Nodes = nodes.New(nodes.Config{Store: a.store, TTL: 3 * time.Second})
+	if _, err := a.cluster.Heartbeat(testCtx(t), nodes.Heartbeat{Node: structs.Node{ID: "n1", Region: "r1"}}); apperr.CodeOf(err) != apperr.Unavailable {
+		t.Fatalf("a heartbeat before the leader caught up: %v, want UNAVAILABLE", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.cluster.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the leader to catch up", a.cluster.caughtUp.Load)
 	_, err := a.cluster.Heartbeat(testCtx(t), nodes.Heartbeat{Node: structs.Node{ID: "n2", Region: "r2"}})
 	if apperr.CodeOf(err) != apperr.FailedPrecondition {
 		t.Fatalf("a node of another region: %v", err)

@@ -54,6 +54,16 @@ func (c *Cluster) Run(ctx context.Context) {
 // lead is what the leader does until it loses leadership.
 func (c *Cluster) lead(ctx context.Context) {
 	c.log.Info("leading the region", "event", "leadership_gained")
+	// A new leader applies what earlier leaders committed (after a restart,
+	// the whole log after the snapshot) before it decides anything from
+	// the state: recording itself, registering nodes, reconciling them.
+	for !c.caughtUpWithLog(ctx) {
+		if ctx.Err() != nil || !c.cfg.Store.IsLeader() {
+			return
+		}
+	}
+	c.caughtUp.Store(true)
+	defer c.caughtUp.Store(false)
 	for ctx.Err() == nil {
 		err := c.Join(ctx, c.joinRequest())
 		if err == nil {
@@ -197,4 +207,18 @@ func (c *Cluster) cleanupOnce(ctx context.Context) {
 		return
 	}
 	c.log.Info("removed a dead server", "event", "dead_server_removed", "node_id", id, "unreachable_for", c.cfg.DeadServerCleanup)
+}
+
+// caughtUpWithLog runs a Raft barrier: true once this leader has applied
+// every entry committed before it.
+func (c *Cluster) caughtUpWithLog(ctx context.Context) bool {
+	if err := c.cfg.Store.WaitForLeader(5 * time.Second); err != nil {
+		c.log.Warn("applying the log as the new leader failed; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(formRetry):
+		}
+		return false
+	}
+	return c.cfg.Store.IsLeader()
 }
