@@ -153,8 +153,18 @@ func TestRegionSurvivesLeaderKill(t *testing.T) {
 	}
 	t.Logf("linearizable: %d ops over %d sandboxes", res.Ops, res.Partitions)
 
-	// The killed server returns and catches up.
+	// The killed server returns and catches up. A terminate the kill cut
+	// short left its sandbox STOPPING; the leader finishes it from the
+	// agent's heartbeats (after a grace): the state is still only once
+	// none is left.
 	old.proc.start(t)
+	eventually(t, 30*time.Second, "no sandbox left STOPPING", func() error {
+		left, err := r.liveClient(0).ListSandboxes(rctx, "STOPPING")
+		if err == nil && len(left) > 0 {
+			err = fmt.Errorf("%d still STOPPING", len(left))
+		}
+		return err
+	})
 	hash := r.waitSameState(t, 60*time.Second)
 
 	// Every server restarts: the state is the same.
