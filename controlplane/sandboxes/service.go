@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -44,8 +43,10 @@ type Config struct {
 	Templates       []Template
 	DefaultTemplate string // the first template when empty
 	Limits          Limits
-	Now             func() time.Time // time.Now when nil
-	ExpiryInterval  time.Duration    // how often lifetimes are checked; 250 ms when zero
+	// Placement tunes node choice; the zero value is placement's default.
+	Placement      placement.Config
+	Now            func() time.Time // time.Now when nil
+	ExpiryInterval time.Duration    // how often lifetimes are checked; 250 ms when zero
 	// Remote reaches the sandboxes of other regions; nil in a region of
 	// its own.
 	Remote RemoteSandboxes
@@ -108,7 +109,8 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 	if err != nil {
 		return nil, err
 	}
-	decision, err := s.place(r)
+	id := newID("sb_")
+	decision, err := s.place(placementRequest(teamID, id, r), r)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +121,7 @@ func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*s
 
 	now := s.cfg.Now()
 	sb := structs.Sandbox{
-		ID: newID("sb_"), TeamID: teamID, Template: r.template.Name, Runtime: r.runtime, Region: r.region,
+		ID: id, TeamID: teamID, Template: r.template.Name, Runtime: r.runtime, Region: r.region,
 		NodeID: decision.NodeID, State: structs.SandboxCreating,
 		VCPUs: r.vcpus, MemoryMB: r.memoryMB, DiskMB: r.diskMB,
 		TimeoutSeconds: int(r.timeout.Seconds()), Env: r.env, Metadata: r.metadata,
@@ -218,70 +220,6 @@ func startError(id string, err error) error {
 		return apperr.New(apperr.ResourceExhausted, "sandbox %s could not be started: %v", id, err)
 	}
 	return apperr.New(apperr.Unavailable, "sandbox %s could not be started: %v", id, err)
-}
-
-// place runs placement over the region's nodes and their allocations.
-func (s *Service) place(r resolved) (placement.Decision, error) {
-	snap := s.cfg.Store.State().Snapshot()
-	alloc := map[string]*placement.Node{}
-	var nodes []placement.Node
-	for _, n := range snap.Nodes() {
-		nodes = append(nodes, placement.Node{ID: n.ID, Region: n.Region, Ready: n.Status == structs.NodeReady,
-			Templates: n.Templates, Runtimes: n.Runtimes, VCPUs: n.VCPUs, MemoryMB: n.MemoryMB, DiskMB: n.DiskMB})
-	}
-	if err := checkFits(r, nodes); err != nil {
-		return placement.Decision{}, err
-	}
-	for i := range nodes {
-		alloc[nodes[i].ID] = &nodes[i]
-	}
-	for _, sb := range snap.SandboxesNonTerminal() {
-		if n := alloc[sb.NodeID]; n != nil {
-			n.AllocVCPUs += sb.VCPUs
-			n.AllocMemoryMB += sb.MemoryMB
-			n.AllocDiskMB += sb.DiskMB
-		}
-	}
-	d, err := placement.Place(placement.Request{Region: r.region, Template: r.template.Name, Runtime: r.runtime,
-		VCPUs: r.vcpus, MemoryMB: r.memoryMB, DiskMB: r.diskMB}, nodes)
-	if err != nil {
-		return d, apperr.New(apperr.ResourceExhausted, "%v", err)
-	}
-	return d, nil
-}
-
-// checkFits tells apart requests no node of the region could ever take —
-// a runtime not installed (FAILED_PRECONDITION: install it) or resources
-// above every node's size (INVALID_ARGUMENT naming the limit) — from a
-// region that is only full now (RESOURCE_EXHAUSTED, from placement).
-func checkFits(r resolved, nodes []placement.Node) error {
-	var withRuntime []placement.Node
-	for _, n := range nodes {
-		if n.Region == r.region && n.Ready && slices.Contains(n.Runtimes, r.runtime) {
-			withRuntime = append(withRuntime, n)
-		}
-	}
-	if len(withRuntime) == 0 {
-		hint := ""
-		if r.runtime == RuntimeGVisor {
-			hint = ": install gVisor's runsc on the nodes (Debian package runsc) and restart their agents"
-		}
-		return apperr.New(apperr.FailedPrecondition, "no ready node in region %s has the runtime %s%s", r.region, r.runtime, hint)
-	}
-	var maxVCPUs float64
-	var maxMem, maxDisk int
-	for _, n := range withRuntime {
-		maxVCPUs, maxMem, maxDisk = max(maxVCPUs, n.VCPUs), max(maxMem, n.MemoryMB), max(maxDisk, n.DiskMB)
-	}
-	switch {
-	case r.vcpus > maxVCPUs:
-		return invalid("vcpus %g is more than the largest node in region %s offers (%g)", r.vcpus, r.region, maxVCPUs)
-	case r.memoryMB > maxMem:
-		return invalid("memoryMB %d is more than the largest node in region %s offers (%d)", r.memoryMB, r.region, maxMem)
-	case r.diskMB > maxDisk:
-		return invalid("diskMB %d is more than the largest node in region %s offers (%d)", r.diskMB, r.region, maxDisk)
-	}
-	return nil
 }
 
 // update commits a change to a sandbox and returns it as committed.

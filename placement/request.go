@@ -1,0 +1,65 @@
+package placement
+
+import (
+	"github.com/hashicorp/serf/coordinate"
+)
+
+// Resources is an amount of CPU, memory and disk.
+type Resources struct {
+	VCPUs    float64
+	MemoryMB int
+	DiskMB   int
+}
+
+// Add returns r + o.
+func (r Resources) Add(o Resources) Resources {
+	return Resources{VCPUs: r.VCPUs + o.VCPUs, MemoryMB: r.MemoryMB + o.MemoryMB, DiskMB: r.DiskMB + o.DiskMB}
+}
+
+// Sub returns r - o.
+func (r Resources) Sub(o Resources) Resources {
+	return Resources{VCPUs: r.VCPUs - o.VCPUs, MemoryMB: r.MemoryMB - o.MemoryMB, DiskMB: r.DiskMB - o.DiskMB}
+}
+
+// Covers reports whether r has room for o in every dimension.
+func (r Resources) Covers(o Resources) bool {
+	return o.VCPUs <= r.VCPUs+1e-9 && o.MemoryMB <= r.MemoryMB && o.DiskMB <= r.DiskMB
+}
+
+// PoolKey names a warm pool: a template on a runtime.
+type PoolKey struct {
+	Template string
+	Runtime  string
+}
+
+// Location is where the client is, most precise first: a client
+// coordinate, else the preferred regions in order, else the region of
+// the server the request came in through.
+type Location struct {
+	// Regions are the regions the client prefers, best first. With no
+	// latency budget only these are considered; with one, other regions
+	// within the budget are a fallback after them.
+	Regions []string
+	// Origin is the region of the server the request came in through.
+	Origin string
+	// Coord is the client's own network coordinate, when it has one.
+	Coord *coordinate.Coordinate
+}
+
+// Request is one sandbox to place.
+type Request struct {
+	Team      string
+	Template  string
+	Runtime   string
+	Resources Resources
+	Labels    map[string]string // every one must match the node's
+	Location  Location
+	// MaxLatencyMs bounds the estimated client→region round trip; 0 means
+	// no bound.
+	MaxLatencyMs float64
+	// Seed makes the sampled start inside a region repeatable; callers
+	// pass a random or hashed value.
+	Seed uint64
+}
+
+func (r *Request) pool() PoolKey { return PoolKey{Template: r.Template, Runtime: r.Runtime} }
