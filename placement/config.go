@@ -21,7 +21,12 @@ type Weights struct {
 	Warm     float64 // a warm sandbox of the template is ready
 	InFlight float64 // fewer starts in progress on the node
 	Affinity float64 // fewer sandboxes of the same team on the node
-	Capacity float64 // region choice: free share of the region
+	// Region step only: the free share of the region, and whether it has
+	// a warm sandbox of the template. Small beside Latency, so that they
+	// choose between regions about as near, not a farther one: a warm
+	// start saves once, a farther region costs on every call.
+	Capacity   float64
+	RegionWarm float64
 }
 
 // Overcommit multiplies a node's capacity: 2 on CPU lets twice the
@@ -49,7 +54,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Policy:         Binpack,
-		Weights:        Weights{Latency: 4, Fit: 1, Warm: 1.5, InFlight: 0.5, Affinity: 0.5, Capacity: 1},
+		Weights:        Weights{Latency: 4, Fit: 1, Warm: 1.5, InFlight: 0.5, Affinity: 0.5, Capacity: 0.5, RegionWarm: 0.25},
 		Overcommit:     Overcommit{CPU: 1, Memory: 1, Disk: 1},
 		MaxInFlight:    8,
 		MinK:           2,
@@ -94,7 +99,7 @@ func (c Config) Validate() error {
 	}
 	w := c.Weights
 	for name, v := range map[string]float64{"latency": w.Latency, "fit": w.Fit, "warm": w.Warm,
-		"in-flight": w.InFlight, "affinity": w.Affinity, "capacity": w.Capacity} {
+		"in-flight": w.InFlight, "affinity": w.Affinity, "capacity": w.Capacity, "region warm": w.RegionWarm} {
 		if v < 0 {
 			return fmt.Errorf("placement weight %s is %g: weights are 0 or more", name, v)
 		}

@@ -44,6 +44,7 @@ type reason int
 
 const (
 	notReady reason = iota
+	excluded
 	draining
 	noRuntime
 	noTemplate
@@ -59,6 +60,8 @@ func (r reason) text(template, runtime string) string {
 	switch r {
 	case notReady:
 		return "not ready"
+	case excluded:
+		return "refused this sandbox already"
 	case draining:
 		return "draining"
 	case noRuntime:
@@ -169,6 +172,8 @@ func infeasible(req *Request, cfg *Config, n *Node) (reason, bool) {
 	switch {
 	case !n.Ready:
 		return notReady, true
+	case len(req.Exclude) > 0 && slices.Contains(req.Exclude, n.ID):
+		return excluded, true
 	case n.Draining:
 		return draining, true
 	case req.Runtime != "" && !slices.Contains(n.Runtimes, req.Runtime):

@@ -71,6 +71,20 @@ func TestNodeStep(t *testing.T) {
 	}
 }
 
+func TestExclude(t *testing.T) {
+	req := baseRequest()
+	req.Exclude = []string{"b"}
+	d, err := placeOne(t, req, testNode("a", "r", 0), testNode("b", "r", 2048))
+	if err != nil || d.NodeID != "a" {
+		t.Fatalf("chose %q, %v; want a, b being excluded", d.NodeID, err)
+	}
+	req.Exclude = []string{"a", "b"}
+	if _, err := placeOne(t, req, testNode("a", "r", 0), testNode("b", "r", 2048)); err == nil ||
+		!strings.Contains(err.Error(), "2 refused this sandbox already") {
+		t.Fatalf("err = %v, want both excluded", err)
+	}
+}
+
 func TestLabels(t *testing.T) {
 	gpu := testNode("a", "r", 3000)
 	gpu.Labels = map[string]string{"gpu": "yes"}

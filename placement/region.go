@@ -64,7 +64,7 @@ func ChooseRegion(req Request, s *Snapshot) (RegionChoice, error) {
 		c.Scores = append(c.Scores,
 			Score{Name: "latency", Value: latencyScore(c.LatencyMs, c.LatencyKnown, cfg.LatencyScaleMs), Weight: cfg.Weights.Latency},
 			Score{Name: "capacity", Value: freeShare(sum), Weight: cfg.Weights.Capacity},
-			Score{Name: "warm", Value: boolScore(sum.Warm[req.pool()] > 0), Weight: cfg.Weights.Warm})
+			Score{Name: "warm", Value: boolScore(sum.Warm[req.pool()] > 0), Weight: cfg.Weights.RegionWarm})
 		c.Final = combine(c.Scores)
 		if len(req.Location.Regions) > 0 && c.Preferred == 0 && req.MaxLatencyMs <= 0 && c.Reason == "" {
 			c.Reason = "not in the preferred regions"

@@ -1,7 +1,9 @@
 package placement
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -148,6 +150,12 @@ func TestReserveAndRelease(t *testing.T) {
 		r.Summary.Free.MemoryMB != 4096-1024 || r.Summary.Warm[pool] != 0 {
 		t.Fatalf("after Reserve: node %+v, summary %+v", node, r.Summary)
 	}
+	if !s.Refill("a", pool) || node.Warm[pool] != 1 {
+		t.Fatalf("after Refill: node %+v", node)
+	}
+	if r, _ := s.Region("r"); r.Summary.Warm[pool] != 1 {
+		t.Fatalf("after Refill: summary %+v", r.Summary)
+	}
 	s.Release("a", res, "t1", true, false)
 	if node.InFlight != 0 || node.Allocated != res {
 		t.Fatalf("after the start: node %+v", node)
@@ -182,5 +190,25 @@ func TestDistanceMatchesSerf(t *testing.T) {
 	want := a.DistanceTo(b).Seconds() * 1000
 	if !ok || got < want-1e-6 || got > want+1e-6 {
 		t.Fatalf("distanceMs = %v, serf says %v", got, want)
+	}
+}
+
+func TestSummaryTravelsAsJSON(t *testing.T) {
+	n := testNode("a", "r", 1024)
+	n.Warm = map[PoolKey]int{{Template: "base", Runtime: "RUNC"}: 2}
+	r, _ := NewSnapshot(Config{}, []Region{{Name: "r"}}, []Node{n}).Region("r")
+	b, err := json.Marshal(r.Summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Summary
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, r.Summary) {
+		t.Fatalf("summary %+v came back as %+v (%s)", r.Summary, back, b)
+	}
+	if err := json.Unmarshal([]byte(`{"Warm":{"nokey":1}}`), &back); err == nil {
+		t.Fatal("a pool key without a runtime must not decode")
 	}
 }

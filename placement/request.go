@@ -1,6 +1,9 @@
 package placement
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/hashicorp/serf/coordinate"
 )
 
@@ -32,6 +35,22 @@ type PoolKey struct {
 	Runtime  string
 }
 
+// MarshalText writes the key as "template/runtime", so that a Summary's
+// Warm map travels as JSON.
+func (k PoolKey) MarshalText() ([]byte, error) {
+	return []byte(k.Template + "/" + k.Runtime), nil
+}
+
+// UnmarshalText reads "template/runtime".
+func (k *PoolKey) UnmarshalText(b []byte) error {
+	t, r, ok := strings.Cut(string(b), "/")
+	if !ok {
+		return fmt.Errorf("placement: pool key %q is not template/runtime", b)
+	}
+	k.Template, k.Runtime = t, r
+	return nil
+}
+
 // Location is where the client is, most precise first: a client
 // coordinate, else the preferred regions in order, else the region of
 // the server the request came in through.
@@ -57,6 +76,9 @@ type Request struct {
 	// MaxLatencyMs bounds the estimated client→region round trip; 0 means
 	// no bound.
 	MaxLatencyMs float64
+	// Exclude lists nodes not to use: they refused a start of this
+	// sandbox (capacity raced).
+	Exclude []string
 	// Seed makes the sampled start inside a region repeatable; callers
 	// pass a random or hashed value.
 	Seed uint64

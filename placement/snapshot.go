@@ -152,7 +152,9 @@ func (s *Snapshot) Reserve(id string, res Resources, pool PoolKey, team string) 
 	}
 	if n.Warm[pool] > 0 {
 		n.Warm[pool]--
-		sum.Warm[pool]--
+		if n.Ready && !n.Draining {
+			sum.Warm[pool]--
+		}
 	}
 	if team != "" {
 		if n.Teams == nil {
@@ -161,6 +163,34 @@ func (s *Snapshot) Reserve(id string, res Resources, pool PoolKey, team string) 
 		n.Teams[team]++
 	}
 	return true
+}
+
+// Refill records that a node's warm pool has one more ready sandbox,
+// keeping the region's Summary in step. It is not safe for concurrent use.
+func (s *Snapshot) Refill(id string, pool PoolKey) bool {
+	at, ok := s.index[id]
+	if !ok {
+		return false
+	}
+	n := &s.nodes[at[0]][at[1]]
+	if n.Warm == nil {
+		n.Warm = map[PoolKey]int{}
+	}
+	n.Warm[pool]++
+	if n.Ready && !n.Draining {
+		s.regions[at[0]].Summary.Warm[pool]++
+	}
+	return true
+}
+
+// Nodes returns the nodes of a region the snapshot holds, by id. The
+// caller must not change them but through Reserve, Release and Refill.
+func (s *Snapshot) Nodes(region string) []Node {
+	ri, ok := s.byName[region]
+	if !ok {
+		return nil
+	}
+	return s.nodes[ri]
 }
 
 // Release undoes what Reserve recorded, for a start that ended (in-flight)
