@@ -39,6 +39,7 @@ func toSandbox(s *structs.Sandbox) *model.Sandbox {
 		ExpiresAt:      optTime(s.ExpiresAt),
 		Metadata:       s.Metadata,
 		EnvNames:       names,
+		Placement:      toPlacement(s.Placement),
 	}
 }
 
@@ -70,20 +71,6 @@ func toListQuery(state *model.SandboxState, first *int, after *string) (sandboxe
 		q.After = *after
 	}
 	return q, nil
-}
-
-func toCreateInput(in model.CreateSandboxInput) sandboxes.CreateInput {
-	return sandboxes.CreateInput{
-		Template:       deref(in.Template),
-		Region:         deref(in.Region),
-		Runtime:        string(deref(in.Runtime)),
-		TimeoutSeconds: in.TimeoutSeconds,
-		VCPUs:          in.Vcpus,
-		MemoryMB:       in.MemoryMb,
-		DiskMB:         in.DiskMb,
-		Env:            toEnv(in.Env),
-		Metadata:       in.Metadata,
-	}
 }
 
 func toExecuteInput(in model.ExecuteInput) sandboxes.ExecuteInput {
@@ -256,7 +243,7 @@ func toNodeEvent(ev structs.NodeEvent) *model.NodeEvent {
 	}
 	if n := ev.Node; n != nil {
 		out.Node = &model.Node{ID: n.ID, Region: n.Region, Zone: n.Zone, Status: model.NodeStatus(n.Status), Vcpus: n.VCPUs,
-			MemoryMb: n.MemoryMB, Templates: n.Templates}
+			MemoryMb: n.MemoryMB, Templates: n.Templates, Draining: n.Draining, DrainReason: optString(n.DrainReason)}
 		for _, rt := range n.Runtimes {
 			out.Node.Runtimes = append(out.Node.Runtimes, model.Runtime(rt))
 		}

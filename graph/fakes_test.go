@@ -43,6 +43,14 @@ type fakeSandboxes struct {
 	setTimeout func(ctx context.Context, teamID, id string, seconds int) (*structs.Sandbox, error)
 	execute    func(ctx context.Context, teamID, sandboxID string, in sandboxes.ExecuteInput, onEvent func(sandboxes.ExecEvent)) (*sandboxes.ExecutionResult, error)
 	events     func(ctx context.Context, teamID, sandboxID string) (<-chan structs.SandboxEvent, error)
+	preview    func(ctx context.Context, teamID string, in sandboxes.CreateInput) (*structs.Placement, error)
+}
+
+func (f *fakeSandboxes) Preview(ctx context.Context, teamID string, in sandboxes.CreateInput) (*structs.Placement, error) {
+	if f.preview == nil {
+		return nil, errNotFaked
+	}
+	return f.preview(ctx, teamID, in)
 }
 
 var errNotFaked = errors.New("not faked")

@@ -18,7 +18,11 @@ func (r *mutationResolver) CreateSandbox(ctx context.Context, input model.Create
 	if err != nil {
 		return nil, err
 	}
-	s, err := r.Sandboxes.Create(ctx, team, toCreateInput(input))
+	in, err := toCreateInputChecked(input)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Sandboxes.Create(ctx, team, in)
 	if err != nil {
 		return nil, fmt.Errorf("create sandbox: %w", err)
 	}

@@ -6,9 +6,11 @@ import (
 
 	"github.com/codeint/codeint/controlplane/cluster"
 	"github.com/codeint/codeint/controlplane/federation"
+	"github.com/codeint/codeint/controlplane/nodes"
 	"github.com/codeint/codeint/controlplane/sandboxes"
 	"github.com/codeint/codeint/controlplane/usage"
 	"github.com/codeint/codeint/graph"
+	"github.com/codeint/codeint/placement"
 )
 
 // catalog is the single-region catalog of `codeint dev`.
@@ -98,4 +100,42 @@ func (c clusterInfo) Cluster(ctx context.Context) (graph.ClusterView, error) {
 
 func (c clusterInfo) Barrier(ctx context.Context, level string) error {
 	return c.cluster.Barrier(ctx, cluster.Consistency(level))
+}
+
+// liveNodes gives placement what the leader's tracker last heard from each
+// node: its warm slots. A follower has heard nothing (ok false).
+func liveNodes(t *nodes.Tracker) func(string) (sandboxes.LiveNode, bool) {
+	return func(id string) (sandboxes.LiveNode, bool) {
+		hb, _, ok := t.Live(id)
+		if !ok {
+			return sandboxes.LiveNode{}, false
+		}
+		live := sandboxes.LiveNode{Warm: make(map[placement.PoolKey]int, len(hb.FreeSlots))}
+		for key, n := range hb.FreeSlots {
+			if pk, ok := sandboxes.PoolKeyOf(key); ok {
+				live.Warm[pk] += n
+			}
+		}
+		return live, true
+	}
+}
+
+// placementRegions gives placement every region this server can send a
+// sandbox to: its own (with its coordinate) and the healthy, not refused
+// others with their coordinates and the capacity summaries they reported.
+func placementRegions(fed *federation.Federation) func() []placement.Region {
+	return func() []placement.Region {
+		var out []placement.Region
+		for _, r := range fed.Regions() {
+			if r.Refused || (!r.Healthy && r.Name != fed.Region()) {
+				continue
+			}
+			pr := placement.Region{Name: r.Name, Coord: r.Coord}
+			if r.Summary != nil {
+				pr.Summary = *r.Summary
+			}
+			out = append(out, pr)
+		}
+		return out
+	}
 }

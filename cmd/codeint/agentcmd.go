@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -20,6 +21,7 @@ import (
 	"github.com/codeint/codeint/controlplane/sandboxes"
 	"github.com/codeint/codeint/controlplane/serverrpc"
 	"github.com/codeint/codeint/controlplane/tlsutil"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 	"github.com/codeint/codeint/nodeagent/agentrpc"
 )
 
@@ -125,12 +127,20 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var drain drainState
+	coords, err := vivaldi.New() // the agent's network coordinate, measured by its heartbeats
+	if err != nil {
+		return err
+	}
 	hb = serverrpc.NewHeartbeater(serverrpc.HeartbeaterConfig{
-		Servers: servers, Dial: pool, Logger: log.With("component", "heartbeat"),
+		Servers: servers, Dial: pool, Logger: log.With("component", "heartbeat"), Coordinates: coords,
 		Beat: func(ctx context.Context) (nodes.Heartbeat, error) {
 			return beat(ctx, node, cfg, exits)
 		},
-		OnReply: func(ctx context.Context, r nodes.Reply) { killLeftovers(ctx, node, r.Kill, log) },
+		OnReply: func(ctx context.Context, r nodes.Reply) {
+			killLeftovers(ctx, node, r.Kill, log)
+			drain.follow(ctx, node, r.Drain, log)
+		},
 	})
 	fmt.Fprintf(stdout, "codeint agent %s (region %s) is running: RPC %s, servers %s\n", cfg.node.nodeID, cfg.node.region, cfg.advertise, cfg.servers)
 	log.Info("agent listening", "event", "listening", "rpc", cfg.advertise)
@@ -172,6 +182,30 @@ func beat(ctx context.Context, node *localNode, cfg agentConfig, exits *exitLog)
 		}
 	}
 	return hb, nil
+}
+
+// drainState follows the node's drain, which the leader repeats in every
+// heartbeat reply.
+type drainState struct{ on atomic.Bool }
+
+// follow empties the warm pools when the node starts draining (a draining
+// node gets no new sandboxes, so they would idle) and refills them when
+// the drain ends.
+func (d *drainState) follow(ctx context.Context, node *localNode, drain bool, log *slog.Logger) {
+	if node.warm == nil || d.on.Swap(drain) == drain {
+		return
+	}
+	if !drain {
+		node.warm.Pool().Resume()
+		log.Info("drain ended: refilling the warm pools", "event", "node_eligible")
+		return
+	}
+	log.Info("node draining: emptying the warm pools", "event", "node_draining")
+	go func() {
+		if err := node.warm.Pool().Drain(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("emptying the warm pools", "error", err)
+		}
+	}()
 }
 
 // killLeftovers stops the sandboxes the leader says the region no longer

@@ -91,12 +91,16 @@ func runSandbox(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 // createFlags are the flags of `sandbox create` and `run`.
 type createFlags struct {
-	template string
-	runtime  string
-	timeout  int
-	vcpus    float64
-	memoryMB int
-	env      multiFlag
+	template   string
+	runtime    string
+	timeout    int
+	vcpus      float64
+	memoryMB   int
+	diskMB     int
+	region     string
+	regions    string
+	maxLatency float64
+	env        multiFlag
 }
 
 func (f *createFlags) register(fs *flag.FlagSet) {
@@ -105,13 +109,18 @@ func (f *createFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.timeout, "timeout", 0, "sandbox lifetime in seconds (default: the server's)")
 	fs.Float64Var(&f.vcpus, "vcpus", 0, "vCPUs")
 	fs.IntVar(&f.memoryMB, "memory-mb", 0, "memory in MiB")
+	fs.IntVar(&f.diskMB, "disk-mb", 0, "disk in MiB")
+	fs.StringVar(&f.region, "region", "", "the one region to use (default: the nearest with room)")
+	fs.StringVar(&f.regions, "regions", "", "regions to prefer, best first, comma-separated (not with -region)")
+	fs.Float64Var(&f.maxLatency, "max-latency-ms", 0, "the most estimated round trip to the sandbox's region, in ms")
 	fs.Var(&f.env, "e", "NAME=VALUE environment variable (repeatable)")
 }
 
 func (f *createFlags) input() (codeint.CreateSandboxInput, error) {
 	env, err := f.env.vars()
 	return codeint.CreateSandboxInput{Template: f.template, Runtime: strings.ToUpper(f.runtime), TimeoutSeconds: f.timeout, VCPUs: f.vcpus,
-		MemoryMB: f.memoryMB, Env: env}, err
+		MemoryMB: f.memoryMB, DiskMB: f.diskMB, Env: env, Region: f.region, Regions: splitList(f.regions),
+		MaxLatencyMs: f.maxLatency}, err
 }
 
 // multiFlag collects repeated NAME=VALUE flags.

@@ -17,6 +17,7 @@ import (
 	"github.com/codeint/codeint/controlplane/serverrpc"
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/controlplane/tlsutil"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 )
 
 // devRPC is what `codeint dev --rpc-addr` adds: the servers' RPC service
@@ -30,6 +31,7 @@ type devRPC struct {
 	agentPool *serverrpc.Pool // to agents that joined
 	cluster   *cluster.Cluster
 	tracker   *nodes.Tracker
+	coords    *vivaldi.Estimator // the server's network coordinate, and the in-process node's
 	grpc      *grpc.Server
 	addr      string
 }
@@ -62,15 +64,18 @@ func (d *devRPC) serve(ctx context.Context, p *platform, cfg devConfig, log *slo
 		return fmt.Errorf("listen %s: %w", cfg.rpcAddr, err)
 	}
 	d.addr = ln.Addr().String()
+	if d.coords, err = vivaldi.New(); err != nil {
+		return err
+	}
 	d.cluster = cluster.New(cluster.Config{
 		Self:  structs.Server{ID: cfg.node.nodeID, Region: cfg.node.region, RaftAddr: p.store.Addr(), RPCAddr: d.addr, HTTPAddr: cfg.listen},
 		Store: p.store, Nodes: d.tracker, Dial: d.pool, Authoritative: cfg.node.region, ClusterID: bundle.Identity().ClusterID,
-		Logger: log.With("component", "cluster"),
+		Logger: log.With("component", "cluster"), Coordinates: d.coords,
 	})
 	authz := serverrpc.Authorizer{Region: cfg.node.region}
 	d.grpc = grpc.NewServer(grpc.Creds(credentials.NewTLS(bundle.ServerConfig(log, nil))), serverrpc.ServerKeepalive(),
 		grpc.ChainUnaryInterceptor(authz.Unary), grpc.ChainStreamInterceptor(authz.Stream))
-	serverrpc.NewServer(d.cluster, d.cluster.Forwarder(), nil).Register(d.grpc)
+	serverrpc.NewServer(d.cluster, d.cluster.Forwarder(), nil).SetCoordinates(d.coords).Register(d.grpc)
 	go func() {
 		if err := d.grpc.Serve(ln); err != nil {
 			log.Error("rpc server", "error", err)
@@ -87,6 +92,7 @@ func (d *devRPC) beat(ctx context.Context, p *platform, cfg devConfig, log *slog
 	for {
 		hb, err := beat(ctx, p.node, agentConfig{node: cfg.node}, &exitLog{})
 		if err == nil {
+			hb.Coord = d.coords.Coordinate() // the node runs in this process: the server's coordinate is its own
 			var r nodes.Reply
 			r, err = d.tracker.Heartbeat(ctx, hb)
 			if err == nil {

@@ -19,6 +19,8 @@ Usage:
   codeint agent [flags]                    a node agent that runs sandboxes for its region
   codeint operator raft|snapshot …         cluster operations (list-peers, remove-peer, save, restore)
   codeint tls ca|cert create …             the certificates of mutual TLS between servers and agents
+  codeint placement explain [flags]        where a sandbox would be placed, and why (a dry run)
+  codeint placement simulate [flags]       placement policies side by side on a simulated cluster
   codeint sandbox create [flags]           create a sandbox, print its id
   codeint sandbox list [--state S]         list your sandboxes
   codeint sandbox exec ID LANG [-c CODE]   run code in a sandbox (code from -c or stdin), streamed
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runOperator(ctx, args[1:], stdout, stderr)
 	case "tls":
 		return runTLS(ctx, args[1:], stdout, stderr)
+	case "placement":
+		return runPlacement(ctx, args[1:], stdout, stderr)
 	case "sandbox", "sandboxes", "sb":
 		return runSandbox(ctx, args[1:], stdin, stdout, stderr)
 	case "run":

@@ -127,6 +127,7 @@ type regionOpts struct {
 	serverArgs []string // added to every server's flags
 	caDir      string   // the CA to sign with (regions of one federation share it); "" makes one
 	noWait     bool     // do not wait for a leader (a region expected not to form)
+	agentArgs  []string // added to the agent's flags
 }
 
 func startRegionOpts(t testing.TB, o regionOpts) *testRegion {
@@ -171,6 +172,7 @@ func startRegionOpts(t testing.TB, o regionOpts) *testRegion {
 			"--data-dir", filepath.Join(r.dir, "agent"), "--servers", strings.Join(rpcs, ","), "--rpc-addr", freeAddr(t),
 			"--cgroup-parent", cgroupParent() + "-" + name, "--pool-size", "0",
 			"--ca-file", f.CA, "--cert-file", f.Cert, "--key-file", f.Key}}
+		r.agent.args = append(r.agent.args, o.agentArgs...)
 		r.agent.start(t)
 		r.waitNode(t, 60*time.Second)
 	}

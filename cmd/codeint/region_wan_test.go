@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"path/filepath"
 	"slices"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/serf/coordinate"
+
 	"github.com/codeint/codeint/controlplane/tlsutil"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 	"github.com/codeint/codeint/internal/netlab"
 	"github.com/codeint/codeint/sdk/go/codeint"
 )
@@ -23,6 +27,15 @@ var wanRTT = map[[2]string]time.Duration{
 	{"wb", "wc"}: 120 * time.Millisecond,
 }
 
+// wanProbeInterval is the servers' --federation-probe-interval here: the
+// network coordinates settle after some tens of probe rounds, which the
+// default interval of a second would make minutes.
+const wanProbeInterval = 200 * time.Millisecond
+
+// wanTolerance is how far, relative, an estimated round trip may be from
+// the one set.
+const wanTolerance = 0.20
+
 func rttBetween(a, b string) time.Duration {
 	if d, ok := wanRTT[[2]string{a, b}]; ok {
 		return d
@@ -34,8 +47,10 @@ func rttBetween(a, b string) time.Duration {
 // server in a network namespace of its own, regions joined only through
 // toxiproxy paths with 30, 80 and 120 ms round trips: region wa
 // (authoritative) has three servers, wb and wc one each; one agent per
-// region. The federation forms and measures its latencies; a client in
-// each region creates and executes at local latency; a key created in wa
+// region. The federation forms; the servers' network coordinates settle
+// so that they estimate every round trip within 20%, and the latencies the
+// API reports are those estimates; a client in each region creates and
+// executes at local latency; a key created in wa
 // works everywhere within 5 s; wc cut off keeps serving its own clients
 // and catches up on global changes when its links return.
 func TestThreeRegionsOverAWAN(t *testing.T) {
@@ -69,10 +84,11 @@ func TestThreeRegionsOverAWAN(t *testing.T) {
 		}
 	}
 	for _, r := range regions {
-		r.start(t, "--authoritative-region", "wa", "--federate", strings.Join(federate[r.name], ","))
+		r.start(t, "--authoritative-region", "wa", "--federate", strings.Join(federate[r.name], ","),
+			"--federation-probe-interval", wanProbeInterval.String())
 	}
 	client := func(r *labRegion) *codeint.Client { return r.servers[0].client() }
-	ctx := ctxT(t, 4*time.Minute)
+	ctx := ctxT(t, 5*time.Minute)
 
 	t.Run("the federation forms with measured latencies", func(t *testing.T) {
 		for _, r := range regions {
@@ -86,17 +102,60 @@ func TestThreeRegionsOverAWAN(t *testing.T) {
 					switch {
 					case !ok || !got.Healthy || got.Leader == "" || got.Authoritative != (o.name == "wa"):
 						return fmt.Errorf("%s sees %s as %+v", r.name, o.name, got)
-					case o != r && (got.LatencyMs == nil || *got.LatencyMs < float64(rttBetween(r.name, o.name).Milliseconds())):
-						return fmt.Errorf("%s measures %s at %v ms, want ≥ the %v round trip", r.name, o.name, got.LatencyMs, rttBetween(r.name, o.name))
+					case o != r && got.LatencyMs == nil:
+						return fmt.Errorf("%s has not measured %s", r.name, o.name)
 					}
 				}
 				return nil
 			})
+		}
+	})
+
+	// Every server's Status carries its network coordinate: from each
+	// server, the distance to each other region's coordinate (the median
+	// of its servers') estimates the round trip set, and the latency the
+	// API reports is that estimate.
+	t.Run("latencies are estimated from network coordinates", func(t *testing.T) {
+		var estimates map[*testServer]map[string]time.Duration
+		took := eventually(t, 2*time.Minute, "settled coordinates that estimate every round trip", func() error {
+			var err error
+			if estimates, err = wanEstimates(t, regions); err != nil {
+				return err
+			}
+			for _, r := range regions {
+				rs, err := regionsOf(ctx, client(r))
+				if err != nil {
+					return err
+				}
+				for _, o := range regions {
+					if o == r {
+						continue
+					}
+					want, est := rttBetween(r.name, o.name), estimates[r.servers[0]][o.name]
+					got := rs[o.name].LatencyMs
+					switch {
+					case got == nil || !withinRel(ms(*got), want, wanTolerance):
+						return fmt.Errorf("the API of %s says %s is %v ms away, want %v ± %.0f%%", r.name, o.name, got, want, 100*wanTolerance)
+					case !withinRel(ms(*got), est, 0.10):
+						return fmt.Errorf("the API of %s says %s is %.1f ms away, its coordinates %v", r.name, o.name, *got, est)
+					}
+				}
+			}
+			return nil
+		})
+		t.Logf("the coordinates settled %v after the federation formed (probes every %v)", took.Round(time.Second), wanProbeInterval)
+		for _, r := range regions {
 			rs, _ := regionsOf(ctx, client(r))
 			for _, o := range regions {
-				if o != r {
-					t.Logf("%s → %s: measured %.1f ms (round trip set to %v)", r.name, o.name, *rs[o.name].LatencyMs, rttBetween(r.name, o.name))
+				if o == r {
+					continue
 				}
+				var fromEach []string
+				for _, s := range r.servers {
+					fromEach = append(fromEach, estimates[s][o.name].Round(100*time.Microsecond).String())
+				}
+				t.Logf("%s → %s: latencyMs %.1f, coordinates of %s's servers %s (round trip set to %v)", r.name, o.name,
+					*rs[o.name].LatencyMs, r.name, strings.Join(fromEach, " "), rttBetween(r.name, o.name))
 			}
 		}
 	})
@@ -196,6 +255,59 @@ func TestThreeRegionsOverAWAN(t *testing.T) {
 		t.Logf("wc caught up on the global changes %v after its links returned", time.Since(healed).Round(time.Millisecond))
 	})
 }
+
+// wanEstimates asks every server for its coordinate (Status) and returns,
+// for each, the estimated round trip to each other region's coordinate:
+// the median of that region's servers' (vivaldi.Book). Every estimate
+// must be settled and within wanTolerance of the round trip set.
+func wanEstimates(t *testing.T, regions []*labRegion) (map[*testServer]map[string]time.Duration, error) {
+	t.Helper()
+	now := time.Now()
+	var book vivaldi.Book
+	own := map[*testServer]*coordinate.Coordinate{}
+	for _, r := range regions {
+		for _, s := range r.servers {
+			st, err := r.statusOnce(t, s, 2*time.Second)
+			if err != nil {
+				return nil, fmt.Errorf("status of %s: %w", s.id, err)
+			}
+			c, err := vivaldi.Decode(st.GetCoordinate())
+			if err != nil || c == nil {
+				return nil, fmt.Errorf("%s has no coordinate: %v", s.id, err)
+			}
+			if c.Error > vivaldi.SettledError {
+				return nil, fmt.Errorf("the coordinate of %s has not settled (error %.2f)", s.id, c.Error)
+			}
+			own[s] = c
+			book.Put(r.name, s.id, c, now)
+		}
+	}
+	out := map[*testServer]map[string]time.Duration{}
+	for _, r := range regions {
+		for _, s := range r.servers {
+			out[s] = map[string]time.Duration{}
+			for _, o := range regions {
+				if o == r {
+					continue
+				}
+				rc, _ := book.Region(o.name, now)
+				est := own[s].DistanceTo(rc)
+				if want := rttBetween(r.name, o.name); !withinRel(est, want, wanTolerance) {
+					return nil, fmt.Errorf("the coordinates of %s and of %s are %v apart, want %v ± %.0f%%", s.id, o.name, est, want, 100*wanTolerance)
+				}
+				out[s][o.name] = est
+			}
+		}
+	}
+	return out, nil
+}
+
+// withinRel reports whether got is within rel (relative) of want.
+func withinRel(got, want time.Duration, rel float64) bool {
+	return math.Abs(float64(got-want)) <= rel*float64(want)
+}
+
+func ms(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,7 +35,9 @@ import (
 	"github.com/codeint/codeint/controlplane/telemetry"
 	"github.com/codeint/codeint/controlplane/tlsutil"
 	"github.com/codeint/codeint/controlplane/usage"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 	"github.com/codeint/codeint/graph"
+	"github.com/codeint/codeint/placement"
 )
 
 // serverConfig is what `codeint server` is told by its flags.
@@ -54,6 +57,8 @@ type serverConfig struct {
 	heartbeatTTL    time.Duration
 	maxTimeout      time.Duration
 	logLevel        string
+	nomad           nomadFlags
+	fedProbe        time.Duration // how often the other regions' servers are probed
 }
 
 // tlsFlags name a party's certificate files.
@@ -90,8 +95,14 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.DurationVar(&c.heartbeatTTL, "heartbeat-ttl", nodes.DefaultTTL, "a node whose agent is silent this long is DOWN and its sandboxes LOST")
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.fedProbe, "federation-probe-interval", federation.DefaultProbeInterval,
+		"how often the other regions' servers are probed (their latency and network coordinates)")
 	c.tls.register(fs)
+	c.nomad.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.nomad.check(); err != nil {
 		return c, err
 	}
 	if c.authoritative == "" {
@@ -126,6 +137,10 @@ type serverProc struct {
 	cluster    *cluster.Cluster
 	fed        *federation.Federation
 	fedPool    *serverrpc.Pool
+	coords     *vivaldi.Estimator // this server's network coordinate
+	// placing is svc once it exists, for the leader's duties, which may
+	// start before.
+	placing atomic.Pointer[sandboxes.Service]
 	// agentPool reaches agents, of this region and of others (a client's
 	// stream goes straight to the agent holding its sandbox).
 	agentPool *serverrpc.Pool
@@ -220,11 +235,15 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if s.coords, err = vivaldi.New(); err != nil {
+		return err
+	}
 	s.cluster = cluster.New(cluster.Config{
 		Self:      structs.Server{ID: cfg.nodeID, Region: cfg.region, RaftAddr: s.store.Addr(), RPCAddr: cfg.rpcAddr, HTTPAddr: cfg.httpAddr},
 		ClusterID: id.ClusterID, Authoritative: cfg.authoritative, Store: s.store, Nodes: tracker, Dial: s.pool,
-		BootstrapExpect: cfg.bootstrapExpect, Join: static, Discover: discover,
-		DeadServerCleanup: cfg.deadServer, OnLeader: s.bootstrapKey, Logger: log.With("component", "cluster"),
+		BootstrapExpect: cfg.bootstrapExpect, Join: static, Discover: discover, Coordinates: s.coords,
+		DeadServerCleanup: cfg.deadServer, OnLeader: s.lead, Logger: log.With("component", "cluster"),
+		Summary: s.summaryJSON,
 	})
 	if err := s.startFederation(); err != nil {
 		return err
@@ -244,10 +263,14 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	fwd := s.cluster.Forwarder()
 	s.agentPool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
 		s.bundle.ClientConfig(log, tlsutil.RequireRole(tlsutil.RoleAgent)))))
+	leader := &federation.Leader{Forwarder: fwd, Store: s.store, Region: cfg.region}
 	s.svc = sandboxes.New(sandboxes.Config{Store: fwd, Agents: agents.NewRegistry(agents.NewRemote(s.store.State(), s.agentPool)),
 		Broker: s.broker, Metrics: s.tel.Metrics, Logger: log.With("component", "sandboxes"), Region: cfg.region,
 		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader, Remote: s.fed,
+		Leader: leader, Live: liveNodes(tracker), Regions: placementRegions(s.fed),
 		CatchUp: func(ctx context.Context) error { return s.cluster.Barrier(ctx, cluster.Linearizable) }})
+	leader.Local = s.svc
+	s.placing.Store(s.svc)
 	s.fed.Serve(s.svc)
 	go s.svc.Run(ctx)
 	s.tel.Metrics.SetSandboxCounter(s.svc.CountByState)
@@ -289,7 +312,7 @@ func (s *serverProc) serveRPC() error {
 	authz := serverrpc.Authorizer{Region: s.cfg.region}
 	s.grpc = grpc.NewServer(grpc.Creds(creds), serverrpc.ServerKeepalive(),
 		grpc.ChainUnaryInterceptor(authz.Unary), grpc.ChainStreamInterceptor(authz.Stream))
-	serverrpc.NewServer(s.cluster, s.cluster.Forwarder(), s.fed).Register(s.grpc)
+	serverrpc.NewServer(s.cluster, s.cluster.Forwarder(), s.fed).SetCoordinates(s.coords).Register(s.grpc)
 	go func() {
 		if err := s.grpc.Serve(ln); err != nil {
 			s.log.Error("rpc server", "error", err)
@@ -357,7 +380,8 @@ func (s *serverProc) startFederation() error {
 		peers = func(context.Context) ([]string, error) { return static, nil }
 	}
 	s.fed = federation.New(federation.Config{Region: s.cfg.region, RPCAddr: s.cfg.rpcAddr, Authoritative: s.cfg.authoritative, Peers: peers,
-		Dial: s.fedPool, Local: regionStore{s.cluster.Forwarder(), s.store}, Logger: s.log.With("component", "federation")})
+		Dial: s.fedPool, Local: regionStore{s.cluster.Forwarder(), s.store}, Logger: s.log.With("component", "federation"),
+		Coordinates: s.coords, ProbeInterval: s.cfg.fedProbe})
 	return nil
 }
 
@@ -391,6 +415,34 @@ func otherRegionsServers(ctx context.Context, c *consul.Client, region string) (
 // bootstrap admin key exists: CODEINT_BOOTSTRAP_KEY, or a new key when the
 // region has none yet. The server that writes it also keeps it in
 // DATA_DIR/admin.key. Other regions get it by replication.
+// lead is what this server does while it leads the region, besides the
+// cluster's own duties: the bootstrap key, and following Nomad.
+func (s *serverProc) lead(ctx context.Context) {
+	s.bootstrapKey(ctx)
+	runNomad(ctx, s.cfg.nomad, s.log.With("component", "nomad"), s.store.Apply, func() placement.Summary {
+		if svc := s.placing.Load(); svc != nil {
+			return svc.Summary()
+		}
+		return placement.Summary{}
+	})
+}
+
+// summaryJSON is the region's capacity summary other regions' probes
+// receive, placement's view from here (the leader's includes the warm
+// slots its agents report); nil until the sandbox service runs.
+func (s *serverProc) summaryJSON() []byte {
+	svc := s.placing.Load()
+	if svc == nil {
+		return nil
+	}
+	b, err := json.Marshal(svc.Summary())
+	if err != nil {
+		s.log.Error("encode capacity summary", "error", err)
+		return nil
+	}
+	return b
+}
+
 func (s *serverProc) bootstrapKey(ctx context.Context) {
 	if s.cfg.authoritative != s.cfg.region {
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
 	"github.com/codeint/codeint/controlplane/store"
 	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 )
 
 // Defaults for zero Config fields.
@@ -54,6 +55,12 @@ type Config struct {
 	// recorded itself; ctx ends when leadership is lost.
 	OnLeader func(ctx context.Context)
 	Logger   *slog.Logger
+	// Coordinates, when set, is this server's network coordinate, sent in
+	// Status replies (package vivaldi).
+	Coordinates *vivaldi.Estimator
+	// Summary, when set, gives the region's capacity summary
+	// (placement.Summary as JSON) that Status replies carry.
+	Summary func() []byte
 }
 
 // Cluster is one server's membership in its region.
@@ -140,6 +147,10 @@ func (c *Cluster) Status(withStateHash bool) (*serverpb.StatusReply, error) {
 		AppliedIndex: s.AppliedIndex(), CommitIndex: s.CommitIndex(),
 		LastContactUnixNano: s.LastContact().UnixNano(), Voter: voter, ClusterId: c.cfg.ClusterID,
 		AuthoritativeRegion: c.cfg.Authoritative,
+		Coordinate:          vivaldi.Encode(c.cfg.Coordinates.Coordinate()),
+	}
+	if c.cfg.Summary != nil {
+		st.Summary = c.cfg.Summary()
 	}
 	if withStateHash {
 		idx, sum, err := s.StateHash()

@@ -22,6 +22,7 @@ const (
 	NodeDown      Type = 6
 	ServerUpsert  Type = 7
 	ServerRemove  Type = 8
+	NodeDrain     Type = 9
 )
 
 // IgnoreUnknownTypeFlag marks a command that an older server may skip when
@@ -58,6 +59,8 @@ func (t Type) String() string {
 		return "ServerUpsert"
 	case ServerRemove:
 		return "ServerRemove"
+	case NodeDrain:
+		return "NodeDrain"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("Unknown(%d, ignorable)", uint8(t))
@@ -67,7 +70,7 @@ func (t Type) String() string {
 
 // Known reports whether this version of the code knows the type.
 func (t Type) Known() bool {
-	return t >= TeamUpsert && t <= ServerRemove
+	return t >= TeamUpsert && t <= NodeDrain
 }
 
 // Ignorable reports whether a server that does not know the type may skip it.
@@ -121,6 +124,8 @@ func DecodePayload(t Type, payload []byte) (any, error) {
 		req = new(ServerUpsertRequest)
 	case ServerRemove:
 		req = new(ServerRemoveRequest)
+	case NodeDrain:
+		req = new(NodeDrainRequest)
 	default:
 		return nil, fmt.Errorf("command: decode: unknown type %v", t)
 	}
@@ -149,6 +154,8 @@ func checkPayload(t Type, payload any) error {
 		ok = is[ServerUpsertRequest](payload)
 	case ServerRemove:
 		ok = is[ServerRemoveRequest](payload)
+	case NodeDrain:
+		ok = is[NodeDrainRequest](payload)
 	}
 	if !ok {
 		return fmt.Errorf("%w: %v cannot carry %T", ErrWrongPayload, t, payload)
@@ -204,6 +211,7 @@ type SandboxUpdateRequest struct {
 	StopReason   string               // "" = unchanged
 	Error        string               // "" = unchanged
 	NodeID       string               // "" = unchanged
+	Placement    *structs.Placement   // nil = unchanged
 	ExpiresAt    *time.Time
 	// TimeoutSeconds must not be negative.
 	TimeoutSeconds *int

@@ -110,9 +110,10 @@ func TestTypeFlags(t *testing.T) {
 		{NodeUpsert, true, false},
 		{NodeDown, true, false},
 		{ServerRemove, true, false},
+		{NodeDrain, true, false},
 		{0, false, false},
-		{9, false, false},
-		{IgnoreUnknownTypeFlag | 9, false, true},
+		{10, false, false},
+		{IgnoreUnknownTypeFlag | 10, false, true},
 	}
 	for _, tt := range tests {
 		if tt.typ.Known() != tt.known || tt.typ.Ignorable() != tt.ignorable {

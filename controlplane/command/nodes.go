@@ -34,3 +34,15 @@ type ServerUpsertRequest struct {
 type ServerRemoveRequest struct {
 	ID string
 }
+
+// NodeDrainRequest starts or ends a node's drain: a draining node takes no
+// new sandboxes and shrinks its warm pools; what runs there runs on.
+// Reason says who asked ("nomad: draining", "operator"). An unknown node
+// fails with NOT_FOUND; a node already in the asked state is left as it is.
+// A heartbeat's re-registration keeps the drain.
+type NodeDrainRequest struct {
+	NodeID   string
+	Draining bool
+	Reason   string
+	At       time.Time
+}

@@ -15,7 +15,7 @@ func NewResult(t Type) any {
 		return new(structs.APIKey)
 	case SandboxCreate, SandboxUpdate:
 		return new(structs.Sandbox)
-	case NodeUpsert:
+	case NodeUpsert, NodeDrain:
 		return new(structs.Node)
 	case NodeDown:
 		return new(NodeDownResult)

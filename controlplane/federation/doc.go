@@ -12,8 +12,17 @@
 //     changes like any other), so a change reaches every region within a
 //     poll.
 //   - Every server probes the federated servers' Status once a second:
-//     the probe's round trip is the region's measured latency, its answer
-//     names the region's leader and the region it holds authoritative. A
-//     region that names another authoritative region is refused — logged,
-//     and never replicated from or written to — as are its calls here.
+//     its answer names the region's leader and the region it holds
+//     authoritative. A region that names another authoritative region is
+//     refused — logged, and never replicated from or written to — as are
+//     its calls here.
+//   - Latency: with Config.Coordinates set, a probe's answer carries the
+//     server's network coordinate (package vivaldi), which this server
+//     observes with the probe's round trip and records; a region's
+//     coordinate is the median of its servers' and its latency the
+//     distance from this server's coordinate to it, once both have
+//     settled. Until then, and with coordinates off, the latency is the
+//     smallest of the last probes' round trips. Region.LatencySource says
+//     which. The answer also carries the region's capacity summary; the
+//     newest is kept (Region.Summary).
 package federation

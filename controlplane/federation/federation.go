@@ -17,6 +17,7 @@ import (
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
 	"github.com/codeint/codeint/controlplane/state"
 	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 )
 
 // Defaults for zero Config fields.
@@ -53,6 +54,11 @@ type Config struct {
 	ProbeInterval time.Duration
 	PollWait      time.Duration // how long a ListGlobal long-poll waits
 	Logger        *slog.Logger
+	// Coordinates is this server's network coordinate: probes observe the
+	// probed servers' coordinates with it, and a region's latency is
+	// estimated from it (package vivaldi). Nil: off, latency is the
+	// probes' smallest round trip.
+	Coordinates *vivaldi.Estimator
 }
 
 // Federation is one server's view of the other regions.
@@ -60,11 +66,14 @@ type Federation struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
-	servers map[string]*peerState // RPC address → what its probes saw
-	repl    replication
+	mu        sync.Mutex
+	servers   map[string]*peerState // RPC address → what its probes saw
+	repl      replication
+	coords    vivaldi.Book             // the probed servers' coordinates
+	summaries map[string]regionSummary // region → the newest summary a probe brought
 
 	sandboxes atomic.Pointer[LocalSandboxes] // set by Serve
+	creator   atomic.Pointer[Creator]        // set by Serve
 	located   located
 }
 
@@ -97,7 +106,7 @@ func New(cfg Config) *Federation {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Federation{cfg: cfg, log: cfg.Logger, servers: map[string]*peerState{}}
+	return &Federation{cfg: cfg, log: cfg.Logger, servers: map[string]*peerState{}, summaries: map[string]regionSummary{}}
 }
 
 // IsAuthoritative reports whether this region owns the global state.
@@ -106,8 +115,20 @@ func (f *Federation) IsAuthoritative() bool { return f.cfg.Region == f.cfg.Autho
 // Authoritative names the region that owns the global state.
 func (f *Federation) Authoritative() string { return f.cfg.Authoritative }
 
+// Region is this server's region.
+func (f *Federation) Region() string { return f.cfg.Region }
+
 func (f *Federation) caller() *serverpb.Caller {
 	return &serverpb.Caller{Region: f.cfg.Region, AuthoritativeRegion: f.cfg.Authoritative, RpcAddr: f.cfg.RPCAddr}
+}
+
+// Heard learns of a server of another region that probed this one, so
+// that every server of a region knows every region probing it. A conflict
+// is logged and refused by the calls that matter (checkCaller).
+func (f *Federation) Heard(c *serverpb.Caller) {
+	if c.GetRegion() != f.cfg.Region && c.GetAuthoritativeRegion() == f.cfg.Authoritative {
+		_ = f.checkCaller(c)
+	}
 }
 
 // checkCaller refuses a region that holds another region authoritative,

@@ -21,6 +21,7 @@ import (
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
 	"github.com/codeint/codeint/controlplane/state"
 	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 	"github.com/codeint/codeint/internal/testwait"
 )
 
@@ -162,12 +163,19 @@ func (l *fakeLocal) WaitApplied(context.Context, uint64) error { return nil }
 // server of a region answers federation's probes.
 type statusBackend struct {
 	region, leaderAddr, authoritative string
+	coords                            *vivaldi.Estimator // the server's coordinate, sent when not nil
+	summary                           func() []byte      // the region's summary, sent when not nil
 }
 
 var errUnused = errors.New("statusBackend: not used by federation")
 
 func (b statusBackend) Status(bool) (*serverpb.StatusReply, error) {
-	return &serverpb.StatusReply{Region: b.region, LeaderAddr: b.leaderAddr, AuthoritativeRegion: b.authoritative}, nil
+	st := &serverpb.StatusReply{Region: b.region, LeaderAddr: b.leaderAddr, AuthoritativeRegion: b.authoritative,
+		Coordinate: vivaldi.Encode(b.coords.Coordinate())}
+	if b.summary != nil {
+		st.Summary = b.summary()
+	}
+	return st, nil
 }
 func (statusBackend) Apply(context.Context, command.Type, any) (any, error) { return nil, errUnused }
 func (statusBackend) AppliedIndex() uint64                                  { return 0 }
@@ -198,6 +206,14 @@ type server struct {
 // regionOpts tunes startServer.
 type regionOpts struct {
 	claims string // the authoritative region its Status names; "" = the one it holds
+	// coords, when set, is the server's coordinate: in its Config and in
+	// its Status replies.
+	coords *vivaldi.Estimator
+	// summary, when set, gives the summary its Status replies carry.
+	summary func() []byte
+	// delay, when set, is how long each of its calls to the server at an
+	// address waits before it is sent: the network's round trip.
+	delay func(addr string) time.Duration
 }
 
 // startServer serves a server of region that holds authoritative to own
@@ -209,7 +225,23 @@ func startServer(t *testing.T, region, authoritative string, opts ...regionOpts)
 		t.Fatal(err)
 	}
 	s := &server{region: region, addr: ln.Addr().String(), local: newLocal(t, "raft-"+region)}
-	pool := serverrpc.NewPool(grpc.WithTransportCredentials(insecure.NewCredentials()))
+	var opt regionOpts
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if opt.delay != nil {
+		dialOpts = append(dialOpts, grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
+			cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(opt.delay(cc.Target())):
+			}
+			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}))
+	}
+	pool := serverrpc.NewPool(dialOpts...)
 	t.Cleanup(func() { _ = pool.Close() })
 	s.fed = New(Config{
 		Region: region, RPCAddr: s.addr, Authoritative: authoritative,
@@ -219,13 +251,14 @@ func startServer(t *testing.T, region, authoritative string, opts ...regionOpts)
 			return slices.Clone(s.peers), nil
 		},
 		Dial: pool, Local: s.local, ProbeInterval: 50 * time.Millisecond, PollWait: 300 * time.Millisecond,
+		Coordinates: opt.coords,
 	})
 	claims := authoritative
-	if len(opts) > 0 && opts[0].claims != "" {
-		claims = opts[0].claims
+	if opt.claims != "" {
+		claims = opt.claims
 	}
 	g := grpc.NewServer()
-	serverrpc.NewServer(statusBackend{region: region, leaderAddr: "raft-" + region, authoritative: claims},
+	serverrpc.NewServer(statusBackend{region: region, leaderAddr: "raft-" + region, authoritative: claims, coords: opt.coords, summary: opt.summary},
 		forward.New(forward.Config{Local: s.local}), s.fed).Register(g)
 	go func() { _ = g.Serve(ln) }()
 	t.Cleanup(g.Stop)

@@ -85,7 +85,8 @@ func TestProbe(t *testing.T) {
 	}
 	regions := eu.fed.Regions()
 	i := slices.IndexFunc(regions, func(r Region) bool { return r.Name == "us" })
-	if i < 0 || !regions[i].Healthy || regions[i].Leader != "raft-us" || regions[i].Latency == nil || *regions[i].Latency != slices.Min(p.rtts) {
+	if i < 0 || !regions[i].Healthy || regions[i].Leader != "raft-us" || regions[i].Latency == nil || *regions[i].Latency != slices.Min(p.rtts) ||
+		regions[i].LatencySource != LatencyProbe {
 		t.Fatalf("us as a region: %+v (round trips %v)", regions, p.rtts)
 	}
 

@@ -70,7 +70,7 @@ func (f *Federation) probe(ctx context.Context, addr string) {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	start := time.Now()
-	st, err := serverpb.NewServerClient(conn).Status(pctx, &serverpb.StatusRequest{})
+	st, err := serverpb.NewServerClient(conn).Status(pctx, &serverpb.StatusRequest{Caller: f.caller()})
 	rtt := time.Since(start)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -91,6 +91,7 @@ func (f *Federation) probe(ctx context.Context, addr string) {
 	if len(p.rtts) > rttWindow {
 		p.rtts = p.rtts[1:]
 	}
+	f.heard(p.region, addr, st, rtt, p.lastOK)
 	refused := p.claims != f.cfg.Authoritative
 	if refused && (!p.refused || time.Since(p.refusedAt) > time.Minute) {
 		f.log.Error("refusing to federate with a region that names another authoritative region", "event", "federation_conflict",

@@ -32,8 +32,14 @@ type LocalSandboxes interface {
 	SetTimeout(ctx context.Context, teamID, id string, seconds int) (*structs.Sandbox, error)
 }
 
-// Serve lets other regions reach this region's sandboxes through svc.
-func (f *Federation) Serve(svc LocalSandboxes) { f.sandboxes.Store(&svc) }
+// Serve lets other regions reach this region's sandboxes through svc,
+// and create sandboxes here when svc is also a Creator.
+func (f *Federation) Serve(svc LocalSandboxes) {
+	f.sandboxes.Store(&svc)
+	if c, ok := svc.(Creator); ok {
+		f.creator.Store(&c)
+	}
+}
 
 func (f *Federation) localSandboxes() (LocalSandboxes, error) {
 	p := f.sandboxes.Load()

@@ -143,9 +143,16 @@ func remoteApply(ctx context.Context, c serverpb.ServerClient, t command.Type, r
 // ends; any other outcome is final. call must return errors of a remote
 // call already converted with FromStatus.
 func (f *Forwarder) OnLeader(ctx context.Context, call func(ctx context.Context, local bool, c serverpb.ServerClient) error) error {
+	return f.OnLeaderWithin(ctx, f.cfg.AttemptTimeout, call)
+}
+
+// OnLeaderWithin is OnLeader with its own bound on one call to the
+// leader, for calls that take longer than a commit (a sandbox's cold
+// start).
+func (f *Forwarder) OnLeaderWithin(ctx context.Context, attempt time.Duration, call func(ctx context.Context, local bool, c serverpb.ServerClient) error) error {
 	deadline := time.Now().Add(f.cfg.MaxWait)
 	for {
-		err := f.tryLeader(ctx, call)
+		err := f.tryLeader(ctx, attempt, call)
 		if err == nil || !retryable(err) {
 			return err
 		}
@@ -164,7 +171,7 @@ func (f *Forwarder) OnLeader(ctx context.Context, call func(ctx context.Context,
 // records it in the state right after it wins).
 var errNoLeaderAddr = errors.New("forward: the leader's RPC address is not known yet")
 
-func (f *Forwarder) tryLeader(ctx context.Context, call func(ctx context.Context, local bool, c serverpb.ServerClient) error) error {
+func (f *Forwarder) tryLeader(ctx context.Context, attempt time.Duration, call func(ctx context.Context, local bool, c serverpb.ServerClient) error) error {
 	if f.cfg.Local.IsLeader() {
 		return call(ctx, true, nil)
 	}
@@ -180,12 +187,12 @@ func (f *Forwarder) tryLeader(ctx context.Context, call func(ctx context.Context
 	if err != nil {
 		return apperr.New(apperr.Unavailable, "leader %s at %s: %v", leader, addr, err)
 	}
-	actx, cancel := context.WithTimeout(ctx, f.cfg.AttemptTimeout)
+	actx, cancel := context.WithTimeout(ctx, attempt)
 	defer cancel()
 	err = call(actx, false, serverpb.NewServerClient(conn))
 	if err != nil && ctx.Err() == nil && actx.Err() != nil {
 		return apperr.New(apperr.Unavailable, "the leader %s at %s did not answer within %v (cut off?); a change sent to it may or may not have been applied",
-			leader, addr, f.cfg.AttemptTimeout)
+			leader, addr, attempt)
 	}
 	return err
 }

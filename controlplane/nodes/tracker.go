@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/serf/coordinate"
+
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/state"
@@ -82,6 +84,12 @@ type Heartbeat struct {
 	// container died) to their stop reason; the agent repeats them for a
 	// while, and the leader records each once.
 	Exited map[string]string
+	// Coord is the agent's network coordinate (package vivaldi); nil when
+	// it has none.
+	Coord *coordinate.Coordinate `json:",omitempty"`
+	// RTT is the round trip of the agent's previous heartbeat, to the
+	// server this one goes to; 0 when not measured.
+	RTT time.Duration `json:",omitempty"`
 }
 
 // clone returns a copy that shares nothing with hb.
@@ -91,6 +99,9 @@ func (hb Heartbeat) clone() Heartbeat {
 	hb.Sandboxes = slices.Clone(hb.Sandboxes)
 	hb.FreeSlots = maps.Clone(hb.FreeSlots)
 	hb.Exited = maps.Clone(hb.Exited)
+	if hb.Coord != nil {
+		hb.Coord = hb.Coord.Clone()
+	}
 	return hb
 }
 
@@ -101,6 +112,13 @@ type Reply struct {
 	// Interval is how often to beat; TTL how long silence may last before
 	// the node is marked DOWN.
 	Interval, TTL time.Duration
+	// Drain says the node is draining (a drain, or Nomad): it gets no new
+	// sandboxes, and its agent empties its warm pools until the drain ends.
+	Drain bool `json:",omitempty"`
+	// Coord is the network coordinate of the server that answered the
+	// agent (not the leader's when the beat was forwarded); nil when it
+	// has none.
+	Coord *coordinate.Coordinate `json:",omitempty"`
 }
 
 // Tracker follows the node agents' heartbeats on the leader.
@@ -202,7 +220,11 @@ func (t *Tracker) Heartbeat(ctx context.Context, hb Heartbeat) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return Reply{Kill: kill, Interval: t.cfg.Interval, TTL: t.cfg.TTL}, nil
+	drain := false
+	if n := t.cfg.Store.State().Snapshot().NodeByID(id); n != nil {
+		drain = n.Draining
+	}
+	return Reply{Kill: kill, Interval: t.cfg.Interval, TTL: t.cfg.TTL, Drain: drain}, nil
 }
 
 // register commits the node as READY when the state does not have it,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/hashicorp/serf/coordinate"
+
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/nodeagent/agentapi"
 )
@@ -24,6 +26,9 @@ type API interface {
 	// Events streams the team's sandbox events (of one sandbox when
 	// sandboxID is not empty) until ctx ends; the channel is then closed.
 	Events(ctx context.Context, teamID, sandboxID string) (<-chan structs.SandboxEvent, error)
+	// Preview places a sandbox without creating it and says where it would
+	// go and why.
+	Preview(ctx context.Context, teamID string, in CreateInput) (*structs.Placement, error)
 }
 
 // CreateInput is what a caller may ask of a new sandbox. Nil or zero fields
@@ -38,6 +43,18 @@ type CreateInput struct {
 	DiskMB         *int
 	Env            []structs.EnvVar
 	Metadata       []byte // JSON
+	// Regions the client prefers, best first (instead of Region, which
+	// names the one region to use); MaxLatencyMs bounds the estimated
+	// round trip to a region (0: no bound); ClientCoord is the client's
+	// own network coordinate, when it has one.
+	Regions      []string
+	MaxLatencyMs float64
+	ClientCoord  *coordinate.Coordinate
+	Labels       map[string]string // the node must carry every one
+	// Set by servers: the region of the server the request came in
+	// through, and the region step it ran, carried to the region chosen.
+	Origin     string
+	RegionStep []structs.PlacementRegion
 }
 
 // ListQuery filters and pages a team's sandboxes, newest first.

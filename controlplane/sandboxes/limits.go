@@ -78,7 +78,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 type resolved struct {
 	template Template
 	runtime  string
-	region   string
+	regions  []string // preferred, best first; none = any, nearest first
 	timeout  time.Duration
 	vcpus    float64
 	memoryMB int
@@ -95,7 +95,7 @@ func invalid(format string, args ...any) error {
 // regions, and fills in defaults.
 func (s *Service) resolveCreate(in CreateInput) (resolved, error) {
 	l := s.cfg.Limits
-	r := resolved{region: in.Region, timeout: l.DefaultTimeout,
+	r := resolved{timeout: l.DefaultTimeout,
 		vcpus: l.DefaultVCPUs, memoryMB: l.DefaultMemoryMB, diskMB: l.DefaultDiskMB}
 	name := in.Template
 	if name == "" {
@@ -123,11 +123,18 @@ func (s *Service) resolveCreate(in CreateInput) (resolved, error) {
 	if tmpl.MaxDiskMB > 0 {
 		maxDisk = min(maxDisk, tmpl.MaxDiskMB)
 	}
-	if r.region == "" {
-		r.region = s.cfg.Region
+	switch {
+	case in.Region != "" && len(in.Regions) > 0:
+		return r, invalid("give region (one region, no other) or regions (a preference list), not both")
+	case in.Region != "":
+		r.regions = []string{in.Region}
+	case len(in.Regions) > 0:
+		r.regions = slices.Clone(in.Regions)
+	case s.cfg.Regions == nil:
+		r.regions = []string{s.cfg.Region}
 	}
-	if r.region != s.cfg.Region {
-		return r, invalid("unknown region %q; this cluster serves region %q", r.region, s.cfg.Region)
+	if in.MaxLatencyMs < 0 {
+		return r, invalid("maxLatencyMs must be 0 (no bound) or more, got %g", in.MaxLatencyMs)
 	}
 	if in.TimeoutSeconds != nil {
 		t := *in.TimeoutSeconds

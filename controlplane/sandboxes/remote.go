@@ -18,6 +18,9 @@ type RemoteSandboxes interface {
 	Locate(ctx context.Context, teamID, id string) (sb *structs.Sandbox, agentAddr string, err error)
 	Terminate(ctx context.Context, teamID, id string) (*structs.Sandbox, error)
 	SetTimeout(ctx context.Context, teamID, id string, seconds int) (*structs.Sandbox, error)
+	// Create creates (or with preview only places) a sandbox in another
+	// region, whose leader chooses the node.
+	Create(ctx context.Context, region, teamID string, in CreateInput, preview bool) (*structs.Sandbox, *structs.Placement, error)
 }
 
 type localOnlyKey struct{}

@@ -4,23 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/codeint/codeint/controlplane/agents"
-	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/events"
 	"github.com/codeint/codeint/controlplane/state"
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/controlplane/telemetry"
-	"github.com/codeint/codeint/nodeagent/agentapi"
 	"github.com/codeint/codeint/placement"
 )
 
@@ -43,8 +39,17 @@ type Config struct {
 	Templates       []Template
 	DefaultTemplate string // the first template when empty
 	Limits          Limits
-	// Placement tunes node choice; the zero value is placement's default.
-	Placement      placement.Config
+	// Placement tunes placement; the zero value is placement's default.
+	Placement placement.Config
+	// Leader, on a server of a region of several, reaches the leader, which
+	// places; nil when this server always places (one server).
+	Leader Leader
+	// Live returns what a node's heartbeats say of it now (the leader
+	// knows); nil or ok false when unknown here.
+	Live func(nodeID string) (LiveNode, bool)
+	// Regions lists every region with its network coordinate and, for the
+	// others, their capacity summary; nil when this region is alone.
+	Regions        func() []placement.Region
 	Now            func() time.Time // time.Now when nil
 	ExpiryInterval time.Duration    // how often lifetimes are checked; 250 ms when zero
 	// Remote reaches the sandboxes of other regions; nil in a region of
@@ -66,6 +71,9 @@ type Config struct {
 type Service struct {
 	cfg Config
 	log *slog.Logger
+
+	placeMu  sync.Mutex
+	reserved map[string]reservation // sandbox id → what its create holds
 
 	mu        sync.Mutex
 	executing map[string]int // sandbox id → executions running on this server
@@ -89,7 +97,8 @@ func New(cfg Config) *Service {
 	if cfg.DefaultTemplate == "" && len(cfg.Templates) > 0 {
 		cfg.DefaultTemplate = cfg.Templates[0].Name
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, executing: map[string]int{}, stopping: map[string]bool{}}
+	return &Service{cfg: cfg, log: cfg.Logger, executing: map[string]int{}, stopping: map[string]bool{},
+		reserved: map[string]reservation{}}
 }
 
 func newID(prefix string) string {
@@ -98,128 +107,6 @@ func newID(prefix string) string {
 		panic(fmt.Sprintf("crypto/rand: %v", err)) // the kernel's RNG failing is not recoverable
 	}
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// Create validates, places, commits and starts a sandbox.
-func (s *Service) Create(ctx context.Context, teamID string, in CreateInput) (*structs.Sandbox, error) {
-	ctx, span := tracer.Start(ctx, "sandboxes.Create")
-	defer span.End()
-	start := s.cfg.Now()
-	r, err := s.resolveCreate(in)
-	if err != nil {
-		return nil, err
-	}
-	id := newID("sb_")
-	decision, err := s.place(placementRequest(teamID, id, r), r)
-	if err != nil {
-		return nil, err
-	}
-	agent, ok := s.cfg.Agents.Get(decision.NodeID)
-	if !ok {
-		return nil, apperr.New(apperr.Unavailable, "node %s was chosen but its agent is not reachable", decision.NodeID)
-	}
-
-	now := s.cfg.Now()
-	sb := structs.Sandbox{
-		ID: id, TeamID: teamID, Template: r.template.Name, Runtime: r.runtime, Region: r.region,
-		NodeID: decision.NodeID, State: structs.SandboxCreating,
-		VCPUs: r.vcpus, MemoryMB: r.memoryMB, DiskMB: r.diskMB,
-		TimeoutSeconds: int(r.timeout.Seconds()), Env: r.env, Metadata: r.metadata,
-		ExpiresAt: now.Add(r.timeout),
-	}
-	span.SetAttributes(attribute.String("sandbox_id", sb.ID), attribute.String("team_id", teamID))
-	log := s.log.With("sandbox_id", sb.ID, "team_id", teamID)
-	env := make(map[string]string, len(r.env))
-	for _, e := range r.env {
-		env[e.Name] = e.Value
-	}
-	if created, ok, err := s.createWarm(ctx, agent, sb, env, now); ok || err != nil {
-		if err == nil {
-			s.cfg.Metrics.SandboxCreated(ctx, s.cfg.Now().Sub(start))
-			log.Info("sandbox running", "event", "sandbox_running", "warm", true, "node_id", decision.NodeID)
-		}
-		return created, err
-	}
-	if _, err := s.cfg.Store.Apply(ctx, command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: now}); err != nil {
-		return nil, fmt.Errorf("commit sandbox %s: %w", sb.ID, err)
-	}
-	log.Info("sandbox placed", "event", "sandbox_placed", "node_id", decision.NodeID, "placement", decision.Explain())
-
-	sctx, cancel := context.WithTimeout(ctx, agentStartTimeout)
-	res, startErr := agent.StartSandbox(sctx, agentStart(sb, env))
-	cancel()
-	if startErr != nil {
-		log.Error("sandbox start failed", "event", "sandbox_start_failed", "error", startErr)
-		_, _ = s.update(context.WithoutCancel(ctx), command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxFailed,
-			StopReason: structs.StopReasonStartFailed, Error: startErr.Error()})
-		return nil, startError(sb.ID, startErr)
-	}
-	updated, err := s.update(ctx, command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxRunning,
-		ExpectStates: []structs.SandboxState{structs.SandboxCreating}})
-	if err != nil {
-		// Terminated or timed out while starting: do not leave it running.
-		stopOnAgent(ctx, agent, sb.ID)
-		return nil, fmt.Errorf("mark sandbox %s running: %w", sb.ID, err)
-	}
-	s.cfg.Metrics.SandboxCreated(ctx, s.cfg.Now().Sub(start))
-	log.Info("sandbox running", "event", "sandbox_running", "start_ms", res.Duration.Seconds()*1000)
-	return updated, nil
-}
-
-// createWarm serves a create from a warm sandbox when the node has one
-// ready: the claim binds it in microseconds, and one Raft entry records the
-// sandbox as RUNNING before the caller hears of it. If that commit fails
-// the claimed sandbox is stopped. ok is false when no warm sandbox was
-// ready (nothing happened; the caller starts cold).
-func (s *Service) createWarm(ctx context.Context, agent agentapi.Agent, sb structs.Sandbox, env map[string]string, now time.Time) (*structs.Sandbox, bool, error) {
-	wc, isWarm := agent.(agentapi.WarmClaimer)
-	if !isWarm {
-		return nil, false, nil
-	}
-	cctx, cancel := context.WithTimeout(ctx, agentClaimTimeout)
-	_, ok, err := wc.ClaimWarm(cctx, agentStart(sb, env))
-	cancel()
-	if err != nil || !ok {
-		return nil, false, nil // a failed claim is a miss: start cold
-	}
-	sb.State = structs.SandboxRunning
-	resp, err := s.cfg.Store.Apply(ctx, command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: now})
-	if err != nil {
-		stopOnAgent(ctx, agent, sb.ID)
-		return nil, true, fmt.Errorf("commit sandbox %s: %w", sb.ID, err)
-	}
-	created, isSandbox := resp.(*structs.Sandbox)
-	if !isSandbox {
-		return nil, true, fmt.Errorf("sandbox create of %s returned %T", sb.ID, resp)
-	}
-	return created, true, nil
-}
-
-// Bounds on calls to an agent, which may sit across a network that drops
-// packets (a partition): a call must not wait for TCP to give up.
-const (
-	agentClaimTimeout = 2 * time.Second  // a claim takes microseconds on the node
-	agentStartTimeout = 2 * time.Minute  // a cold start, gVisor's included, takes well under that
-	agentStopTimeout  = 30 * time.Second // a stop kills a cgroup and removes a bundle
-)
-
-// stopOnAgent stops a sandbox on its node, whatever happens to the
-// caller's request, within agentStopTimeout.
-func stopOnAgent(ctx context.Context, agent agentapi.Agent, id string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), agentStopTimeout)
-	defer cancel()
-	return agent.StopSandbox(ctx, id)
-}
-
-// startError gives an agent's start failure its API code.
-func startError(id string, err error) error {
-	switch {
-	case errors.Is(err, agentapi.ErrRuntimeUnavailable):
-		return apperr.New(apperr.FailedPrecondition, "sandbox %s could not be started: %v", id, err)
-	case errors.Is(err, agentapi.ErrNoCapacity):
-		return apperr.New(apperr.ResourceExhausted, "sandbox %s could not be started: %v", id, err)
-	}
-	return apperr.New(apperr.Unavailable, "sandbox %s could not be started: %v", id, err)
 }
 
 // update commits a change to a sandbox and returns it as committed.

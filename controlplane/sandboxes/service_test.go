@@ -21,6 +21,7 @@ import (
 
 // fakeAgent is a hand-written agent with function fields.
 type fakeAgent struct {
+	id      string // "n1" when empty
 	mu      sync.Mutex
 	running map[string]bool
 	start   func(agentapi.StartRequest) error
@@ -29,7 +30,12 @@ type fakeAgent struct {
 	envd func(id string) (net.Conn, error)
 }
 
-func (f *fakeAgent) NodeID() string { return "n1" }
+func (f *fakeAgent) NodeID() string {
+	if f.id == "" {
+		return "n1"
+	}
+	return f.id
+}
 func (f *fakeAgent) StartSandbox(_ context.Context, r agentapi.StartRequest) (agentapi.StartResult, error) {
 	if f.start != nil {
 		if err := f.start(r); err != nil {
@@ -39,7 +45,7 @@ func (f *fakeAgent) StartSandbox(_ context.Context, r agentapi.StartRequest) (ag
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.running[r.SandboxID] = true
-	return agentapi.StartResult{NodeID: "n1"}, nil
+	return agentapi.StartResult{NodeID: f.NodeID()}, nil
 }
 func (f *fakeAgent) StopSandbox(_ context.Context, id string) error {
 	f.mu.Lock()

@@ -108,6 +108,7 @@ func TestAuthorizerMatrix(t *testing.T) {
 		"ApplyGlobal":     {"server-r1", "server-r2"},
 		"GetSandbox":      {"server-r1", "server-r2"},
 		"SandboxOp":       {"server-r1", "server-r2"},
+		"CreateSandbox":   {"server-r1", "server-r2"},
 		// A method added later is the servers' own until someone says
 		// otherwise.
 		"SomethingNew": {"server-r1"},

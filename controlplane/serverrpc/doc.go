@@ -7,6 +7,12 @@
 // that only the leader may serve are forwarded to it by the handler when
 // this server is a follower; Apply itself is never forwarded twice.
 //
+// With coordinates on (Server.SetCoordinates, HeartbeaterConfig.Coordinates)
+// a heartbeat carries the agent's network coordinate and the round trip of
+// its previous beat, which the server the agent talked to observes (not
+// the leader it forwards to), and the reply carries that server's
+// coordinate, which the agent observes with the beat's round trip.
+//
 // Pool keeps one client connection per address, with the transport
 // credentials (mutual TLS in production) given once.
 package serverrpc

@@ -8,6 +8,7 @@ import (
 	"github.com/codeint/codeint/controlplane/forward"
 	"github.com/codeint/codeint/controlplane/nodes"
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 )
 
 // HeartbeaterConfig wires an agent's heartbeats to its region's servers.
@@ -23,6 +24,11 @@ type HeartbeaterConfig struct {
 	// Interval between beats until the first reply says otherwise.
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Coordinates, when set, is the agent's network coordinate (package
+	// vivaldi): every beat carries it, with the round trip of the
+	// previous beat to the same server, and the answering server's
+	// coordinate is observed with each beat's round trip.
+	Coordinates *vivaldi.Estimator
 }
 
 // Heartbeater sends an agent's heartbeats, staying with one server while
@@ -30,6 +36,10 @@ type HeartbeaterConfig struct {
 type Heartbeater struct {
 	cfg  HeartbeaterConfig
 	kick chan struct{}
+	// The last beat that was answered: by which server, in how long.
+	// Only Run's goroutine uses them.
+	lastServer string
+	lastRTT    time.Duration
 }
 
 // NewHeartbeater returns a heartbeater; call Run.
@@ -106,12 +116,25 @@ func (h *Heartbeater) beatOnce(ctx context.Context, current string) (beatResult,
 			lastErr = err
 			continue
 		}
+		sent := hb
+		if h.cfg.Coordinates != nil {
+			sent.Coord = h.cfg.Coordinates.Coordinate()
+			if addr == h.lastServer {
+				sent.RTT = h.lastRTT
+			}
+		}
 		bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		reply, err := SendHeartbeat(bctx, serverpb.NewServerClient(conn), hb)
+		start := time.Now()
+		reply, err := SendHeartbeat(bctx, serverpb.NewServerClient(conn), sent)
+		rtt := time.Since(start)
 		cancel()
 		if err != nil {
 			lastErr = err
 			continue
+		}
+		h.lastServer, h.lastRTT = addr, rtt
+		if reply.Coord != nil {
+			_ = h.cfg.Coordinates.Observe(addr, reply.Coord, rtt) // a rejected measurement changes nothing
 		}
 		if h.cfg.OnReply != nil {
 			h.cfg.OnReply(ctx, reply)

@@ -15,6 +15,7 @@ import (
 	"github.com/codeint/codeint/controlplane/forward"
 	"github.com/codeint/codeint/controlplane/nodes"
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
+	"github.com/codeint/codeint/controlplane/vivaldi"
 )
 
 // chunkSize is the size of the messages a snapshot is streamed in.
@@ -54,15 +55,19 @@ type Federation interface {
 	ListGlobal(ctx context.Context, req *serverpb.ListGlobalRequest) (*serverpb.ListGlobalReply, error)
 	ApplyGlobal(ctx context.Context, req *serverpb.ApplyGlobalRequest) (*serverpb.ApplyReply, error)
 	GetSandbox(ctx context.Context, req *serverpb.SandboxRequest) (*serverpb.SandboxReply, error)
+	CreateSandbox(ctx context.Context, req *serverpb.CreateRequest) (*serverpb.CreateReply, error)
+	// Heard learns of a server of another region that probed this one.
+	Heard(c *serverpb.Caller)
 	SandboxOp(ctx context.Context, req *serverpb.SandboxRequest) (*serverpb.SandboxReply, error)
 }
 
 // Server implements serverpb.ServerServer.
 type Server struct {
 	serverpb.UnimplementedServerServer
-	b   Backend
-	fwd *forward.Forwarder
-	fed Federation
+	b      Backend
+	fwd    *forward.Forwarder
+	fed    Federation
+	coords *vivaldi.Estimator // this server's coordinate (SetCoordinates); nil: off
 }
 
 // NewServer returns the handlers; fwd reaches the leader; fed, when not
@@ -86,6 +91,16 @@ func (s *Server) GetSandbox(ctx context.Context, req *serverpb.SandboxRequest) (
 		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server is not federated"))
 	}
 	r, err := s.fed.GetSandbox(ctx, req)
+	return r, forward.ToStatus(err)
+}
+
+// CreateSandbox creates a sandbox in this region for another region's
+// entry server or for a server of this region that is not the leader.
+func (s *Server) CreateSandbox(ctx context.Context, req *serverpb.CreateRequest) (*serverpb.CreateReply, error) {
+	if s.fed == nil {
+		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server does not create for other servers"))
+	}
+	r, err := s.fed.CreateSandbox(ctx, req)
 	return r, forward.ToStatus(err)
 }
 
@@ -156,6 +171,9 @@ func (s *Server) ReadIndex(ctx context.Context, _ *serverpb.ReadIndexRequest) (*
 
 // Status describes this server.
 func (s *Server) Status(_ context.Context, req *serverpb.StatusRequest) (*serverpb.StatusReply, error) {
+	if c := req.GetCaller(); c != nil && s.fed != nil {
+		s.fed.Heard(c)
+	}
 	st, err := s.b.Status(req.GetWithStateHash())
 	return st, forward.ToStatus(err)
 }
@@ -255,6 +273,7 @@ func (s *Server) Heartbeat(ctx context.Context, req *serverpb.HeartbeatRequest) 
 	if err := json.Unmarshal(req.GetHeartbeat(), &hb); err != nil {
 		return nil, forward.ToStatus(apperr.New(apperr.InvalidArgument, "heartbeat: %v", err))
 	}
+	s.observeAgent(ctx, hb)
 	var reply nodes.Reply
 	err := s.fwd.OnLeader(ctx, func(ctx context.Context, local bool, c serverpb.ServerClient) error {
 		if local {
@@ -262,13 +281,14 @@ func (s *Server) Heartbeat(ctx context.Context, req *serverpb.HeartbeatRequest) 
 			reply = r
 			return err
 		}
-		r, err := SendHeartbeat(ctx, c, hb)
+		r, err := SendHeartbeat(forwarding(ctx), c, hb)
 		reply = r
 		return err
 	})
 	if err != nil {
 		return nil, forward.ToStatus(err)
 	}
+	reply.Coord = s.coords.Coordinate() // the agent measured its round trip to this server, not to the leader
 	b, err := json.Marshal(reply)
 	if err != nil {
 		return nil, forward.ToStatus(fmt.Errorf("heartbeat reply: %w", err))

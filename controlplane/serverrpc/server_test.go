@@ -208,7 +208,7 @@ func TestApplyRefusesWhatItCannotDecode(t *testing.T) {
 	b := &fakeBackend{applyFn: func(command.Type, any) (any, error) { return nil, nil }}
 	c := client(t, serveLeader(t, b))
 	ctx := testCtx(t)
-	for _, typ := range []uint32{0, 9, 99, 127, 128 | 9, 1000} {
+	for _, typ := range []uint32{0, 10, 99, 127, 128 | 10, 1000} {
 		_, err := c.Apply(ctx, &serverpb.ApplyRequest{Type: typ, Payload: []byte(`{}`)})
 		if err = forward.FromStatus(err); apperr.CodeOf(err) != apperr.FailedPrecondition {
 			t.Errorf("type %d: %v, want FAILED_PRECONDITION", typ, err)

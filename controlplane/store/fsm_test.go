@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -624,9 +625,10 @@ func TestFSMResultTypesMatchNewResult(t *testing.T) {
 		command.NodeDown:      &command.NodeDownRequest{NodeID: "n1", At: t0},
 		command.ServerUpsert:  &command.ServerUpsertRequest{Server: structs.Server{ID: "srv_1"}},
 		command.ServerRemove:  &command.ServerRemoveRequest{ID: "srv_1"},
+		command.NodeDrain:     &command.NodeDrainRequest{NodeID: "n1", Draining: true, Reason: "operator", At: t0},
 	}
 	order := []command.Type{command.TeamUpsert, command.APIKeyUpsert, command.NodeUpsert, command.SandboxCreate,
-		command.SandboxUpdate, command.NodeDown, command.ServerUpsert, command.ServerRemove}
+		command.SandboxUpdate, command.NodeDown, command.ServerUpsert, command.ServerRemove, command.NodeDrain}
 	for typ := range 256 {
 		if command.Type(typ).Known() && reqs[command.Type(typ)] == nil {
 			t.Fatalf("no request for known type %v: add it to this test", command.Type(typ))
@@ -639,4 +641,32 @@ func TestFSMResultTypesMatchNewResult(t *testing.T) {
 			t.Errorf("%v: the FSM returns %v, NewResult gives %v", typ, got, want)
 		}
 	}
+}
+
+// A drain is kept through the agent's re-registration and ends only by
+// another NodeDrain; each change is one node event.
+func TestFSMNodeDrain(t *testing.T) {
+	tf := newTestFSM(t)
+	var events []structs.NodeEventType
+	tf.fsm.onNodeEvent = func(ev structs.NodeEvent) { events = append(events, ev.Type) }
+	tf.mustDo(t, command.NodeUpsert, &command.NodeUpsertRequest{Node: structs.Node{ID: "n1", Status: structs.NodeReady}})
+	resp := tf.mustDo(t, command.NodeDrain, &command.NodeDrainRequest{NodeID: "n1", Draining: true, Reason: "nomad: draining", At: t0})
+	if n := resp.(*structs.Node); !n.Draining || n.DrainReason != "nomad: draining" {
+		t.Fatalf("after the drain: %+v", n)
+	}
+	tf.mustDo(t, command.NodeDrain, &command.NodeDrainRequest{NodeID: "n1", Draining: true, Reason: "nomad: draining", At: t0})
+	tf.mustDo(t, command.NodeUpsert, &command.NodeUpsertRequest{Node: structs.Node{ID: "n1", Status: structs.NodeReady, VCPUs: 8}})
+	if n := tf.state.Snapshot().NodeByID("n1"); !n.Draining || n.VCPUs != 8 {
+		t.Fatalf("a re-registration must keep the drain: %+v", n)
+	}
+	tf.mustDo(t, command.NodeDrain, &command.NodeDrainRequest{NodeID: "n1", Draining: false, At: t0})
+	if n := tf.state.Snapshot().NodeByID("n1"); n.Draining || n.DrainReason != "" {
+		t.Fatalf("after the drain ended: %+v", n)
+	}
+	want := []structs.NodeEventType{structs.NodeEventRegistered, structs.NodeEventDrain, structs.NodeEventEligible}
+	if !slices.Equal(events, want) {
+		t.Fatalf("node events %v, want %v", events, want)
+	}
+	wantCode(t, tf.do(t, command.NodeDrain, &command.NodeDrainRequest{NodeID: "nope", Draining: true, At: t0}), apperr.NotFound, "not found")
+	wantCode(t, tf.do(t, command.NodeDrain, &command.NodeDrainRequest{NodeID: "n1", Draining: true}), apperr.InvalidArgument, "no time")
 }

@@ -45,6 +45,8 @@ func (f *fsm) apply(index uint64, data []byte) any {
 		return f.nodeUpsert(index, r)
 	case *command.NodeDownRequest:
 		return f.nodeDown(index, r)
+	case *command.NodeDrainRequest:
+		return f.nodeDrain(index, r)
 	case *command.ServerUpsertRequest:
 		return f.serverUpsert(index, r)
 	case *command.ServerRemoveRequest:
@@ -201,6 +203,9 @@ func updated(cur *structs.Sandbox, r *command.SandboxUpdateRequest, index uint64
 	}
 	if r.NodeID != "" {
 		sb.NodeID = r.NodeID
+	}
+	if r.Placement != nil {
+		sb.Placement = r.Placement
 	}
 	timeoutChanged := false
 	if r.ExpiresAt != nil && !r.ExpiresAt.Equal(sb.ExpiresAt) {

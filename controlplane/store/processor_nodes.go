@@ -16,7 +16,12 @@ func (f *fsm) nodeUpsert(index uint64, r *command.NodeUpsertRequest) any {
 	}
 	var evtType structs.NodeEventType
 	err := f.write(index, func(txn *state.WriteTxn) error {
-		switch prev := txn.NodeByID(node.ID); {
+		prev := txn.NodeByID(node.ID)
+		if prev != nil {
+			// A drain is the operator's or Nomad's, never the agent's.
+			node.Draining, node.DrainReason = prev.Draining, prev.DrainReason
+		}
+		switch {
 		case prev == nil:
 			evtType = structs.NodeEventRegistered
 		case prev.Status == structs.NodeDown && node.Status == structs.NodeReady:
@@ -115,4 +120,44 @@ func (f *fsm) emitNode(ev structs.NodeEvent) {
 	if f.onNodeEvent != nil {
 		f.onNodeEvent(ev)
 	}
+}
+
+// nodeDrain starts or ends a node's drain.
+func (f *fsm) nodeDrain(index uint64, r *command.NodeDrainRequest) any {
+	switch {
+	case r.NodeID == "":
+		return apperr.New(apperr.InvalidArgument, "node drain: the command names no node")
+	case r.At.IsZero():
+		return apperr.New(apperr.InvalidArgument, "node %s drain: the command has no time", r.NodeID)
+	}
+	var node *structs.Node
+	changed := false
+	err := f.write(index, func(txn *state.WriteTxn) error {
+		cur := txn.NodeByID(r.NodeID)
+		if cur == nil {
+			return apperr.New(apperr.NotFound, "node %s not found", r.NodeID)
+		}
+		if cur.Draining == r.Draining && (!r.Draining || cur.DrainReason == r.Reason) {
+			node = cur
+			return nil
+		}
+		n := *cur
+		n.Draining, n.DrainReason, n.UpdatedAt = r.Draining, r.Reason, r.At
+		if !r.Draining {
+			n.DrainReason = ""
+		}
+		node, changed = &n, true
+		return txn.UpsertNode(node)
+	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		evt := structs.NodeEventDrain
+		if !r.Draining {
+			evt = structs.NodeEventEligible
+		}
+		f.emitNode(structs.NodeEvent{Index: index, Type: evt, At: r.At, Node: node})
+	}
+	return result(node, nil)
 }

@@ -99,6 +99,8 @@ type Sandbox struct {
 	ExpiresAt      time.Time       `json:"expiresAt,omitzero"`
 	CreateIndex    uint64          `json:"createIndex"`
 	ModifyIndex    uint64          `json:"modifyIndex"`
+	// Placement explains the choice of region and node.
+	Placement *Placement `json:"placement,omitempty"`
 }
 
 // Copy returns a copy that may be changed without touching the original.
@@ -123,17 +125,23 @@ const (
 
 // Node is a node agent registered with its region's servers.
 type Node struct {
-	ID        string     `json:"id"`
-	Region    string     `json:"region"`
-	Zone      string     `json:"zone,omitempty"`
-	RPCAddr   string     `json:"rpcAddr,omitempty"` // the agent's gRPC address, which servers dial
-	Status    NodeStatus `json:"status"`
-	VCPUs     float64    `json:"vcpus"`
-	MemoryMB  int        `json:"memoryMB"`
-	DiskMB    int        `json:"diskMB"`
-	Templates []string   `json:"templates"`
-	Runtimes  []string   `json:"runtimes"` // OCI runtimes installed: RUNC, GVISOR
-	UpdatedAt time.Time  `json:"updatedAt"`
+	ID        string            `json:"id"`
+	Region    string            `json:"region"`
+	Zone      string            `json:"zone,omitempty"`
+	RPCAddr   string            `json:"rpcAddr,omitempty"` // the agent's gRPC address, which servers dial
+	Status    NodeStatus        `json:"status"`
+	VCPUs     float64           `json:"vcpus"`
+	MemoryMB  int               `json:"memoryMB"`
+	DiskMB    int               `json:"diskMB"`
+	Templates []string          `json:"templates"`
+	Runtimes  []string          `json:"runtimes"` // OCI runtimes installed: RUNC, GVISOR
+	Labels    map[string]string `json:"labels,omitempty"`
+	// Draining nodes take no new sandboxes and shrink their warm pools
+	// (a drain, or ineligible or down in Nomad); DrainReason says who
+	// asked.
+	Draining    bool      `json:"draining,omitempty"`
+	DrainReason string    `json:"drainReason,omitempty"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // SandboxEventType says what changed about a sandbox.
@@ -164,6 +172,8 @@ const (
 	NodeEventRegistered NodeEventType = "REGISTERED" // a node the state did not know
 	NodeEventDown       NodeEventType = "DOWN"       // the node went silent; its sandboxes are LOST
 	NodeEventReady      NodeEventType = "READY"      // a DOWN node came back
+	NodeEventDrain      NodeEventType = "DRAIN"      // the node takes no new sandboxes
+	NodeEventEligible   NodeEventType = "ELIGIBLE"   // a drain ended
 )
 
 // NodeEvent is published after Raft applies a change to a node's health.

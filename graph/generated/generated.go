@@ -182,14 +182,16 @@ type ComplexityRoot struct {
 	}
 
 	Node struct {
-		ID        func(childComplexity int) int
-		MemoryMb  func(childComplexity int) int
-		Region    func(childComplexity int) int
-		Runtimes  func(childComplexity int) int
-		Status    func(childComplexity int) int
-		Templates func(childComplexity int) int
-		Vcpus     func(childComplexity int) int
-		Zone      func(childComplexity int) int
+		DrainReason func(childComplexity int) int
+		Draining    func(childComplexity int) int
+		ID          func(childComplexity int) int
+		MemoryMb    func(childComplexity int) int
+		Region      func(childComplexity int) int
+		Runtimes    func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Templates   func(childComplexity int) int
+		Vcpus       func(childComplexity int) int
+		Zone        func(childComplexity int) int
 	}
 
 	NodeEvent struct {
@@ -209,6 +211,39 @@ type ComplexityRoot struct {
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
+	}
+
+	Placement struct {
+		Attempts    func(childComplexity int) int
+		Examined    func(childComplexity int) int
+		Excluded    func(childComplexity int) int
+		Explanation func(childComplexity int) int
+		Feasible    func(childComplexity int) int
+		NodeID      func(childComplexity int) int
+		Region      func(childComplexity int) int
+		Regions     func(childComplexity int) int
+		RunnersUp   func(childComplexity int) int
+		Score       func(childComplexity int) int
+		Scores      func(childComplexity int) int
+	}
+
+	PlacementCandidate struct {
+		NodeID func(childComplexity int) int
+		Score  func(childComplexity int) int
+	}
+
+	PlacementRegion struct {
+		Chosen    func(childComplexity int) int
+		LatencyMs func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		Region    func(childComplexity int) int
+		Score     func(childComplexity int) int
+	}
+
+	PlacementScore struct {
+		Name   func(childComplexity int) int
+		Value  func(childComplexity int) int
+		Weight func(childComplexity int) int
 	}
 
 	Process struct {
@@ -238,20 +273,21 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Cluster   func(childComplexity int) int
-		Contexts  func(childComplexity int, sandboxID string) int
-		Exists    func(childComplexity int, sandboxID string, path string) int
-		Languages func(childComplexity int, template string) int
-		ListFiles func(childComplexity int, sandboxID string, path string, depth *int, hash *bool) int
-		Processes func(childComplexity int, sandboxID string) int
-		ReadFile  func(childComplexity int, sandboxID string, path string, encoding *model.Encoding) int
-		Regions   func(childComplexity int) int
-		Sandbox   func(childComplexity int, id string, consistency *model.Consistency) int
-		Sandboxes func(childComplexity int, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) int
-		Stat      func(childComplexity int, sandboxID string, path string, hash *bool) int
-		Templates func(childComplexity int) int
-		Usage     func(childComplexity int, from time.Time, to time.Time) int
-		Viewer    func(childComplexity int) int
+		Cluster          func(childComplexity int) int
+		Contexts         func(childComplexity int, sandboxID string) int
+		Exists           func(childComplexity int, sandboxID string, path string) int
+		Languages        func(childComplexity int, template string) int
+		ListFiles        func(childComplexity int, sandboxID string, path string, depth *int, hash *bool) int
+		PlacementPreview func(childComplexity int, input model.CreateSandboxInput) int
+		Processes        func(childComplexity int, sandboxID string) int
+		ReadFile         func(childComplexity int, sandboxID string, path string, encoding *model.Encoding) int
+		Regions          func(childComplexity int) int
+		Sandbox          func(childComplexity int, id string, consistency *model.Consistency) int
+		Sandboxes        func(childComplexity int, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) int
+		Stat             func(childComplexity int, sandboxID string, path string, hash *bool) int
+		Templates        func(childComplexity int) int
+		Usage            func(childComplexity int, from time.Time, to time.Time) int
+		Viewer           func(childComplexity int) int
 	}
 
 	Region struct {
@@ -272,6 +308,7 @@ type ComplexityRoot struct {
 		MemoryMb       func(childComplexity int) int
 		Metadata       func(childComplexity int) int
 		NodeID         func(childComplexity int) int
+		Placement      func(childComplexity int) int
 		Region         func(childComplexity int) int
 		Runtime        func(childComplexity int) int
 		StartedAt      func(childComplexity int) int
@@ -380,6 +417,7 @@ type QueryResolver interface {
 	Stat(ctx context.Context, sandboxID string, path string, hash *bool) (*model.FileInfo, error)
 	Exists(ctx context.Context, sandboxID string, path string) (bool, error)
 	ListFiles(ctx context.Context, sandboxID string, path string, depth *int, hash *bool) ([]*model.FileInfo, error)
+	PlacementPreview(ctx context.Context, input model.CreateSandboxInput) (*model.Placement, error)
 	Sandbox(ctx context.Context, id string, consistency *model.Consistency) (*model.Sandbox, error)
 	Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) (*model.SandboxConnection, error)
 	Usage(ctx context.Context, from time.Time, to time.Time) (*model.UsageReport, error)
@@ -1116,6 +1154,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.WriteFile(childComplexity, args["sandboxId"].(string), args["path"].(string), args["content"].(string), args["encoding"].(*model.Encoding)), true
 
+	case "Node.drainReason":
+		if e.ComplexityRoot.Node.DrainReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.DrainReason(childComplexity), true
+	case "Node.draining":
+		if e.ComplexityRoot.Node.Draining == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Draining(childComplexity), true
 	case "Node.id":
 		if e.ComplexityRoot.Node.ID == nil {
 			break
@@ -1227,6 +1277,136 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "Placement.attempts":
+		if e.ComplexityRoot.Placement.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Attempts(childComplexity), true
+	case "Placement.examined":
+		if e.ComplexityRoot.Placement.Examined == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Examined(childComplexity), true
+	case "Placement.excluded":
+		if e.ComplexityRoot.Placement.Excluded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Excluded(childComplexity), true
+	case "Placement.explanation":
+		if e.ComplexityRoot.Placement.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Explanation(childComplexity), true
+	case "Placement.feasible":
+		if e.ComplexityRoot.Placement.Feasible == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Feasible(childComplexity), true
+	case "Placement.nodeId":
+		if e.ComplexityRoot.Placement.NodeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.NodeID(childComplexity), true
+	case "Placement.region":
+		if e.ComplexityRoot.Placement.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Region(childComplexity), true
+	case "Placement.regions":
+		if e.ComplexityRoot.Placement.Regions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Regions(childComplexity), true
+	case "Placement.runnersUp":
+		if e.ComplexityRoot.Placement.RunnersUp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.RunnersUp(childComplexity), true
+	case "Placement.score":
+		if e.ComplexityRoot.Placement.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Score(childComplexity), true
+	case "Placement.scores":
+		if e.ComplexityRoot.Placement.Scores == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Placement.Scores(childComplexity), true
+
+	case "PlacementCandidate.nodeId":
+		if e.ComplexityRoot.PlacementCandidate.NodeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementCandidate.NodeID(childComplexity), true
+	case "PlacementCandidate.score":
+		if e.ComplexityRoot.PlacementCandidate.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementCandidate.Score(childComplexity), true
+
+	case "PlacementRegion.chosen":
+		if e.ComplexityRoot.PlacementRegion.Chosen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementRegion.Chosen(childComplexity), true
+	case "PlacementRegion.latencyMs":
+		if e.ComplexityRoot.PlacementRegion.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementRegion.LatencyMs(childComplexity), true
+	case "PlacementRegion.reason":
+		if e.ComplexityRoot.PlacementRegion.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementRegion.Reason(childComplexity), true
+	case "PlacementRegion.region":
+		if e.ComplexityRoot.PlacementRegion.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementRegion.Region(childComplexity), true
+	case "PlacementRegion.score":
+		if e.ComplexityRoot.PlacementRegion.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementRegion.Score(childComplexity), true
+
+	case "PlacementScore.name":
+		if e.ComplexityRoot.PlacementScore.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementScore.Name(childComplexity), true
+	case "PlacementScore.value":
+		if e.ComplexityRoot.PlacementScore.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementScore.Value(childComplexity), true
+	case "PlacementScore.weight":
+		if e.ComplexityRoot.PlacementScore.Weight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementScore.Weight(childComplexity), true
 
 	case "Process.args":
 		if e.ComplexityRoot.Process.Args == nil {
@@ -1384,6 +1564,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ListFiles(childComplexity, args["sandboxId"].(string), args["path"].(string), args["depth"].(*int), args["hash"].(*bool)), true
+	case "Query.placementPreview":
+		if e.ComplexityRoot.Query.PlacementPreview == nil {
+			break
+		}
+
+		args, err := ec.field_Query_placementPreview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PlacementPreview(childComplexity, args["input"].(model.CreateSandboxInput)), true
 	case "Query.processes":
 		if e.ComplexityRoot.Query.Processes == nil {
 			break
@@ -1554,6 +1745,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Sandbox.NodeID(childComplexity), true
+	case "Sandbox.placement":
+		if e.ComplexityRoot.Sandbox.Placement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sandbox.Placement(childComplexity), true
 	case "Sandbox.region":
 		if e.ComplexityRoot.Sandbox.Region == nil {
 			break
@@ -1826,6 +2023,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("CommandInput", ec.unmarshalInputCommandInput),
+			graphql.NewInputUnmarshaler("CoordinateInput", ec.unmarshalInputCoordinateInput),
 			graphql.NewInputUnmarshaler("CreateSandboxInput", ec.unmarshalInputCreateSandboxInput),
 			graphql.NewInputUnmarshaler("EnvVarInput", ec.unmarshalInputEnvVarInput),
 			graphql.NewInputUnmarshaler("ExecuteInput", ec.unmarshalInputExecuteInput),
@@ -2384,6 +2582,10 @@ enum NodeEventType {
   REGISTERED
   DOWN
   READY
+  "The node takes no new sandboxes (drained, or ineligible or down in Nomad)."
+  DRAIN
+  "A drain ended."
+  ELIGIBLE
 }
 
 enum NodeStatus {
@@ -2412,6 +2614,81 @@ type Node {
   memoryMB: Int!
   runtimes: [Runtime!]!
   templates: [String!]!
+  "It takes no new sandboxes; drainReason says who asked."
+  draining: Boolean!
+  drainReason: String
+}
+`, BuiltIn: false},
+	{Name: "../schema/placement.graphqls", Input: `extend type Query {
+  """
+  Where a sandbox with this input would be placed, and why, without
+  creating or reserving anything (a dry run of createSandbox's placement).
+  """
+  placementPreview(input: CreateSandboxInput!): Placement!
+}
+
+"""
+Where a sandbox was placed and why. The region step ranks the regions by
+the client's estimated latency (Vivaldi coordinates), their free capacity
+and warm pools; the node step scores the region's feasible nodes.
+"""
+type Placement {
+  region: String!
+  "The node chosen; null in a preview of another region, whose leader chooses."
+  nodeId: String
+  "The node's final score, the weighted mean of scores."
+  score: Float!
+  "The node's score breakdown: latency, binpack or spread, warm, in-flight, anti-affinity."
+  scores: [PlacementScore!]!
+  "Feasible nodes compared and not chosen, best first."
+  runnersUp: [PlacementCandidate!]!
+  "Every region considered: the chosen one, the fallbacks, and those that could not take it with why."
+  regions: [PlacementRegion!]!
+  "Nodes looked at, and how many of them were feasible."
+  examined: Int!
+  feasible: Int!
+  "Nodes tried: more than 1 when a node refused because its capacity raced."
+  attempts: Int!
+  "Nodes that refused the start, with why."
+  excluded: [String!]!
+  "The same, in a few lines of text."
+  explanation: String!
+}
+
+"One scorer's verdict in [0, 1] and its weight."
+type PlacementScore {
+  name: String!
+  value: Float!
+  weight: Float!
+}
+
+"A node compared and not chosen."
+type PlacementCandidate {
+  nodeId: String!
+  score: Float!
+}
+
+"One region of the region step."
+type PlacementRegion {
+  region: String!
+  "The client's estimated round trip to the region; null when unknown."
+  latencyMs: Float
+  score: Float!
+  "Why the region could not take the sandbox; null when it could."
+  reason: String
+  "The region the sandbox went to."
+  chosen: Boolean!
+}
+
+"""
+A client's network coordinate (Vivaldi, as hashicorp/serf/coordinate keeps
+it: vec in seconds), for placement by estimated latency.
+"""
+input CoordinateInput {
+  vec: [Float!]!
+  error: Float
+  height: Float
+  adjustment: Float
 }
 `, BuiltIn: false},
 	{Name: "../schema/sandbox.graphqls", Input: `extend type Query {
@@ -2469,7 +2746,14 @@ input EnvVarInput {
 "What to create; absent fields take the server's defaults."
 input CreateSandboxInput {
   template: String
+  "The one region to use. Without it (and without regions) the nearest region with room, by estimated latency."
   region: String
+  "Regions to prefer, best first; others only within maxLatencyMs. Not with region."
+  regions: [String!]
+  "The most estimated round trip, in ms, from the client to the sandbox's region; none when absent."
+  maxLatencyMs: Float
+  "The client's own network coordinate; without it latency counts from the region of the server the request came in through."
+  clientCoordinate: CoordinateInput
   "The isolation: RUNC (namespaces, cgroups, seccomp) or GVISOR (a user-space kernel); the template's default when absent."
   runtime: Runtime
   timeoutSeconds: Int
@@ -2505,6 +2789,8 @@ type Sandbox {
   metadata: JSON
   "The names of the sandbox's environment variables; values are never shown."
   envNames: [String!]!
+  "Where the sandbox was placed and why."
+  placement: Placement
 }
 
 "A page of sandboxes."
@@ -2880,6 +3166,10 @@ func (ec *executionContext) childFields_Node(ctx context.Context, field graphql.
 		return ec.fieldContext_Node_runtimes(ctx, field)
 	case "templates":
 		return ec.fieldContext_Node_templates(ctx, field)
+	case "draining":
+		return ec.fieldContext_Node_draining(ctx, field)
+	case "drainReason":
+		return ec.fieldContext_Node_drainReason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Node", field.Name)
 }
@@ -2908,6 +3198,72 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Placement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "region":
+		return ec.fieldContext_Placement_region(ctx, field)
+	case "nodeId":
+		return ec.fieldContext_Placement_nodeId(ctx, field)
+	case "score":
+		return ec.fieldContext_Placement_score(ctx, field)
+	case "scores":
+		return ec.fieldContext_Placement_scores(ctx, field)
+	case "runnersUp":
+		return ec.fieldContext_Placement_runnersUp(ctx, field)
+	case "regions":
+		return ec.fieldContext_Placement_regions(ctx, field)
+	case "examined":
+		return ec.fieldContext_Placement_examined(ctx, field)
+	case "feasible":
+		return ec.fieldContext_Placement_feasible(ctx, field)
+	case "attempts":
+		return ec.fieldContext_Placement_attempts(ctx, field)
+	case "excluded":
+		return ec.fieldContext_Placement_excluded(ctx, field)
+	case "explanation":
+		return ec.fieldContext_Placement_explanation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Placement", field.Name)
+}
+
+func (ec *executionContext) childFields_PlacementCandidate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodeId":
+		return ec.fieldContext_PlacementCandidate_nodeId(ctx, field)
+	case "score":
+		return ec.fieldContext_PlacementCandidate_score(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlacementCandidate", field.Name)
+}
+
+func (ec *executionContext) childFields_PlacementRegion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "region":
+		return ec.fieldContext_PlacementRegion_region(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_PlacementRegion_latencyMs(ctx, field)
+	case "score":
+		return ec.fieldContext_PlacementRegion_score(ctx, field)
+	case "reason":
+		return ec.fieldContext_PlacementRegion_reason(ctx, field)
+	case "chosen":
+		return ec.fieldContext_PlacementRegion_chosen(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlacementRegion", field.Name)
+}
+
+func (ec *executionContext) childFields_PlacementScore(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_PlacementScore_name(ctx, field)
+	case "value":
+		return ec.fieldContext_PlacementScore_value(ctx, field)
+	case "weight":
+		return ec.fieldContext_PlacementScore_weight(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlacementScore", field.Name)
 }
 
 func (ec *executionContext) childFields_Process(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3004,6 +3360,8 @@ func (ec *executionContext) childFields_Sandbox(ctx context.Context, field graph
 		return ec.fieldContext_Sandbox_metadata(ctx, field)
 	case "envNames":
 		return ec.fieldContext_Sandbox_envNames(ctx, field)
+	case "placement":
+		return ec.fieldContext_Sandbox_placement(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Sandbox", field.Name)
 }
@@ -3909,6 +4267,20 @@ func (ec *executionContext) field_Query_listFiles_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["hash"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_placementPreview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSandboxInput, error) {
+			return ec.unmarshalNCreateSandboxInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreateSandboxInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -7213,6 +7585,52 @@ func (ec *executionContext) fieldContext_Node_templates(_ context.Context, field
 	return graphql.NewScalarFieldContext("Node", field, false, false, "String")
 }
 
+func (ec *executionContext) _Node_draining(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_draining(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Draining, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_draining(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Node_drainReason(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_drainReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DrainReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Node_drainReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Node", field, false, false, "String")
+}
+
 func (ec *executionContext) _NodeEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.NodeEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7450,6 +7868,516 @@ func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Placement_region(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_region(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Region, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "String")
+}
+
+func (ec *executionContext) _Placement_nodeId(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_nodeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NodeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_nodeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "String")
+}
+
+func (ec *executionContext) _Placement_score(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Placement_scores(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_scores(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scores, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PlacementScore) graphql.Marshaler {
+			return ec.marshalNPlacementScore2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementScoreᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_scores(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Placement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlacementScore(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Placement_runnersUp(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_runnersUp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunnersUp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PlacementCandidate) graphql.Marshaler {
+			return ec.marshalNPlacementCandidate2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementCandidateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_runnersUp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Placement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlacementCandidate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Placement_regions(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_regions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Regions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PlacementRegion) graphql.Marshaler {
+			return ec.marshalNPlacementRegion2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementRegionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_regions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Placement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlacementRegion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Placement_examined(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_examined(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Examined, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_examined(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Placement_feasible(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_feasible(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Feasible, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_feasible(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Placement_attempts(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Placement_excluded(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_excluded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Excluded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_excluded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "String")
+}
+
+func (ec *executionContext) _Placement_explanation(ctx context.Context, field graphql.CollectedField, obj *model.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Placement_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Explanation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Placement_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Placement", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlacementCandidate_nodeId(ctx context.Context, field graphql.CollectedField, obj *model.PlacementCandidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementCandidate_nodeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NodeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementCandidate_nodeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementCandidate", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlacementCandidate_score(ctx context.Context, field graphql.CollectedField, obj *model.PlacementCandidate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementCandidate_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementCandidate_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementCandidate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PlacementRegion_region(ctx context.Context, field graphql.CollectedField, obj *model.PlacementRegion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementRegion_region(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Region, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementRegion_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementRegion", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlacementRegion_latencyMs(ctx context.Context, field graphql.CollectedField, obj *model.PlacementRegion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementRegion_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementRegion_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementRegion", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PlacementRegion_score(ctx context.Context, field graphql.CollectedField, obj *model.PlacementRegion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementRegion_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementRegion_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementRegion", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PlacementRegion_reason(ctx context.Context, field graphql.CollectedField, obj *model.PlacementRegion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementRegion_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementRegion_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementRegion", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlacementRegion_chosen(ctx context.Context, field graphql.CollectedField, obj *model.PlacementRegion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementRegion_chosen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Chosen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementRegion_chosen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementRegion", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PlacementScore_name(ctx context.Context, field graphql.CollectedField, obj *model.PlacementScore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementScore_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementScore_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementScore", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlacementScore_value(ctx context.Context, field graphql.CollectedField, obj *model.PlacementScore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementScore_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementScore_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementScore", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PlacementScore_weight(ctx context.Context, field graphql.CollectedField, obj *model.PlacementScore) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementScore_weight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Weight, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementScore_weight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementScore", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Process_pid(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
@@ -8288,6 +9216,50 @@ func (ec *executionContext) fieldContext_Query_listFiles(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_placementPreview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_placementPreview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PlacementPreview(ctx, fc.Args["input"].(model.CreateSandboxInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Placement) graphql.Marshaler {
+			return ec.marshalNPlacement2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_placementPreview(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Placement(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_placementPreview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_sandbox(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9023,6 +9995,38 @@ func (ec *executionContext) _Sandbox_envNames(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Sandbox_envNames(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Sandbox", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sandbox_placement(ctx context.Context, field graphql.CollectedField, obj *model.Sandbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sandbox_placement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Placement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Placement) graphql.Marshaler {
+			return ec.marshalOPlacement2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacement(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Sandbox_placement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Sandbox",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Placement(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SandboxConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SandboxConnection) (ret graphql.Marshaler) {
@@ -11024,6 +12028,69 @@ func UnmarshalCommandInput(ctx context.Context, raw any) (model.CommandInput, er
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCoordinateInput(ctx context.Context, obj any) (model.CoordinateInput, error) {
+	var it model.CoordinateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"vec", "error", "height", "adjustment"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "vec":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vec"))
+			data, err := ec.unmarshalNFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Vec = data
+		case "error":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("error"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Error = data
+		case "height":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("height"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Height = data
+		case "adjustment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("adjustment"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Adjustment = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCoordinateInput unmarshals raw into the CoordinateInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCoordinateInput(ctx context.Context, raw any) (model.CoordinateInput, error) {
+	var out model.CoordinateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CoordinateInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context, obj any) (model.CreateSandboxInput, error) {
 	var it model.CreateSandboxInput
 	if obj == nil {
@@ -11035,7 +12102,7 @@ func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"template", "region", "runtime", "timeoutSeconds", "vcpus", "memoryMB", "diskMB", "env", "metadata"}
+	fieldsInOrder := [...]string{"template", "region", "regions", "maxLatencyMs", "clientCoordinate", "runtime", "timeoutSeconds", "vcpus", "memoryMB", "diskMB", "env", "metadata"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11056,6 +12123,27 @@ func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context
 				return it, err
 			}
 			it.Region = data
+		case "regions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("regions"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Regions = data
+		case "maxLatencyMs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxLatencyMs"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxLatencyMs = data
+		case "clientCoordinate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientCoordinate"))
+			data, err := ec.unmarshalOCoordinateInput2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCoordinateInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientCoordinate = data
 		case "runtime":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runtime"))
 			data, err := ec.unmarshalORuntime2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx, v)
@@ -12456,6 +13544,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "draining":
+			out.Values[i] = ec._Node_draining(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "drainReason":
+			out.Values[i] = ec._Node_drainReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12587,6 +13685,223 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "hasNextPage":
 			out.Values[i] = ec._PageInfo_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var placementImplementors = []string{"Placement"}
+
+func (ec *executionContext) _Placement(ctx context.Context, sel ast.SelectionSet, obj *model.Placement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, placementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Placement")
+		case "region":
+			out.Values[i] = ec._Placement_region(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodeId":
+			out.Values[i] = ec._Placement_nodeId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._Placement_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scores":
+			out.Values[i] = ec._Placement_scores(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runnersUp":
+			out.Values[i] = ec._Placement_runnersUp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "regions":
+			out.Values[i] = ec._Placement_regions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "examined":
+			out.Values[i] = ec._Placement_examined(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "feasible":
+			out.Values[i] = ec._Placement_feasible(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._Placement_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "excluded":
+			out.Values[i] = ec._Placement_excluded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "explanation":
+			out.Values[i] = ec._Placement_explanation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var placementCandidateImplementors = []string{"PlacementCandidate"}
+
+func (ec *executionContext) _PlacementCandidate(ctx context.Context, sel ast.SelectionSet, obj *model.PlacementCandidate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, placementCandidateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlacementCandidate")
+		case "nodeId":
+			out.Values[i] = ec._PlacementCandidate_nodeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._PlacementCandidate_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var placementRegionImplementors = []string{"PlacementRegion"}
+
+func (ec *executionContext) _PlacementRegion(ctx context.Context, sel ast.SelectionSet, obj *model.PlacementRegion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, placementRegionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlacementRegion")
+		case "region":
+			out.Values[i] = ec._PlacementRegion_region(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "latencyMs":
+			out.Values[i] = ec._PlacementRegion_latencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._PlacementRegion_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PlacementRegion_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "chosen":
+			out.Values[i] = ec._PlacementRegion_chosen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var placementScoreImplementors = []string{"PlacementScore"}
+
+func (ec *executionContext) _PlacementScore(ctx context.Context, sel ast.SelectionSet, obj *model.PlacementScore) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, placementScoreImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlacementScore")
+		case "name":
+			out.Values[i] = ec._PlacementScore_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._PlacementScore_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "weight":
+			out.Values[i] = ec._PlacementScore_weight(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12861,6 +14176,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_listFiles(ctx, field)
 				})
+		case "placementPreview":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_placementPreview(ctx, field)
+				})
 		case "sandbox":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -13062,6 +14383,11 @@ func (ec *executionContext) _Sandbox(ctx context.Context, sel ast.SelectionSet, 
 		case "envNames":
 			out.Values[i] = ec._Sandbox_envNames(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "placement":
+			out.Values[i] = ec._Sandbox_placement(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -14012,6 +15338,35 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) unmarshalNFloat2ᚕfloat64ᚄ(ctx context.Context, v any) ([]float64, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]float64, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFloat2float64(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNFloat2ᚕfloat64ᚄ(ctx context.Context, sel ast.SelectionSet, v []float64) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNFloat2float64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -14189,6 +15544,86 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋcodeintᚋcodeint
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPlacement2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacement(ctx context.Context, sel ast.SelectionSet, v *model.Placement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Placement!")
+		return graphql.Null
+	}
+	return ec._Placement(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPlacementCandidate2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementCandidateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PlacementCandidate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlacementCandidate2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementCandidate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlacementCandidate2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementCandidate(ctx context.Context, sel ast.SelectionSet, v *model.PlacementCandidate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlacementCandidate!")
+		return graphql.Null
+	}
+	return ec._PlacementCandidate(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPlacementRegion2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementRegionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PlacementRegion) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlacementRegion2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementRegion(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlacementRegion2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementRegion(ctx context.Context, sel ast.SelectionSet, v *model.PlacementRegion) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlacementRegion!")
+		return graphql.Null
+	}
+	return ec._PlacementRegion(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPlacementScore2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementScoreᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PlacementScore) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlacementScore2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementScore(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlacementScore2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacementScore(ctx context.Context, sel ast.SelectionSet, v *model.PlacementScore) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlacementScore!")
+		return graphql.Null
+	}
+	return ec._PlacementScore(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNProcess2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Process) graphql.Marshaler {
@@ -14694,6 +16129,14 @@ func (ec *executionContext) marshalOConsistency2ᚖgithubᚗcomᚋcodeintᚋcode
 	return v
 }
 
+func (ec *executionContext) unmarshalOCoordinateInput2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCoordinateInput(ctx context.Context, v any) (*model.CoordinateInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCoordinateInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOEncoding2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐEncoding(ctx context.Context, v any) (*model.Encoding, error) {
 	if v == nil {
 		return nil, nil
@@ -14803,6 +16246,13 @@ func (ec *executionContext) marshalOJSON2encodingᚋjsonᚐRawMessage(ctx contex
 	_ = ctx
 	res := model.MarshalRawJSON(v)
 	return res
+}
+
+func (ec *executionContext) marshalOPlacement2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacement(ctx context.Context, sel ast.SelectionSet, v *model.Placement) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Placement(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOProcessExit2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessExit(ctx context.Context, sel ast.SelectionSet, v *model.ProcessExit) graphql.Marshaler {

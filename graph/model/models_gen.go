@@ -102,10 +102,26 @@ type Context struct {
 	Busy bool `json:"busy"`
 }
 
+// A client's network coordinate (Vivaldi, as hashicorp/serf/coordinate keeps
+// it: vec in seconds), for placement by estimated latency.
+type CoordinateInput struct {
+	Vec        []float64 `json:"vec"`
+	Error      *float64  `json:"error,omitempty"`
+	Height     *float64  `json:"height,omitempty"`
+	Adjustment *float64  `json:"adjustment,omitempty"`
+}
+
 // What to create; absent fields take the server's defaults.
 type CreateSandboxInput struct {
 	Template *string `json:"template,omitempty"`
-	Region   *string `json:"region,omitempty"`
+	// The one region to use. Without it (and without regions) the nearest region with room, by estimated latency.
+	Region *string `json:"region,omitempty"`
+	// Regions to prefer, best first; others only within maxLatencyMs. Not with region.
+	Regions []string `json:"regions,omitempty"`
+	// The most estimated round trip, in ms, from the client to the sandbox's region; none when absent.
+	MaxLatencyMs *float64 `json:"maxLatencyMs,omitempty"`
+	// The client's own network coordinate; without it latency counts from the region of the server the request came in through.
+	ClientCoordinate *CoordinateInput `json:"clientCoordinate,omitempty"`
 	// The isolation: RUNC (namespaces, cgroups, seccomp) or GVISOR (a user-space kernel); the template's default when absent.
 	Runtime        *Runtime        `json:"runtime,omitempty"`
 	TimeoutSeconds *int            `json:"timeoutSeconds,omitempty"`
@@ -255,6 +271,9 @@ type Node struct {
 	MemoryMb  int        `json:"memoryMB"`
 	Runtimes  []Runtime  `json:"runtimes"`
 	Templates []string   `json:"templates"`
+	// It takes no new sandboxes; drainReason says who asked.
+	Draining    bool    `json:"draining"`
+	DrainReason *string `json:"drainReason,omitempty"`
 }
 
 // A change to a node.
@@ -283,6 +302,57 @@ func (OutputChunk) IsExecutionEvent() {}
 type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 	HasNextPage bool    `json:"hasNextPage"`
+}
+
+// Where a sandbox was placed and why. The region step ranks the regions by
+// the client's estimated latency (Vivaldi coordinates), their free capacity
+// and warm pools; the node step scores the region's feasible nodes.
+type Placement struct {
+	Region string `json:"region"`
+	// The node chosen; null in a preview of another region, whose leader chooses.
+	NodeID *string `json:"nodeId,omitempty"`
+	// The node's final score, the weighted mean of scores.
+	Score float64 `json:"score"`
+	// The node's score breakdown: latency, binpack or spread, warm, in-flight, anti-affinity.
+	Scores []*PlacementScore `json:"scores"`
+	// Feasible nodes compared and not chosen, best first.
+	RunnersUp []*PlacementCandidate `json:"runnersUp"`
+	// Every region considered: the chosen one, the fallbacks, and those that could not take it with why.
+	Regions []*PlacementRegion `json:"regions"`
+	// Nodes looked at, and how many of them were feasible.
+	Examined int `json:"examined"`
+	Feasible int `json:"feasible"`
+	// Nodes tried: more than 1 when a node refused because its capacity raced.
+	Attempts int `json:"attempts"`
+	// Nodes that refused the start, with why.
+	Excluded []string `json:"excluded"`
+	// The same, in a few lines of text.
+	Explanation string `json:"explanation"`
+}
+
+// A node compared and not chosen.
+type PlacementCandidate struct {
+	NodeID string  `json:"nodeId"`
+	Score  float64 `json:"score"`
+}
+
+// One region of the region step.
+type PlacementRegion struct {
+	Region string `json:"region"`
+	// The client's estimated round trip to the region; null when unknown.
+	LatencyMs *float64 `json:"latencyMs,omitempty"`
+	Score     float64  `json:"score"`
+	// Why the region could not take the sandbox; null when it could.
+	Reason *string `json:"reason,omitempty"`
+	// The region the sandbox went to.
+	Chosen bool `json:"chosen"`
+}
+
+// One scorer's verdict in [0, 1] and its weight.
+type PlacementScore struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Weight float64 `json:"weight"`
 }
 
 // A command or terminal started in a sandbox.
@@ -367,6 +437,8 @@ type Sandbox struct {
 	Metadata json.RawMessage `json:"metadata,omitempty"`
 	// The names of the sandbox's environment variables; values are never shown.
 	EnvNames []string `json:"envNames"`
+	// Where the sandbox was placed and why.
+	Placement *Placement `json:"placement,omitempty"`
 }
 
 // A page of sandboxes.
@@ -755,17 +827,23 @@ const (
 	NodeEventTypeRegistered NodeEventType = "REGISTERED"
 	NodeEventTypeDown       NodeEventType = "DOWN"
 	NodeEventTypeReady      NodeEventType = "READY"
+	// The node takes no new sandboxes (drained, or ineligible or down in Nomad).
+	NodeEventTypeDrain NodeEventType = "DRAIN"
+	// A drain ended.
+	NodeEventTypeEligible NodeEventType = "ELIGIBLE"
 )
 
 var AllNodeEventType = []NodeEventType{
 	NodeEventTypeRegistered,
 	NodeEventTypeDown,
 	NodeEventTypeReady,
+	NodeEventTypeDrain,
+	NodeEventTypeEligible,
 }
 
 func (e NodeEventType) IsValid() bool {
 	switch e {
-	case NodeEventTypeRegistered, NodeEventTypeDown, NodeEventTypeReady:
+	case NodeEventTypeRegistered, NodeEventTypeDown, NodeEventTypeReady, NodeEventTypeDrain, NodeEventTypeEligible:
 		return true
 	}
 	return false

@@ -103,6 +103,134 @@ func (x *SandboxRequest) GetTimeoutSeconds() int64 {
 	return 0
 }
 
+type CreateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	TeamId        string                 `protobuf:"bytes,2,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	Input         []byte                 `protobuf:"bytes,3,opt,name=input,proto3" json:"input,omitempty"`      // sandboxes.CreateInput, JSON
+	Preview       bool                   `protobuf:"varint,4,opt,name=preview,proto3" json:"preview,omitempty"` // place only: no reservation, no commit
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRequest) Reset() {
+	*x = CreateRequest{}
+	mi := &file_server_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRequest) ProtoMessage() {}
+
+func (x *CreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
+func (*CreateRequest) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *CreateRequest) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *CreateRequest) GetInput() []byte {
+	if x != nil {
+		return x.Input
+	}
+	return nil
+}
+
+func (x *CreateRequest) GetPreview() bool {
+	if x != nil {
+		return x.Preview
+	}
+	return false
+}
+
+type CreateReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sandbox       []byte                 `protobuf:"bytes,1,opt,name=sandbox,proto3" json:"sandbox,omitempty"`     // structs.Sandbox, JSON (not with preview)
+	Placement     []byte                 `protobuf:"bytes,2,opt,name=placement,proto3" json:"placement,omitempty"` // structs.Placement, JSON
+	AgentRpcAddr  string                 `protobuf:"bytes,3,opt,name=agent_rpc_addr,json=agentRpcAddr,proto3" json:"agent_rpc_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateReply) Reset() {
+	*x = CreateReply{}
+	mi := &file_server_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateReply) ProtoMessage() {}
+
+func (x *CreateReply) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateReply.ProtoReflect.Descriptor instead.
+func (*CreateReply) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateReply) GetSandbox() []byte {
+	if x != nil {
+		return x.Sandbox
+	}
+	return nil
+}
+
+func (x *CreateReply) GetPlacement() []byte {
+	if x != nil {
+		return x.Placement
+	}
+	return nil
+}
+
+func (x *CreateReply) GetAgentRpcAddr() string {
+	if x != nil {
+		return x.AgentRpcAddr
+	}
+	return ""
+}
+
 type SandboxReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Sandbox       []byte                 `protobuf:"bytes,1,opt,name=sandbox,proto3" json:"sandbox,omitempty"`                                 // structs.Sandbox, JSON
@@ -113,7 +241,7 @@ type SandboxReply struct {
 
 func (x *SandboxReply) Reset() {
 	*x = SandboxReply{}
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -125,7 +253,7 @@ func (x *SandboxReply) String() string {
 func (*SandboxReply) ProtoMessage() {}
 
 func (x *SandboxReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[1]
+	mi := &file_server_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -138,7 +266,7 @@ func (x *SandboxReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxReply.ProtoReflect.Descriptor instead.
 func (*SandboxReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{1}
+	return file_server_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SandboxReply) GetSandbox() []byte {
@@ -168,7 +296,7 @@ type Caller struct {
 
 func (x *Caller) Reset() {
 	*x = Caller{}
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +308,7 @@ func (x *Caller) String() string {
 func (*Caller) ProtoMessage() {}
 
 func (x *Caller) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[2]
+	mi := &file_server_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +321,7 @@ func (x *Caller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caller.ProtoReflect.Descriptor instead.
 func (*Caller) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{2}
+	return file_server_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Caller) GetRegion() string {
@@ -228,7 +356,7 @@ type ListGlobalRequest struct {
 
 func (x *ListGlobalRequest) Reset() {
 	*x = ListGlobalRequest{}
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +368,7 @@ func (x *ListGlobalRequest) String() string {
 func (*ListGlobalRequest) ProtoMessage() {}
 
 func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[3]
+	mi := &file_server_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +381,7 @@ func (x *ListGlobalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGlobalRequest.ProtoReflect.Descriptor instead.
 func (*ListGlobalRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{3}
+	return file_server_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListGlobalRequest) GetCaller() *Caller {
@@ -288,7 +416,7 @@ type ListGlobalReply struct {
 
 func (x *ListGlobalReply) Reset() {
 	*x = ListGlobalReply{}
-	mi := &file_server_proto_msgTypes[4]
+	mi := &file_server_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +428,7 @@ func (x *ListGlobalReply) String() string {
 func (*ListGlobalReply) ProtoMessage() {}
 
 func (x *ListGlobalReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[4]
+	mi := &file_server_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +441,7 @@ func (x *ListGlobalReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGlobalReply.ProtoReflect.Descriptor instead.
 func (*ListGlobalReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{4}
+	return file_server_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListGlobalReply) GetIndex() uint64 {
@@ -348,7 +476,7 @@ type ApplyGlobalRequest struct {
 
 func (x *ApplyGlobalRequest) Reset() {
 	*x = ApplyGlobalRequest{}
-	mi := &file_server_proto_msgTypes[5]
+	mi := &file_server_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +488,7 @@ func (x *ApplyGlobalRequest) String() string {
 func (*ApplyGlobalRequest) ProtoMessage() {}
 
 func (x *ApplyGlobalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[5]
+	mi := &file_server_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +501,7 @@ func (x *ApplyGlobalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyGlobalRequest.ProtoReflect.Descriptor instead.
 func (*ApplyGlobalRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{5}
+	return file_server_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ApplyGlobalRequest) GetCaller() *Caller {
@@ -407,7 +535,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_server_proto_msgTypes[6]
+	mi := &file_server_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +547,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[6]
+	mi := &file_server_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +560,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{6}
+	return file_server_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ApplyRequest) GetType() uint32 {
@@ -459,7 +587,7 @@ type ApplyReply struct {
 
 func (x *ApplyReply) Reset() {
 	*x = ApplyReply{}
-	mi := &file_server_proto_msgTypes[7]
+	mi := &file_server_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +599,7 @@ func (x *ApplyReply) String() string {
 func (*ApplyReply) ProtoMessage() {}
 
 func (x *ApplyReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[7]
+	mi := &file_server_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +612,7 @@ func (x *ApplyReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyReply.ProtoReflect.Descriptor instead.
 func (*ApplyReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{7}
+	return file_server_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ApplyReply) GetResult() []byte {
@@ -509,7 +637,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_server_proto_msgTypes[8]
+	mi := &file_server_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +649,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[8]
+	mi := &file_server_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +662,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{8}
+	return file_server_proto_rawDescGZIP(), []int{10}
 }
 
 type ReadIndexReply struct {
@@ -546,7 +674,7 @@ type ReadIndexReply struct {
 
 func (x *ReadIndexReply) Reset() {
 	*x = ReadIndexReply{}
-	mi := &file_server_proto_msgTypes[9]
+	mi := &file_server_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +686,7 @@ func (x *ReadIndexReply) String() string {
 func (*ReadIndexReply) ProtoMessage() {}
 
 func (x *ReadIndexReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[9]
+	mi := &file_server_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +699,7 @@ func (x *ReadIndexReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexReply.ProtoReflect.Descriptor instead.
 func (*ReadIndexReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{9}
+	return file_server_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReadIndexReply) GetIndex() uint64 {
@@ -586,13 +714,18 @@ type StatusRequest struct {
 	// with_state_hash asks for a hash of the whole state (costly: tests and
 	// operators compare servers with it).
 	WithStateHash bool `protobuf:"varint,1,opt,name=with_state_hash,json=withStateHash,proto3" json:"with_state_hash,omitempty"`
+	// caller, from a server of another region probing this one: the probed
+	// server learns of the prober's region (every server of a region ends
+	// up knowing every region that probes it, not only the one it replicates
+	// from or to).
+	Caller        *Caller `protobuf:"bytes,2,opt,name=caller,proto3" json:"caller,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_server_proto_msgTypes[10]
+	mi := &file_server_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +737,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[10]
+	mi := &file_server_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +750,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{10}
+	return file_server_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusRequest) GetWithStateHash() bool {
@@ -625,6 +758,13 @@ func (x *StatusRequest) GetWithStateHash() bool {
 		return x.WithStateHash
 	}
 	return false
+}
+
+func (x *StatusRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
 }
 
 type StatusReply struct {
@@ -644,13 +784,15 @@ type StatusReply struct {
 	StateHash           string                 `protobuf:"bytes,13,opt,name=state_hash,json=stateHash,proto3" json:"state_hash,omitempty"` // SHA-256 of the state at state_index, when asked
 	StateIndex          uint64                 `protobuf:"varint,14,opt,name=state_index,json=stateIndex,proto3" json:"state_index,omitempty"`
 	AuthoritativeRegion string                 `protobuf:"bytes,15,opt,name=authoritative_region,json=authoritativeRegion,proto3" json:"authoritative_region,omitempty"` // the region this server holds to own the global state
+	Coordinate          []byte                 `protobuf:"bytes,16,opt,name=coordinate,proto3" json:"coordinate,omitempty"`                                              // the server's Vivaldi coordinate (serf coordinate.Coordinate, JSON)
+	Summary             []byte                 `protobuf:"bytes,17,opt,name=summary,proto3" json:"summary,omitempty"`                                                    // the region's capacity summary (placement.Summary, JSON), from its leader's view
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
 
 func (x *StatusReply) Reset() {
 	*x = StatusReply{}
-	mi := &file_server_proto_msgTypes[11]
+	mi := &file_server_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +804,7 @@ func (x *StatusReply) String() string {
 func (*StatusReply) ProtoMessage() {}
 
 func (x *StatusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[11]
+	mi := &file_server_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +817,7 @@ func (x *StatusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
 func (*StatusReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{11}
+	return file_server_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StatusReply) GetNodeId() string {
@@ -783,6 +925,20 @@ func (x *StatusReply) GetAuthoritativeRegion() string {
 	return ""
 }
 
+func (x *StatusReply) GetCoordinate() []byte {
+	if x != nil {
+		return x.Coordinate
+	}
+	return nil
+}
+
+func (x *StatusReply) GetSummary() []byte {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
 type JoinRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -796,7 +952,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_server_proto_msgTypes[12]
+	mi := &file_server_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +964,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[12]
+	mi := &file_server_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +977,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{12}
+	return file_server_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JoinRequest) GetNodeId() string {
@@ -867,7 +1023,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_server_proto_msgTypes[13]
+	mi := &file_server_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1035,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[13]
+	mi := &file_server_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1048,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{13}
+	return file_server_proto_rawDescGZIP(), []int{15}
 }
 
 type RemovePeerRequest struct {
@@ -904,7 +1060,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_server_proto_msgTypes[14]
+	mi := &file_server_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1072,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[14]
+	mi := &file_server_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1085,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{14}
+	return file_server_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemovePeerRequest) GetNodeId() string {
@@ -947,7 +1103,7 @@ type RemovePeerReply struct {
 
 func (x *RemovePeerReply) Reset() {
 	*x = RemovePeerReply{}
-	mi := &file_server_proto_msgTypes[15]
+	mi := &file_server_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1115,7 @@ func (x *RemovePeerReply) String() string {
 func (*RemovePeerReply) ProtoMessage() {}
 
 func (x *RemovePeerReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[15]
+	mi := &file_server_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1128,7 @@ func (x *RemovePeerReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerReply.ProtoReflect.Descriptor instead.
 func (*RemovePeerReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{15}
+	return file_server_proto_rawDescGZIP(), []int{17}
 }
 
 type ListPeersRequest struct {
@@ -983,7 +1139,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_server_proto_msgTypes[16]
+	mi := &file_server_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1151,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[16]
+	mi := &file_server_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1164,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{16}
+	return file_server_proto_rawDescGZIP(), []int{18}
 }
 
 type Peer struct {
@@ -1024,7 +1180,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_server_proto_msgTypes[17]
+	mi := &file_server_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1192,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[17]
+	mi := &file_server_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1205,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{17}
+	return file_server_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Peer) GetNodeId() string {
@@ -1096,7 +1252,7 @@ type ListPeersReply struct {
 
 func (x *ListPeersReply) Reset() {
 	*x = ListPeersReply{}
-	mi := &file_server_proto_msgTypes[18]
+	mi := &file_server_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1264,7 @@ func (x *ListPeersReply) String() string {
 func (*ListPeersReply) ProtoMessage() {}
 
 func (x *ListPeersReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[18]
+	mi := &file_server_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1277,7 @@ func (x *ListPeersReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersReply.ProtoReflect.Descriptor instead.
 func (*ListPeersReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{18}
+	return file_server_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListPeersReply) GetPeers() []*Peer {
@@ -1139,7 +1295,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_server_proto_msgTypes[19]
+	mi := &file_server_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1307,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[19]
+	mi := &file_server_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1320,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{19}
+	return file_server_proto_rawDescGZIP(), []int{21}
 }
 
 type Chunk struct {
@@ -1176,7 +1332,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_server_proto_msgTypes[20]
+	mi := &file_server_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1344,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[20]
+	mi := &file_server_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1357,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{20}
+	return file_server_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -1220,7 +1376,7 @@ type SnapshotRestoreReply struct {
 
 func (x *SnapshotRestoreReply) Reset() {
 	*x = SnapshotRestoreReply{}
-	mi := &file_server_proto_msgTypes[21]
+	mi := &file_server_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1388,7 @@ func (x *SnapshotRestoreReply) String() string {
 func (*SnapshotRestoreReply) ProtoMessage() {}
 
 func (x *SnapshotRestoreReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[21]
+	mi := &file_server_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1401,7 @@ func (x *SnapshotRestoreReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreReply.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{21}
+	return file_server_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SnapshotRestoreReply) GetIndex() uint64 {
@@ -1264,7 +1420,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_server_proto_msgTypes[22]
+	mi := &file_server_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1432,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[22]
+	mi := &file_server_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1445,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{22}
+	return file_server_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HeartbeatRequest) GetHeartbeat() []byte {
@@ -1308,7 +1464,7 @@ type HeartbeatReply struct {
 
 func (x *HeartbeatReply) Reset() {
 	*x = HeartbeatReply{}
-	mi := &file_server_proto_msgTypes[23]
+	mi := &file_server_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1476,7 @@ func (x *HeartbeatReply) String() string {
 func (*HeartbeatReply) ProtoMessage() {}
 
 func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
-	mi := &file_server_proto_msgTypes[23]
+	mi := &file_server_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1489,7 @@ func (x *HeartbeatReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatReply.ProtoReflect.Descriptor instead.
 func (*HeartbeatReply) Descriptor() ([]byte, []int) {
-	return file_server_proto_rawDescGZIP(), []int{23}
+	return file_server_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HeartbeatReply) GetReply() []byte {
@@ -1354,7 +1510,16 @@ const file_server_proto_rawDesc = "" +
 	"\n" +
 	"sandbox_id\x18\x03 \x01(\tR\tsandboxId\x12\x0e\n" +
 	"\x02op\x18\x04 \x01(\tR\x02op\x12'\n" +
-	"\x0ftimeout_seconds\x18\x05 \x01(\x03R\x0etimeoutSeconds\"N\n" +
+	"\x0ftimeout_seconds\x18\x05 \x01(\x03R\x0etimeoutSeconds\"\x8b\x01\n" +
+	"\rCreateRequest\x121\n" +
+	"\x06caller\x18\x01 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\x12\x17\n" +
+	"\ateam_id\x18\x02 \x01(\tR\x06teamId\x12\x14\n" +
+	"\x05input\x18\x03 \x01(\fR\x05input\x12\x18\n" +
+	"\apreview\x18\x04 \x01(\bR\apreview\"k\n" +
+	"\vCreateReply\x12\x18\n" +
+	"\asandbox\x18\x01 \x01(\fR\asandbox\x12\x1c\n" +
+	"\tplacement\x18\x02 \x01(\fR\tplacement\x12$\n" +
+	"\x0eagent_rpc_addr\x18\x03 \x01(\tR\fagentRpcAddr\"N\n" +
 	"\fSandboxReply\x12\x18\n" +
 	"\asandbox\x18\x01 \x01(\fR\asandbox\x12$\n" +
 	"\x0eagent_rpc_addr\x18\x02 \x01(\tR\fagentRpcAddr\"n\n" +
@@ -1384,9 +1549,10 @@ const file_server_proto_rawDesc = "" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\"\x12\n" +
 	"\x10ReadIndexRequest\"&\n" +
 	"\x0eReadIndexReply\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"7\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"j\n" +
 	"\rStatusRequest\x12&\n" +
-	"\x0fwith_state_hash\x18\x01 \x01(\bR\rwithStateHash\"\xf6\x03\n" +
+	"\x0fwith_state_hash\x18\x01 \x01(\bR\rwithStateHash\x121\n" +
+	"\x06caller\x18\x02 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\"\xb0\x04\n" +
 	"\vStatusReply\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1b\n" +
@@ -1407,7 +1573,11 @@ const file_server_proto_rawDesc = "" +
 	"state_hash\x18\r \x01(\tR\tstateHash\x12\x1f\n" +
 	"\vstate_index\x18\x0e \x01(\x04R\n" +
 	"stateIndex\x121\n" +
-	"\x14authoritative_region\x18\x0f \x01(\tR\x13authoritativeRegion\"\x93\x01\n" +
+	"\x14authoritative_region\x18\x0f \x01(\tR\x13authoritativeRegion\x12\x1e\n" +
+	"\n" +
+	"coordinate\x18\x10 \x01(\fR\n" +
+	"coordinate\x12\x18\n" +
+	"\asummary\x18\x11 \x01(\fR\asummary\"\x93\x01\n" +
 	"\vJoinRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1b\n" +
@@ -1435,7 +1605,7 @@ const file_server_proto_rawDesc = "" +
 	"\x10HeartbeatRequest\x12\x1c\n" +
 	"\theartbeat\x18\x01 \x01(\fR\theartbeat\"&\n" +
 	"\x0eHeartbeatReply\x12\x14\n" +
-	"\x05reply\x18\x01 \x01(\fR\x05reply2\xb6\b\n" +
+	"\x05reply\x18\x01 \x01(\fR\x05reply2\x89\t\n" +
 	"\x06Server\x12G\n" +
 	"\x05Apply\x12\x1f.codeint.server.v1.ApplyRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12S\n" +
 	"\tReadIndex\x12#.codeint.server.v1.ReadIndexRequest\x1a!.codeint.server.v1.ReadIndexReply\x12J\n" +
@@ -1452,7 +1622,8 @@ const file_server_proto_rawDesc = "" +
 	"\vApplyGlobal\x12%.codeint.server.v1.ApplyGlobalRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12P\n" +
 	"\n" +
 	"GetSandbox\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReply\x12O\n" +
-	"\tSandboxOp\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
+	"\tSandboxOp\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReply\x12Q\n" +
+	"\rCreateSandbox\x12 .codeint.server.v1.CreateRequest\x1a\x1e.codeint.server.v1.CreateReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
 
 var (
 	file_server_proto_rawDescOnce sync.Once
@@ -1466,69 +1637,75 @@ func file_server_proto_rawDescGZIP() []byte {
 	return file_server_proto_rawDescData
 }
 
-var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_server_proto_goTypes = []any{
 	(*SandboxRequest)(nil),       // 0: codeint.server.v1.SandboxRequest
-	(*SandboxReply)(nil),         // 1: codeint.server.v1.SandboxReply
-	(*Caller)(nil),               // 2: codeint.server.v1.Caller
-	(*ListGlobalRequest)(nil),    // 3: codeint.server.v1.ListGlobalRequest
-	(*ListGlobalReply)(nil),      // 4: codeint.server.v1.ListGlobalReply
-	(*ApplyGlobalRequest)(nil),   // 5: codeint.server.v1.ApplyGlobalRequest
-	(*ApplyRequest)(nil),         // 6: codeint.server.v1.ApplyRequest
-	(*ApplyReply)(nil),           // 7: codeint.server.v1.ApplyReply
-	(*ReadIndexRequest)(nil),     // 8: codeint.server.v1.ReadIndexRequest
-	(*ReadIndexReply)(nil),       // 9: codeint.server.v1.ReadIndexReply
-	(*StatusRequest)(nil),        // 10: codeint.server.v1.StatusRequest
-	(*StatusReply)(nil),          // 11: codeint.server.v1.StatusReply
-	(*JoinRequest)(nil),          // 12: codeint.server.v1.JoinRequest
-	(*JoinReply)(nil),            // 13: codeint.server.v1.JoinReply
-	(*RemovePeerRequest)(nil),    // 14: codeint.server.v1.RemovePeerRequest
-	(*RemovePeerReply)(nil),      // 15: codeint.server.v1.RemovePeerReply
-	(*ListPeersRequest)(nil),     // 16: codeint.server.v1.ListPeersRequest
-	(*Peer)(nil),                 // 17: codeint.server.v1.Peer
-	(*ListPeersReply)(nil),       // 18: codeint.server.v1.ListPeersReply
-	(*SnapshotSaveRequest)(nil),  // 19: codeint.server.v1.SnapshotSaveRequest
-	(*Chunk)(nil),                // 20: codeint.server.v1.Chunk
-	(*SnapshotRestoreReply)(nil), // 21: codeint.server.v1.SnapshotRestoreReply
-	(*HeartbeatRequest)(nil),     // 22: codeint.server.v1.HeartbeatRequest
-	(*HeartbeatReply)(nil),       // 23: codeint.server.v1.HeartbeatReply
+	(*CreateRequest)(nil),        // 1: codeint.server.v1.CreateRequest
+	(*CreateReply)(nil),          // 2: codeint.server.v1.CreateReply
+	(*SandboxReply)(nil),         // 3: codeint.server.v1.SandboxReply
+	(*Caller)(nil),               // 4: codeint.server.v1.Caller
+	(*ListGlobalRequest)(nil),    // 5: codeint.server.v1.ListGlobalRequest
+	(*ListGlobalReply)(nil),      // 6: codeint.server.v1.ListGlobalReply
+	(*ApplyGlobalRequest)(nil),   // 7: codeint.server.v1.ApplyGlobalRequest
+	(*ApplyRequest)(nil),         // 8: codeint.server.v1.ApplyRequest
+	(*ApplyReply)(nil),           // 9: codeint.server.v1.ApplyReply
+	(*ReadIndexRequest)(nil),     // 10: codeint.server.v1.ReadIndexRequest
+	(*ReadIndexReply)(nil),       // 11: codeint.server.v1.ReadIndexReply
+	(*StatusRequest)(nil),        // 12: codeint.server.v1.StatusRequest
+	(*StatusReply)(nil),          // 13: codeint.server.v1.StatusReply
+	(*JoinRequest)(nil),          // 14: codeint.server.v1.JoinRequest
+	(*JoinReply)(nil),            // 15: codeint.server.v1.JoinReply
+	(*RemovePeerRequest)(nil),    // 16: codeint.server.v1.RemovePeerRequest
+	(*RemovePeerReply)(nil),      // 17: codeint.server.v1.RemovePeerReply
+	(*ListPeersRequest)(nil),     // 18: codeint.server.v1.ListPeersRequest
+	(*Peer)(nil),                 // 19: codeint.server.v1.Peer
+	(*ListPeersReply)(nil),       // 20: codeint.server.v1.ListPeersReply
+	(*SnapshotSaveRequest)(nil),  // 21: codeint.server.v1.SnapshotSaveRequest
+	(*Chunk)(nil),                // 22: codeint.server.v1.Chunk
+	(*SnapshotRestoreReply)(nil), // 23: codeint.server.v1.SnapshotRestoreReply
+	(*HeartbeatRequest)(nil),     // 24: codeint.server.v1.HeartbeatRequest
+	(*HeartbeatReply)(nil),       // 25: codeint.server.v1.HeartbeatReply
 }
 var file_server_proto_depIdxs = []int32{
-	2,  // 0: codeint.server.v1.SandboxRequest.caller:type_name -> codeint.server.v1.Caller
-	2,  // 1: codeint.server.v1.ListGlobalRequest.caller:type_name -> codeint.server.v1.Caller
-	2,  // 2: codeint.server.v1.ApplyGlobalRequest.caller:type_name -> codeint.server.v1.Caller
-	17, // 3: codeint.server.v1.ListPeersReply.peers:type_name -> codeint.server.v1.Peer
-	6,  // 4: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
-	8,  // 5: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
-	10, // 6: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
-	12, // 7: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
-	14, // 8: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
-	16, // 9: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
-	19, // 10: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
-	20, // 11: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
-	22, // 12: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
-	3,  // 13: codeint.server.v1.Server.ListGlobal:input_type -> codeint.server.v1.ListGlobalRequest
-	5,  // 14: codeint.server.v1.Server.ApplyGlobal:input_type -> codeint.server.v1.ApplyGlobalRequest
-	0,  // 15: codeint.server.v1.Server.GetSandbox:input_type -> codeint.server.v1.SandboxRequest
-	0,  // 16: codeint.server.v1.Server.SandboxOp:input_type -> codeint.server.v1.SandboxRequest
-	7,  // 17: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
-	9,  // 18: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
-	11, // 19: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
-	13, // 20: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
-	15, // 21: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
-	18, // 22: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
-	20, // 23: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
-	21, // 24: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
-	23, // 25: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
-	4,  // 26: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
-	7,  // 27: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
-	1,  // 28: codeint.server.v1.Server.GetSandbox:output_type -> codeint.server.v1.SandboxReply
-	1,  // 29: codeint.server.v1.Server.SandboxOp:output_type -> codeint.server.v1.SandboxReply
-	17, // [17:30] is the sub-list for method output_type
-	4,  // [4:17] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	4,  // 0: codeint.server.v1.SandboxRequest.caller:type_name -> codeint.server.v1.Caller
+	4,  // 1: codeint.server.v1.CreateRequest.caller:type_name -> codeint.server.v1.Caller
+	4,  // 2: codeint.server.v1.ListGlobalRequest.caller:type_name -> codeint.server.v1.Caller
+	4,  // 3: codeint.server.v1.ApplyGlobalRequest.caller:type_name -> codeint.server.v1.Caller
+	4,  // 4: codeint.server.v1.StatusRequest.caller:type_name -> codeint.server.v1.Caller
+	19, // 5: codeint.server.v1.ListPeersReply.peers:type_name -> codeint.server.v1.Peer
+	8,  // 6: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
+	10, // 7: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
+	12, // 8: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
+	14, // 9: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
+	16, // 10: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
+	18, // 11: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
+	21, // 12: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
+	22, // 13: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
+	24, // 14: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
+	5,  // 15: codeint.server.v1.Server.ListGlobal:input_type -> codeint.server.v1.ListGlobalRequest
+	7,  // 16: codeint.server.v1.Server.ApplyGlobal:input_type -> codeint.server.v1.ApplyGlobalRequest
+	0,  // 17: codeint.server.v1.Server.GetSandbox:input_type -> codeint.server.v1.SandboxRequest
+	0,  // 18: codeint.server.v1.Server.SandboxOp:input_type -> codeint.server.v1.SandboxRequest
+	1,  // 19: codeint.server.v1.Server.CreateSandbox:input_type -> codeint.server.v1.CreateRequest
+	9,  // 20: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
+	11, // 21: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
+	13, // 22: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
+	15, // 23: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
+	17, // 24: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
+	20, // 25: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
+	22, // 26: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
+	23, // 27: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
+	25, // 28: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
+	6,  // 29: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
+	9,  // 30: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
+	3,  // 31: codeint.server.v1.Server.GetSandbox:output_type -> codeint.server.v1.SandboxReply
+	3,  // 32: codeint.server.v1.Server.SandboxOp:output_type -> codeint.server.v1.SandboxReply
+	2,  // 33: codeint.server.v1.Server.CreateSandbox:output_type -> codeint.server.v1.CreateReply
+	20, // [20:34] is the sub-list for method output_type
+	6,  // [6:20] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_server_proto_init() }
@@ -1542,7 +1719,7 @@ func file_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_server_proto_rawDesc), len(file_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	Server_ApplyGlobal_FullMethodName     = "/codeint.server.v1.Server/ApplyGlobal"
 	Server_GetSandbox_FullMethodName      = "/codeint.server.v1.Server/GetSandbox"
 	Server_SandboxOp_FullMethodName       = "/codeint.server.v1.Server/SandboxOp"
+	Server_CreateSandbox_FullMethodName   = "/codeint.server.v1.Server/CreateSandbox"
 )
 
 // ServerClient is the client API for Server service.
@@ -83,6 +84,11 @@ type ServerClient interface {
 	// SandboxOp changes a sandbox this region holds on behalf of a server
 	// of another region: terminate it or set its timeout.
 	SandboxOp(ctx context.Context, in *SandboxRequest, opts ...grpc.CallOption) (*SandboxReply, error)
+	// CreateSandbox creates a sandbox in this region: from a server of
+	// another region (the entry server chose this region), or from a
+	// server of this one that is not the leader (the leader places on its
+	// live view). With preview it only places and says where.
+	CreateSandbox(ctx context.Context, in *CreateRequest, opts ...grpc.CallOption) (*CreateReply, error)
 }
 
 type serverClient struct {
@@ -235,6 +241,16 @@ func (c *serverClient) SandboxOp(ctx context.Context, in *SandboxRequest, opts .
 	return out, nil
 }
 
+func (c *serverClient) CreateSandbox(ctx context.Context, in *CreateRequest, opts ...grpc.CallOption) (*CreateReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateReply)
+	err := c.cc.Invoke(ctx, Server_CreateSandbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServerServer is the server API for Server service.
 // All implementations must embed UnimplementedServerServer
 // for forward compatibility.
@@ -278,6 +294,11 @@ type ServerServer interface {
 	// SandboxOp changes a sandbox this region holds on behalf of a server
 	// of another region: terminate it or set its timeout.
 	SandboxOp(context.Context, *SandboxRequest) (*SandboxReply, error)
+	// CreateSandbox creates a sandbox in this region: from a server of
+	// another region (the entry server chose this region), or from a
+	// server of this one that is not the leader (the leader places on its
+	// live view). With preview it only places and says where.
+	CreateSandbox(context.Context, *CreateRequest) (*CreateReply, error)
 	mustEmbedUnimplementedServerServer()
 }
 
@@ -326,6 +347,9 @@ func (UnimplementedServerServer) GetSandbox(context.Context, *SandboxRequest) (*
 }
 func (UnimplementedServerServer) SandboxOp(context.Context, *SandboxRequest) (*SandboxReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SandboxOp not implemented")
+}
+func (UnimplementedServerServer) CreateSandbox(context.Context, *CreateRequest) (*CreateReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateSandbox not implemented")
 }
 func (UnimplementedServerServer) mustEmbedUnimplementedServerServer() {}
 func (UnimplementedServerServer) testEmbeddedByValue()                {}
@@ -564,6 +588,24 @@ func _Server_SandboxOp_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Server_CreateSandbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServerServer).CreateSandbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Server_CreateSandbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServerServer).CreateSandbox(ctx, req.(*CreateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Server_ServiceDesc is the grpc.ServiceDesc for Server service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -614,6 +656,10 @@ var Server_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SandboxOp",
 			Handler:    _Server_SandboxOp_Handler,
+		},
+		{
+			MethodName: "CreateSandbox",
+			Handler:    _Server_CreateSandbox_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

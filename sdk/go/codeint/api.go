@@ -13,7 +13,9 @@ const (
 	sandboxFields = `fragment SandboxFields on Sandbox {
   id state stopReason error template region runtime nodeId vcpus memoryMB diskMB
   timeoutSeconds createdAt startedAt stoppedAt expiresAt metadata envNames
-}`
+  placement { ...PlacementFields }
+}
+` + placementFields
 	resultFields = `fragment ResultFields on ExecutionResult {
   id stdout stderr exitCode truncated
   results { type data }

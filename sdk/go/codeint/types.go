@@ -58,6 +58,12 @@ type CreateSandboxInput struct {
 	DiskMB         int             `json:"diskMB,omitempty"`
 	Env            []EnvVar        `json:"env,omitempty"`
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	// Regions to prefer, best first (not with Region); MaxLatencyMs bounds
+	// the estimated round trip to the region; ClientCoordinate is the
+	// client's own network coordinate.
+	Regions          []string    `json:"regions,omitempty"`
+	MaxLatencyMs     float64     `json:"maxLatencyMs,omitempty"`
+	ClientCoordinate *Coordinate `json:"clientCoordinate,omitempty"`
 }
 
 // Sandbox is an isolated environment that runs code.
@@ -80,6 +86,7 @@ type Sandbox struct {
 	ExpiresAt      *time.Time      `json:"expiresAt"`
 	Metadata       json.RawMessage `json:"metadata"`
 	EnvNames       []string        `json:"envNames"`
+	Placement      *Placement      `json:"placement"`
 }
 
 // ExecuteInput is one execution request; Language is one of the language
