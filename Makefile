@@ -41,16 +41,19 @@ generate: deps
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./...
 
 ## bench: the platform's figures, measured in one run (Failover: a region of
-## three server processes; the store's ClusterApply: three servers over TCP)
+## three server processes; the store's ClusterApply: three servers over TCP;
+## placement on one core at 10,000 nodes; the placement simulator's table)
 bench: deps build
 	$(GO) test -run '^$$' -bench 'Create|Idle|Execute|FirstByte|Context' -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Upload|Download' -benchtime $(BENCH_IO_N)x -timeout 10m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Failover' -benchtime $(FAILOVER_N)x -timeout 10m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./controlplane/store/
+	$(GO) test -run '^$$' -bench 'Place10kNodes20Regions' -cpu 1 -benchtime 500000x ./placement/
+	$(GO) run ./cmd/codeint placement simulate
 
 ## e2e-regions: the region and federation tests with real processes
 e2e-regions: deps build
-	$(GO) test -count=1 -v -run 'TestRegion|TestFederation|TestThreeRegions|TestDevServes' -timeout 20m ./cmd/codeint/
+	$(GO) test -count=1 -v -run 'TestRegion|TestFederation|TestThreeRegions|TestDevServes|TestPlacement|TestNomad' -timeout 20m ./cmd/codeint/
 
 vet:
 	$(GO) vet ./...

@@ -110,13 +110,35 @@ func liveNodes(t *nodes.Tracker) func(string) (sandboxes.LiveNode, bool) {
 		if !ok {
 			return sandboxes.LiveNode{}, false
 		}
-		live := sandboxes.LiveNode{Warm: make(map[placement.PoolKey]int, len(hb.FreeSlots))}
-		for key, n := range hb.FreeSlots {
-			if pk, ok := sandboxes.PoolKeyOf(key); ok {
-				live.Warm[pk] += n
-			}
+		return sandboxes.LiveNode{Warm: warmSlots(hb.FreeSlots), Coord: hb.Coord}, true
+	}
+}
+
+// warmSlots turns an agent's ready warm sandboxes by pool key into
+// placement's pools (template and runtime).
+func warmSlots(free map[string]int) map[placement.PoolKey]int {
+	out := make(map[placement.PoolKey]int, len(free))
+	for key, n := range free {
+		if pk, ok := sandboxes.PoolKeyOf(key); ok {
+			out[pk] += n
 		}
-		return live, true
+	}
+	return out
+}
+
+// devLive gives placement, in codeint dev, the in-process node's warm
+// slots and, with --rpc-addr, what other agents' heartbeats say. parts is
+// read at each call: the node and the tracker start after the service.
+func devLive(nodeID string, parts func() (*localNode, *nodes.Tracker)) func(string) (sandboxes.LiveNode, bool) {
+	return func(id string) (sandboxes.LiveNode, bool) {
+		node, tracker := parts()
+		if id == nodeID && node != nil && node.warm != nil {
+			return sandboxes.LiveNode{Warm: warmSlots(freeSlots(node.warm))}, true
+		}
+		if tracker != nil {
+			return liveNodes(tracker)(id)
+		}
+		return sandboxes.LiveNode{}, false
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/codeint/codeint/controlplane/tlsutil"
 	"github.com/codeint/codeint/controlplane/vivaldi"
 	"github.com/codeint/codeint/nodeagent/agentrpc"
+	"github.com/codeint/codeint/nodeagent/pool"
 )
 
 // agentConfig is what `codeint agent` is told by its flags.
@@ -176,10 +177,7 @@ func beat(ctx context.Context, node *localNode, cfg agentConfig, exits *exitLog)
 	hb := nodes.Heartbeat{Node: node.describe(cfg.node, cfg.advertise), Sandboxes: ids, Exited: exits.recent(),
 		Used: nodes.Usage{VCPUs: u.VCPUs, MemoryMB: u.MemoryMB, Sandboxes: u.Sandboxes}}
 	if node.warm != nil {
-		hb.FreeSlots = map[string]int{}
-		for _, st := range node.warm.Pool().Stats() {
-			hb.FreeSlots[st.Key.String()] = st.Ready
-		}
+		hb.FreeSlots = freeSlots(node.warm)
 	}
 	return hb, nil
 }
@@ -206,6 +204,15 @@ func (d *drainState) follow(ctx context.Context, node *localNode, drain bool, lo
 			log.Warn("emptying the warm pools", "error", err)
 		}
 	}()
+}
+
+// freeSlots counts a warm pool's ready sandboxes by pool key.
+func freeSlots(w *pool.Agent) map[string]int {
+	out := map[string]int{}
+	for _, st := range w.Pool().Stats() {
+		out[st.Key.String()] = st.Ready
+	}
+	return out
 }
 
 // killLeftovers stops the sandboxes the leader says the region no longer

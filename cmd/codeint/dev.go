@@ -19,6 +19,7 @@ import (
 	"github.com/codeint/codeint/controlplane/auth"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/events"
+	"github.com/codeint/codeint/controlplane/nodes"
 	"github.com/codeint/codeint/controlplane/sandboxes"
 	"github.com/codeint/codeint/controlplane/store"
 	"github.com/codeint/codeint/controlplane/structs"
@@ -150,6 +151,15 @@ type platform struct {
 	cancel     context.CancelFunc
 }
 
+// liveParts returns the in-process node and, with --rpc-addr, the node
+// tracker, for placement's live view; both are set before the API serves.
+func (p *platform) liveParts() (*localNode, *nodes.Tracker) {
+	if p.rpc == nil {
+		return p.node, nil
+	}
+	return p.node, p.rpc.tracker
+}
+
 func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOut io.Writer) (_ *platform, err error) {
 	p := &platform{}
 	defer func() {
@@ -206,7 +216,8 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
-		Logger: log.With("component", "sandboxes"), Region: cfg.node.region, Templates: templates, Limits: limits})
+		Logger: log.With("component", "sandboxes"), Region: cfg.node.region, Templates: templates, Limits: limits,
+		Live: devLive(cfg.node.nodeID, p.liveParts)})
 
 	var cleaned []string
 	p.node, cleaned, err = startNode(ctx, cfg.node, cfg.dataDir, limits, log, p.svc.SandboxExited)

@@ -65,6 +65,10 @@ func TestWarmPool(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, sb.ID)
+		// Placement saw the warm slot (dev's live view of its own node).
+		if w, ok := scoreOf(sb.Placement, "warm"); !ok || w != 1 {
+			t.Fatalf("sandbox %d placed without seeing the warm slot:\n%s", i, sb.Placement.Explanation)
+		}
 		if slices.Contains(strings.Fields(d.runcContainers(t)), sb.ID) {
 			t.Fatalf("sandbox %d was started cold (runc knows %s) although slots were warm", i, sb.ID)
 		}
