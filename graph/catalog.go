@@ -11,7 +11,8 @@ type Region struct {
 	Name          string
 	Leader        string   // address of the region's Raft leader; empty when none
 	Authoritative bool     // owns the global state
-	LatencyMs     *float64 // measured RTT from the answering server's region; nil until measured
+	LatencyMs     *float64 // RTT from the answering server to the region; nil until measured
+	LatencySource string   // "vivaldi" or "probe"; "" with no latency
 	Healthy       bool
 }
 

@@ -162,7 +162,8 @@ func toSandboxEvent(ev structs.SandboxEvent) *model.SandboxEvent {
 func toRegions(in []Region) []*model.Region {
 	out := make([]*model.Region, 0, len(in))
 	for _, r := range in {
-		out = append(out, &model.Region{Name: r.Name, Leader: r.Leader, Authoritative: r.Authoritative, LatencyMs: r.LatencyMs, Healthy: r.Healthy})
+		out = append(out, &model.Region{Name: r.Name, Leader: r.Leader, Authoritative: r.Authoritative, LatencyMs: r.LatencyMs,
+			LatencySource: optString(r.LatencySource), Healthy: r.Healthy})
 	}
 	return out
 }

@@ -61,7 +61,7 @@ func (c clusterCatalog) Regions(context.Context) ([]graph.Region, error) {
 		g := graph.Region{Name: r.Name, Leader: r.Leader, Authoritative: r.Authoritative, Healthy: r.Healthy}
 		if r.Latency != nil {
 			ms := float64(r.Latency.Microseconds()) / 1000
-			g.LatencyMs = &ms
+			g.LatencyMs, g.LatencySource = &ms, r.LatencySource
 		}
 		out = append(out, g)
 	}

@@ -19,7 +19,7 @@ func regionsOf(ctx context.Context, c *codeint.Client) (map[string]codeintRegion
 	var data struct {
 		Regions []codeintRegion `json:"regions"`
 	}
-	if err := c.Do(ctx, `{ regions { name authoritative leader latencyMs healthy } }`, nil, &data); err != nil {
+	if err := c.Do(ctx, `{ regions { name authoritative leader latencyMs latencySource healthy } }`, nil, &data); err != nil {
 		return nil, err
 	}
 	out := map[string]codeintRegion{}
@@ -34,6 +34,7 @@ type codeintRegion struct {
 	Authoritative bool     `json:"authoritative"`
 	Leader        string   `json:"leader"`
 	LatencyMs     *float64 `json:"latencyMs"`
+	LatencySource string   `json:"latencySource"`
 	Healthy       bool     `json:"healthy"`
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -136,6 +137,8 @@ func TestThreeRegionsOverAWAN(t *testing.T) {
 					switch {
 					case got == nil || !withinRel(ms(*got), want, wanTolerance):
 						return fmt.Errorf("the API of %s says %s is %v ms away, want %v ± %.0f%%", r.name, o.name, got, want, 100*wanTolerance)
+					case rs[o.name].LatencySource != "vivaldi":
+						return fmt.Errorf("the API of %s takes %s's latency from %q, want vivaldi", r.name, o.name, rs[o.name].LatencySource)
 					case !withinRel(ms(*got), est, 0.10):
 						return fmt.Errorf("the API of %s says %s is %.1f ms away, its coordinates %v", r.name, o.name, *got, est)
 					}
@@ -157,6 +160,51 @@ func TestThreeRegionsOverAWAN(t *testing.T) {
 				t.Logf("%s → %s: latencyMs %.1f, coordinates of %s's servers %s (round trip set to %v)", r.name, o.name,
 					*rs[o.name].LatencyMs, r.name, strings.Join(fromEach, " "), rttBetween(r.name, o.name))
 			}
+		}
+	})
+
+	// Placement's region step estimates the client's round trip from the
+	// coordinates: here from the region the request came in through.
+	t.Run("placement counts the measured latencies", func(t *testing.T) {
+		c := client(regions[0]) // wa
+		near := func(p *codeint.Placement, region string, want time.Duration) error {
+			r := regionOf(p, region)
+			if r == nil || r.LatencyMs == nil || !withinRel(ms(*r.LatencyMs), want, wanTolerance) {
+				return fmt.Errorf("placement's latency to %s: %+v, want %v ± %.0f%%", region, r, want, 100*wanTolerance)
+			}
+			return nil
+		}
+		p, err := c.PlacementPreview(ctx, codeint.CreateSandboxInput{})
+		if err != nil || p.Region != "wa" {
+			t.Fatalf("without a location: %+v, %v; want wa", p, err)
+		}
+		if err := errors.Join(near(p, "wb", rttBetween("wa", "wb")), near(p, "wc", rttBetween("wa", "wc"))); err != nil {
+			t.Fatal(err)
+		}
+		p, err = c.PlacementPreview(ctx, codeint.CreateSandboxInput{Regions: []string{"wc", "wb"}, MaxLatencyMs: 50})
+		if err != nil || p.Region != "wb" {
+			t.Fatalf("wc (80 ms) is over a 50 ms budget, wb (30 ms) is not: %+v, %v", p, err)
+		}
+		if r := regionOf(p, "wc"); r == nil || !strings.Contains(r.Reason, "over the latency budget") {
+			t.Fatalf("wc's reason: %+v", r)
+		}
+		_, err = c.PlacementPreview(ctx, codeint.CreateSandboxInput{Regions: []string{"wc"}, MaxLatencyMs: 50})
+		if codeint.CodeOf(err) != codeint.CodeInvalidArgument || !strings.Contains(err.Error(), "wc 8") {
+			t.Fatalf("a list none of which is within the budget: %v, want INVALID_ARGUMENT naming wc at ~80 ms", err)
+		}
+		// Created through wa, placed by wc's leader, used in wc (here the
+		// regions' hosts have no route to each other's agents, only the
+		// servers' proxies).
+		sb, err := c.CreateSandbox(ctx, codeint.CreateSandboxInput{Regions: []string{"wc"}})
+		if err != nil || sb.Region != "wc" || sb.NodeID != "wc-a1" {
+			t.Fatalf("create in wc through wa: %+v, %v", sb, err)
+		}
+		res, err := client(regions[2]).Execute(ctx, sb.ID, codeint.ExecuteInput{Language: codeint.Python, Code: "print('wc')"})
+		if err != nil || res.Stdout != "wc\n" {
+			t.Fatalf("execute in wc: %+v, %v", res, err)
+		}
+		if _, err := c.TerminateSandbox(ctx, sb.ID); err != nil {
+			t.Fatal(err)
 		}
 	})
 

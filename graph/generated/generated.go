@@ -294,6 +294,7 @@ type ComplexityRoot struct {
 		Authoritative func(childComplexity int) int
 		Healthy       func(childComplexity int) int
 		LatencyMs     func(childComplexity int) int
+		LatencySource func(childComplexity int) int
 		Leader        func(childComplexity int) int
 		Name          func(childComplexity int) int
 	}
@@ -1678,6 +1679,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Region.LatencyMs(childComplexity), true
+	case "Region.latencySource":
+		if e.ComplexityRoot.Region.LatencySource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Region.LatencySource(childComplexity), true
 	case "Region.leader":
 		if e.ComplexityRoot.Region.Leader == nil {
 			break
@@ -2146,8 +2153,15 @@ type Region {
   leader: String!
   "Whether this region owns the global state (teams, keys, templates) that the others replicate."
   authoritative: Boolean!
-  "Measured round trip from the answering server's region, in milliseconds; null until measured."
+  """
+  Round trip from the answering server to the region, in milliseconds:
+  estimated from the servers' Vivaldi network coordinates once they have
+  settled, else the smallest recent probe; null for the answering
+  server's own region and until measured.
+  """
   latencyMs: Float
+  "Where latencyMs comes from: vivaldi or probe; null with it."
+  latencySource: String
   healthy: Boolean!
 }
 
@@ -3316,6 +3330,8 @@ func (ec *executionContext) childFields_Region(ctx context.Context, field graphq
 		return ec.fieldContext_Region_authoritative(ctx, field)
 	case "latencyMs":
 		return ec.fieldContext_Region_latencyMs(ctx, field)
+	case "latencySource":
+		return ec.fieldContext_Region_latencySource(ctx, field)
 	case "healthy":
 		return ec.fieldContext_Region_healthy(ctx, field)
 	}
@@ -9560,6 +9576,29 @@ func (ec *executionContext) fieldContext_Region_latencyMs(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Region", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Region_latencySource(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Region_latencySource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencySource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Region_latencySource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Region", field, false, false, "String")
+}
+
 func (ec *executionContext) _Region_healthy(ctx context.Context, field graphql.CollectedField, obj *model.Region) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14259,6 +14298,11 @@ func (ec *executionContext) _Region(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "latencyMs":
 			out.Values[i] = ec._Region_latencyMs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "latencySource":
+			out.Values[i] = ec._Region_latencySource(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -407,9 +407,14 @@ type Region struct {
 	Leader string `json:"leader"`
 	// Whether this region owns the global state (teams, keys, templates) that the others replicate.
 	Authoritative bool `json:"authoritative"`
-	// Measured round trip from the answering server's region, in milliseconds; null until measured.
+	// Round trip from the answering server to the region, in milliseconds:
+	// estimated from the servers' Vivaldi network coordinates once they have
+	// settled, else the smallest recent probe; null for the answering
+	// server's own region and until measured.
 	LatencyMs *float64 `json:"latencyMs,omitempty"`
-	Healthy   bool     `json:"healthy"`
+	// Where latencyMs comes from: vivaldi or probe; null with it.
+	LatencySource *string `json:"latencySource,omitempty"`
+	Healthy       bool    `json:"healthy"`
 }
 
 // An isolated environment that runs code.
