@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/codeint/codeint/controlplane/apperr"
@@ -238,7 +240,7 @@ func toAPIKey(k *structs.APIKey) *model.APIKey {
 
 func toNodeEvent(ev structs.NodeEvent) *model.NodeEvent {
 	out := &model.NodeEvent{Type: model.NodeEventType(ev.Type), At: ev.At, Index: int64(ev.Index), Lost: ev.Lost,
-		Node: &model.Node{}}
+		Node: &model.Node{Labels: []*model.Label{}}}
 	if out.Lost == nil {
 		out.Lost = []string{}
 	}
@@ -248,6 +250,16 @@ func toNodeEvent(ev structs.NodeEvent) *model.NodeEvent {
 		for _, rt := range n.Runtimes {
 			out.Node.Runtimes = append(out.Node.Runtimes, model.Runtime(rt))
 		}
+		out.Node.Labels = toLabels(n.Labels)
+	}
+	return out
+}
+
+// toLabels lists a node's labels by key.
+func toLabels(m map[string]string) []*model.Label {
+	out := make([]*model.Label, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, &model.Label{Key: k, Value: m[k]})
 	}
 	return out
 }

@@ -25,6 +25,15 @@ func toCreateInputChecked(in model.CreateSandboxInput) (sandboxes.CreateInput, e
 		Metadata:       in.Metadata,
 		MaxLatencyMs:   deref(in.MaxLatencyMs),
 	}
+	for _, l := range in.NodeSelector {
+		if l.Key == "" {
+			return out, apperr.New(apperr.InvalidArgument, "nodeSelector has a label without a key")
+		}
+		if out.Labels == nil {
+			out.Labels = map[string]string{}
+		}
+		out.Labels[l.Key] = l.Value
+	}
 	if c := in.ClientCoordinate; c != nil {
 		coord, err := toCoordinate(c)
 		if err != nil {

@@ -101,6 +101,7 @@ type createFlags struct {
 	regions    string
 	maxLatency float64
 	env        multiFlag
+	selector   labelFlag
 }
 
 func (f *createFlags) register(fs *flag.FlagSet) {
@@ -114,13 +115,14 @@ func (f *createFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.regions, "regions", "", "regions to prefer, best first, comma-separated (not with -region)")
 	fs.Float64Var(&f.maxLatency, "max-latency-ms", 0, "the most estimated round trip to the sandbox's region, in ms")
 	fs.Var(&f.env, "e", "NAME=VALUE environment variable (repeatable)")
+	fs.Var(&f.selector, "node-selector", "KEY=VALUE label the node must carry (repeatable)")
 }
 
 func (f *createFlags) input() (codeint.CreateSandboxInput, error) {
 	env, err := f.env.vars()
 	return codeint.CreateSandboxInput{Template: f.template, Runtime: strings.ToUpper(f.runtime), TimeoutSeconds: f.timeout, VCPUs: f.vcpus,
 		MemoryMB: f.memoryMB, DiskMB: f.diskMB, Env: env, Region: f.region, Regions: splitList(f.regions),
-		MaxLatencyMs: f.maxLatency}, err
+		MaxLatencyMs: f.maxLatency, NodeSelector: f.selector.labels()}, err
 }
 
 // multiFlag collects repeated NAME=VALUE flags.

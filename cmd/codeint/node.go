@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/codeint/codeint/nodeagent/agent"
 	"github.com/codeint/codeint/nodeagent/agentapi"
 	"github.com/codeint/codeint/nodeagent/pool"
+	"github.com/codeint/codeint/sdk/go/codeint"
 )
 
 // nodeFlags are the flags of a node agent, shared by `codeint dev` and
@@ -31,6 +35,7 @@ type nodeFlags struct {
 	cgroupParent string
 	nodeVCPUs    float64
 	nodeMemoryMB int
+	labels       labelFlag
 
 	poolSize        int
 	poolAdaptive    bool
@@ -52,6 +57,40 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultNodeID string) {
 	fs.IntVar(&n.poolMax, "pool-max", 16, "the most warm sandboxes an adaptive pool keeps")
 	fs.IntVar(&n.poolMaxMemoryMB, "pool-max-memory-mb", 8192, "bound on the memory all warm sandboxes may hold")
 	fs.StringVar(&n.cgroupParent, "cgroup-parent", "codeint", "cgroup under which sandboxes run; the agent owns everything below it")
+	fs.Var(&n.labels, "label", "KEY=VALUE label of the node, for createSandbox's nodeSelector (repeatable)")
+}
+
+// labelFlag collects repeated KEY=VALUE node labels.
+type labelFlag map[string]string
+
+func (l *labelFlag) String() string {
+	parts := make([]string, 0, len(*l))
+	for k, v := range *l {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// labels lists the labels for the API, by key.
+func (l labelFlag) labels() []codeint.Label {
+	out := make([]codeint.Label, 0, len(l))
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		out = append(out, codeint.Label{Key: k, Value: l[k]})
+	}
+	return out
+}
+
+func (l *labelFlag) Set(kv string) error {
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("label %q: want KEY=VALUE", kv)
+	}
+	if *l == nil {
+		*l = labelFlag{}
+	}
+	(*l)[k] = v
+	return nil
 }
 
 // localNode is a node agent running in this process, with its warm pool.
@@ -109,7 +148,7 @@ func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandbox
 func (n *localNode) describe(nf nodeFlags, rpcAddr string) structs.Node {
 	return structs.Node{ID: nf.nodeID, Region: nf.region, Zone: nf.zone, RPCAddr: rpcAddr, Status: structs.NodeReady,
 		VCPUs: nf.nodeVCPUs, MemoryMB: nf.nodeMemoryMB, DiskMB: 100 * 1024, Templates: []string{"base"},
-		Runtimes: nodeRuntimes(nf), UpdatedAt: time.Now()}
+		Runtimes: nodeRuntimes(nf), Labels: maps.Clone(map[string]string(nf.labels)), UpdatedAt: time.Now()}
 }
 
 // close stops the pool and the agent, killing their sandboxes.

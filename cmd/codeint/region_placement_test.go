@@ -50,7 +50,7 @@ func TestPlacementAcrossRegions(t *testing.T) {
 	for _, s := range a.servers {
 		rpcsA = append(rpcsA, s.rpc)
 	}
-	b := startRegionOpts(t, regionOpts{name: "pb", servers: 1, agent: true, caDir: caDir,
+	b := startRegionOpts(t, regionOpts{name: "pb", servers: 1, agent: true, caDir: caDir, agentArgs: []string{"--label", "disk=ssd"},
 		serverArgs: []string{"--authoritative-region", "pa", "--federate", strings.Join(rpcsA, ",")}})
 	ctx := ctxT(t, 4*time.Minute)
 	leader := a.waitLeader(t, 30*time.Second)
@@ -61,6 +61,11 @@ func TestPlacementAcrossRegions(t *testing.T) {
 		if err == nil && (len(rs) != 2 || !rs["pb"].Healthy) {
 			err = fmt.Errorf("regions %+v", rs)
 		}
+		return err
+	})
+	// pa hears pb's capacity in pb's answers to its probes.
+	eventually(t, 20*time.Second, "pb's capacity known in pa", func() error {
+		_, err := follower.PlacementPreview(ctx, codeint.CreateSandboxInput{Regions: []string{"pb"}})
 		return err
 	})
 
@@ -146,6 +151,24 @@ func TestPlacementAcrossRegions(t *testing.T) {
 		}
 		if r := regionOf(next.Placement, "pa"); r == nil || !strings.Contains(r.Reason, "short of vCPUs") {
 			t.Fatalf("the placement does not say why pa was passed over: %+v", next.Placement.Regions)
+		}
+	})
+
+	t.Run("a node selector only pb's node matches", func(t *testing.T) {
+		sb, err := follower.CreateSandbox(ctx, codeint.CreateSandboxInput{NodeSelector: []codeint.Label{{Key: "disk", Value: "ssd"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { follower.TerminateSandbox(ctxT(t, time.Minute), sb.ID) })
+		if sb.NodeID != "pb-a1" {
+			t.Fatalf("a sandbox for disk=ssd went to %s:\n%s", sb.NodeID, sb.Placement.Explanation)
+		}
+		if r := regionOf(sb.Placement, "pa"); r == nil || !strings.Contains(r.Reason, "without the labels asked for") {
+			t.Fatalf("pa's node lacks the label; the placement should say so: %+v", sb.Placement.Regions)
+		}
+		_, err = follower.CreateSandbox(ctx, codeint.CreateSandboxInput{NodeSelector: []codeint.Label{{Key: "disk", Value: "nvme"}}})
+		if codeint.CodeOf(err) != codeint.CodeResourceExhausted || !strings.Contains(err.Error(), "without the labels asked for") {
+			t.Fatalf("no node has disk=nvme: %v", err)
 		}
 	})
 

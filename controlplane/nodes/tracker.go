@@ -254,5 +254,5 @@ func (t *Tracker) register(ctx context.Context, n structs.Node, now time.Time) e
 func sameDescription(a, b *structs.Node) bool {
 	return a.Region == b.Region && a.Zone == b.Zone && a.RPCAddr == b.RPCAddr &&
 		a.VCPUs == b.VCPUs && a.MemoryMB == b.MemoryMB && a.DiskMB == b.DiskMB &&
-		slices.Equal(a.Templates, b.Templates) && slices.Equal(a.Runtimes, b.Runtimes)
+		slices.Equal(a.Templates, b.Templates) && slices.Equal(a.Runtimes, b.Runtimes) && maps.Equal(a.Labels, b.Labels)
 }

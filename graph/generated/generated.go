@@ -147,6 +147,11 @@ type ComplexityRoot struct {
 		Type       func(childComplexity int) int
 	}
 
+	Label struct {
+		Key   func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	LanguageInfo struct {
 		Compiled func(childComplexity int) int
 		Language func(childComplexity int) int
@@ -185,6 +190,7 @@ type ComplexityRoot struct {
 		DrainReason func(childComplexity int) int
 		Draining    func(childComplexity int) int
 		ID          func(childComplexity int) int
+		Labels      func(childComplexity int) int
 		MemoryMb    func(childComplexity int) int
 		Region      func(childComplexity int) int
 		Runtimes    func(childComplexity int) int
@@ -860,6 +866,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FileInfo.Type(childComplexity), true
 
+	case "Label.key":
+		if e.ComplexityRoot.Label.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Label.Key(childComplexity), true
+	case "Label.value":
+		if e.ComplexityRoot.Label.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Label.Value(childComplexity), true
+
 	case "LanguageInfo.compiled":
 		if e.ComplexityRoot.LanguageInfo.Compiled == nil {
 			break
@@ -1173,6 +1192,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Node.ID(childComplexity), true
+	case "Node.labels":
+		if e.ComplexityRoot.Node.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Node.Labels(childComplexity), true
 	case "Node.memoryMB":
 		if e.ComplexityRoot.Node.MemoryMb == nil {
 			break
@@ -2034,6 +2059,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateSandboxInput", ec.unmarshalInputCreateSandboxInput),
 			graphql.NewInputUnmarshaler("EnvVarInput", ec.unmarshalInputEnvVarInput),
 			graphql.NewInputUnmarshaler("ExecuteInput", ec.unmarshalInputExecuteInput),
+			graphql.NewInputUnmarshaler("LabelInput", ec.unmarshalInputLabelInput),
 			graphql.NewInputUnmarshaler("TerminalInput", ec.unmarshalInputTerminalInput),
 		)
 	}
@@ -2628,9 +2654,17 @@ type Node {
   memoryMB: Int!
   runtimes: [Runtime!]!
   templates: [String!]!
+  "The node's labels (agent --label KEY=VALUE), which nodeSelector matches."
+  labels: [Label!]!
   "It takes no new sandboxes; drainReason says who asked."
   draining: Boolean!
   drainReason: String
+}
+
+"A node label."
+type Label {
+  key: String!
+  value: String!
 }
 `, BuiltIn: false},
 	{Name: "../schema/placement.graphqls", Input: `extend type Query {
@@ -2751,6 +2785,12 @@ enum Runtime {
   GVISOR
 }
 
+"A node label to match."
+input LabelInput {
+  key: String!
+  value: String!
+}
+
 "An environment variable."
 input EnvVarInput {
   name: String!
@@ -2768,6 +2808,8 @@ input CreateSandboxInput {
   maxLatencyMs: Float
   "The client's own network coordinate; without it latency counts from the region of the server the request came in through."
   clientCoordinate: CoordinateInput
+  "Labels the node must carry (agent --label KEY=VALUE), every one."
+  nodeSelector: [LabelInput!]
   "The isolation: RUNC (namespaces, cgroups, seccomp) or GVISOR (a user-space kernel); the template's default when absent."
   runtime: Runtime
   timeoutSeconds: Int
@@ -3150,6 +3192,16 @@ func (ec *executionContext) childFields_FileInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type FileInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Label(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_Label_key(ctx, field)
+	case "value":
+		return ec.fieldContext_Label_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Label", field.Name)
+}
+
 func (ec *executionContext) childFields_LanguageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "language":
@@ -3180,6 +3232,8 @@ func (ec *executionContext) childFields_Node(ctx context.Context, field graphql.
 		return ec.fieldContext_Node_runtimes(ctx, field)
 	case "templates":
 		return ec.fieldContext_Node_templates(ctx, field)
+	case "labels":
+		return ec.fieldContext_Node_labels(ctx, field)
 	case "draining":
 		return ec.fieldContext_Node_draining(ctx, field)
 	case "drainReason":
@@ -6248,6 +6302,52 @@ func (ec *executionContext) fieldContext_FileInfo_linkTarget(_ context.Context, 
 	return graphql.NewScalarFieldContext("FileInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _Label_key(ctx context.Context, field graphql.CollectedField, obj *model.Label) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Label_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Label_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Label", field, false, false, "String")
+}
+
+func (ec *executionContext) _Label_value(ctx context.Context, field graphql.CollectedField, obj *model.Label) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Label_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Label_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Label", field, false, false, "String")
+}
+
 func (ec *executionContext) _LanguageInfo_language(ctx context.Context, field graphql.CollectedField, obj *model.LanguageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7599,6 +7699,38 @@ func (ec *executionContext) _Node_templates(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Node_templates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Node", field, false, false, "String")
+}
+
+func (ec *executionContext) _Node_labels(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Node_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Label) graphql.Marshaler {
+			return ec.marshalNLabel2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Node_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Node",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Label(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Node_draining(ctx context.Context, field graphql.CollectedField, obj *model.Node) (ret graphql.Marshaler) {
@@ -12141,7 +12273,7 @@ func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"template", "region", "regions", "maxLatencyMs", "clientCoordinate", "runtime", "timeoutSeconds", "vcpus", "memoryMB", "diskMB", "env", "metadata"}
+	fieldsInOrder := [...]string{"template", "region", "regions", "maxLatencyMs", "clientCoordinate", "nodeSelector", "runtime", "timeoutSeconds", "vcpus", "memoryMB", "diskMB", "env", "metadata"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12183,6 +12315,13 @@ func (ec *executionContext) unmarshalInputCreateSandboxInput(ctx context.Context
 				return it, err
 			}
 			it.ClientCoordinate = data
+		case "nodeSelector":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nodeSelector"))
+			data, err := ec.unmarshalOLabelInput2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabelInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NodeSelector = data
 		case "runtime":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runtime"))
 			data, err := ec.unmarshalORuntime2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐRuntime(ctx, v)
@@ -12393,6 +12532,55 @@ func (ec *executionContext) unmarshalInputExecuteInput(ctx context.Context, obj 
 func UnmarshalExecuteInput(ctx context.Context, raw any) (model.ExecuteInput, error) {
 	var out model.ExecuteInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExecuteInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLabelInput(ctx context.Context, obj any) (model.LabelInput, error) {
+	var it model.LabelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLabelInput unmarshals raw into the LabelInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLabelInput(ctx context.Context, raw any) (model.LabelInput, error) {
+	var out model.LabelInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LabelInput", raw, &out)
 	return out, err
 }
 
@@ -13278,6 +13466,44 @@ func (ec *executionContext) _FileInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var labelImplementors = []string{"Label"}
+
+func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *model.Label) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, labelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Label")
+		case "key":
+			out.Values[i] = ec._Label_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._Label_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var languageInfoImplementors = []string{"LanguageInfo"}
 
 func (ec *executionContext) _LanguageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.LanguageInfo) graphql.Marshaler {
@@ -13580,6 +13806,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "templates":
 			out.Values[i] = ec._Node_templates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labels":
+			out.Values[i] = ec._Node_labels(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15482,6 +15713,35 @@ func (ec *executionContext) marshalNInt642int64(ctx context.Context, sel ast.Sel
 	return res
 }
 
+func (ec *executionContext) marshalNLabel2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabelᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Label) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLabel2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLabel2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabel(ctx context.Context, sel ast.SelectionSet, v *model.Label) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Label!")
+		return graphql.Null
+	}
+	return ec._Label(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLabelInput2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabelInput(ctx context.Context, v any) (*model.LabelInput, error) {
+	res, err := ec.unmarshalInputLabelInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNLanguage2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLanguage(ctx context.Context, v any) (model.Language, error) {
 	var res model.Language
 	err := res.UnmarshalGQL(v)
@@ -16290,6 +16550,23 @@ func (ec *executionContext) marshalOJSON2encodingᚋjsonᚐRawMessage(ctx contex
 	_ = ctx
 	res := model.MarshalRawJSON(v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOLabelInput2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabelInputᚄ(ctx context.Context, v any) ([]*model.LabelInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.LabelInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLabelInput2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐLabelInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalOPlacement2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlacement(ctx context.Context, sel ast.SelectionSet, v *model.Placement) graphql.Marshaler {

@@ -122,6 +122,8 @@ type CreateSandboxInput struct {
 	MaxLatencyMs *float64 `json:"maxLatencyMs,omitempty"`
 	// The client's own network coordinate; without it latency counts from the region of the server the request came in through.
 	ClientCoordinate *CoordinateInput `json:"clientCoordinate,omitempty"`
+	// Labels the node must carry (agent --label KEY=VALUE), every one.
+	NodeSelector []*LabelInput `json:"nodeSelector,omitempty"`
 	// The isolation: RUNC (namespaces, cgroups, seccomp) or GVISOR (a user-space kernel); the template's default when absent.
 	Runtime        *Runtime        `json:"runtime,omitempty"`
 	TimeoutSeconds *int            `json:"timeoutSeconds,omitempty"`
@@ -249,6 +251,18 @@ type FileInfo struct {
 	LinkTarget *string `json:"linkTarget,omitempty"`
 }
 
+// A node label.
+type Label struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// A node label to match.
+type LabelInput struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
 // A language as a template offers it.
 type LanguageInfo struct {
 	Language Language `json:"language"`
@@ -271,6 +285,8 @@ type Node struct {
 	MemoryMb  int        `json:"memoryMB"`
 	Runtimes  []Runtime  `json:"runtimes"`
 	Templates []string   `json:"templates"`
+	// The node's labels (agent --label KEY=VALUE), which nodeSelector matches.
+	Labels []*Label `json:"labels"`
 	// It takes no new sandboxes; drainReason says who asked.
 	Draining    bool    `json:"draining"`
 	DrainReason *string `json:"drainReason,omitempty"`

@@ -64,6 +64,14 @@ type CreateSandboxInput struct {
 	Regions          []string    `json:"regions,omitempty"`
 	MaxLatencyMs     float64     `json:"maxLatencyMs,omitempty"`
 	ClientCoordinate *Coordinate `json:"clientCoordinate,omitempty"`
+	// NodeSelector lists labels the node must carry.
+	NodeSelector []Label `json:"nodeSelector,omitempty"`
+}
+
+// Label is a node label (agent --label KEY=VALUE).
+type Label struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // Sandbox is an isolated environment that runs code.
