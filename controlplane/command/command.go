@@ -23,6 +23,7 @@ const (
 	ServerUpsert  Type = 7
 	ServerRemove  Type = 8
 	NodeDrain     Type = 9
+	UsageIngest   Type = 10
 )
 
 // IgnoreUnknownTypeFlag marks a command that an older server may skip when
@@ -61,6 +62,8 @@ func (t Type) String() string {
 		return "ServerRemove"
 	case NodeDrain:
 		return "NodeDrain"
+	case UsageIngest:
+		return "UsageIngest"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("Unknown(%d, ignorable)", uint8(t))
@@ -70,7 +73,7 @@ func (t Type) String() string {
 
 // Known reports whether this version of the code knows the type.
 func (t Type) Known() bool {
-	return t >= TeamUpsert && t <= NodeDrain
+	return t >= TeamUpsert && t <= UsageIngest
 }
 
 // Ignorable reports whether a server that does not know the type may skip it.
@@ -126,6 +129,8 @@ func DecodePayload(t Type, payload []byte) (any, error) {
 		req = new(ServerRemoveRequest)
 	case NodeDrain:
 		req = new(NodeDrainRequest)
+	case UsageIngest:
+		req = new(UsageIngestRequest)
 	default:
 		return nil, fmt.Errorf("command: decode: unknown type %v", t)
 	}
@@ -156,6 +161,8 @@ func checkPayload(t Type, payload any) error {
 		ok = is[ServerRemoveRequest](payload)
 	case NodeDrain:
 		ok = is[NodeDrainRequest](payload)
+	case UsageIngest:
+		ok = is[UsageIngestRequest](payload)
 	}
 	if !ok {
 		return fmt.Errorf("%w: %v cannot carry %T", ErrWrongPayload, t, payload)

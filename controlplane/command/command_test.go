@@ -111,9 +111,10 @@ func TestTypeFlags(t *testing.T) {
 		{NodeDown, true, false},
 		{ServerRemove, true, false},
 		{NodeDrain, true, false},
+		{UsageIngest, true, false},
 		{0, false, false},
-		{10, false, false},
-		{IgnoreUnknownTypeFlag | 10, false, true},
+		{11, false, false},
+		{IgnoreUnknownTypeFlag | 11, false, true},
 	}
 	for _, tt := range tests {
 		if tt.typ.Known() != tt.known || tt.typ.Ignorable() != tt.ignorable {

@@ -21,6 +21,8 @@ func NewResult(t Type) any {
 		return new(NodeDownResult)
 	case ServerUpsert:
 		return new(structs.Server)
+	case UsageIngest:
+		return new(UsageIngestResult)
 	}
 	return nil
 }

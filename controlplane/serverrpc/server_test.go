@@ -208,7 +208,11 @@ func TestApplyRefusesWhatItCannotDecode(t *testing.T) {
 	b := &fakeBackend{applyFn: func(command.Type, any) (any, error) { return nil, nil }}
 	c := client(t, serveLeader(t, b))
 	ctx := testCtx(t)
-	for _, typ := range []uint32{0, 10, 99, 127, 128 | 10, 1000} {
+	unknown := uint32(1) // the first type this version does not know
+	for command.Type(unknown).Known() {
+		unknown++
+	}
+	for _, typ := range []uint32{0, unknown, 99, 127, 128 | unknown, 1000} {
 		_, err := c.Apply(ctx, &serverpb.ApplyRequest{Type: typ, Payload: []byte(`{}`)})
 		if err = forward.FromStatus(err); apperr.CodeOf(err) != apperr.FailedPrecondition {
 			t.Errorf("type %d: %v, want FAILED_PRECONDITION", typ, err)

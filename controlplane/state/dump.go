@@ -33,6 +33,10 @@ type dumpRecord struct {
 	Sandbox *structs.Sandbox `json:"sandbox,omitempty"`
 	Node    *structs.Node    `json:"node,omitempty"`
 	Server  *structs.Server  `json:"server,omitempty"`
+	// The usage ledger.
+	UsageMark    *structs.UsageMark    `json:"usageMark,omitempty"`
+	SandboxUsage *structs.SandboxUsage `json:"sandboxUsage,omitempty"`
+	UsageBucket  *structs.UsageBucket  `json:"usageBucket,omitempty"`
 }
 
 // Dump writes the snapshot as JSON lines: a header with the format and the
@@ -44,7 +48,7 @@ func (s *Snapshot) Dump(w io.Writer) error {
 	if err := enc.Encode(dumpHeader{Format: dumpFormat, Version: dumpVersion, Index: s.Index()}); err != nil {
 		return fmt.Errorf("state: dump: %w", err)
 	}
-	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers} {
+	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers, tableMarks, tableUsage, tableBuckets} {
 		it, err := s.txn.Get(table, indexID)
 		if err != nil {
 			return fmt.Errorf("state: dump %s: %w", table, err)
@@ -116,6 +120,12 @@ func recordOf(obj any) *dumpRecord {
 		return &dumpRecord{Node: o}
 	case *structs.Server:
 		return &dumpRecord{Server: o}
+	case *structs.UsageMark:
+		return &dumpRecord{UsageMark: o}
+	case *structs.SandboxUsage:
+		return &dumpRecord{SandboxUsage: o}
+	case *structs.UsageBucket:
+		return &dumpRecord{UsageBucket: o}
 	}
 	panic(fmt.Sprintf("state: dump: unexpected %T", obj))
 }
@@ -132,6 +142,12 @@ func restoreRecord(insert func(table string, obj any) error, rec *dumpRecord) er
 		return insert(tableNodes, rec.Node)
 	case rec.Server != nil:
 		return insert(tableServers, rec.Server)
+	case rec.UsageMark != nil:
+		return insert(tableMarks, rec.UsageMark)
+	case rec.SandboxUsage != nil:
+		return insert(tableUsage, rec.SandboxUsage)
+	case rec.UsageBucket != nil:
+		return insert(tableBuckets, rec.UsageBucket)
 	}
 	return errors.New("empty record")
 }

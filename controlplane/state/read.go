@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -156,4 +157,39 @@ func compareCreate(a, b *structs.Sandbox) int {
 		return 1
 	}
 	return 0
+}
+
+// UsageMark returns a node's ingest high-water mark, nil before its first
+// record.
+func (r reader) UsageMark(nodeID string) *structs.UsageMark {
+	return first[structs.UsageMark](r, tableMarks, indexID, nodeID)
+}
+
+// SandboxUsage returns a sandbox's usage total, nil before its first
+// record.
+func (r reader) SandboxUsage(id string) *structs.SandboxUsage {
+	return first[structs.SandboxUsage](r, tableUsage, indexID, id)
+}
+
+// UsageBucket returns one bucket by id (structs.BucketID).
+func (r reader) UsageBucket(id string) *structs.UsageBucket {
+	return first[structs.UsageBucket](r, tableBuckets, indexID, id)
+}
+
+// UsageBuckets returns a team's hourly buckets with from ≤ hour < to, by
+// hour.
+func (r reader) UsageBuckets(teamID string, from, to time.Time) []*structs.UsageBucket {
+	var out []*structs.UsageBucket
+	for _, b := range all[structs.UsageBucket](r, tableBuckets, indexTeam, teamID) {
+		if !b.Hour.Before(from) && b.Hour.Before(to) {
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b *structs.UsageBucket) int { return a.Hour.Compare(b.Hour) })
+	return out
+}
+
+// SandboxUsages returns a team's sandbox usage totals, by sandbox id.
+func (r reader) SandboxUsages(teamID string) []*structs.SandboxUsage {
+	return all[structs.SandboxUsage](r, tableUsage, indexTeam, teamID)
 }

@@ -11,6 +11,9 @@ const (
 	tableSandboxes = "sandboxes"
 	tableNodes     = "nodes"
 	tableServers   = "servers"
+	tableMarks     = "usage_marks"
+	tableUsage     = "usage_sandboxes"
+	tableBuckets   = "usage_buckets"
 	tableIndex     = "index"
 )
 
@@ -77,6 +80,24 @@ func schema() *memdb.DBSchema {
 		tableServers: {
 			Name:    tableServers,
 			Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()},
+		},
+		tableMarks: {
+			Name:    tableMarks,
+			Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()},
+		},
+		tableUsage: {
+			Name: tableUsage,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:   idIndex(),
+				indexTeam: fieldIndex(indexTeam, "TeamID", false, false),
+			},
+		},
+		tableBuckets: {
+			Name: tableBuckets,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:   idIndex(),
+				indexTeam: fieldIndex(indexTeam, "TeamID", false, false),
+			},
 		},
 		tableIndex: {
 			Name: tableIndex,

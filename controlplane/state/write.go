@@ -42,6 +42,15 @@ func (t *WriteTxn) UpsertSandbox(sb *structs.Sandbox) error { return t.insert(ta
 // UpsertNode inserts or replaces a node.
 func (t *WriteTxn) UpsertNode(n *structs.Node) error { return t.insert(tableNodes, n) }
 
+// UpsertUsageMark records a node's ingest high-water mark.
+func (t *WriteTxn) UpsertUsageMark(m *structs.UsageMark) error { return t.insert(tableMarks, m) }
+
+// UpsertSandboxUsage records a sandbox's usage total.
+func (t *WriteTxn) UpsertSandboxUsage(u *structs.SandboxUsage) error { return t.insert(tableUsage, u) }
+
+// UpsertUsageBucket records a team's hourly usage bucket.
+func (t *WriteTxn) UpsertUsageBucket(b *structs.UsageBucket) error { return t.insert(tableBuckets, b) }
+
 // UpsertServer inserts or replaces a control-plane server.
 func (t *WriteTxn) UpsertServer(srv *structs.Server) error { return t.insert(tableServers, srv) }
 

@@ -626,9 +626,10 @@ func TestFSMResultTypesMatchNewResult(t *testing.T) {
 		command.ServerUpsert:  &command.ServerUpsertRequest{Server: structs.Server{ID: "srv_1"}},
 		command.ServerRemove:  &command.ServerRemoveRequest{ID: "srv_1"},
 		command.NodeDrain:     &command.NodeDrainRequest{NodeID: "n1", Draining: true, Reason: "operator", At: t0},
+		command.UsageIngest:   &command.UsageIngestRequest{NodeID: "n1", At: t0, Records: []structs.UsageRecord{usageRec("n1", 1, t0, 10)}},
 	}
 	order := []command.Type{command.TeamUpsert, command.APIKeyUpsert, command.NodeUpsert, command.SandboxCreate,
-		command.SandboxUpdate, command.NodeDown, command.ServerUpsert, command.ServerRemove, command.NodeDrain}
+		command.SandboxUpdate, command.NodeDown, command.ServerUpsert, command.ServerRemove, command.NodeDrain, command.UsageIngest}
 	for typ := range 256 {
 		if command.Type(typ).Known() && reqs[command.Type(typ)] == nil {
 			t.Fatalf("no request for known type %v: add it to this test", command.Type(typ))

@@ -47,6 +47,8 @@ func (f *fsm) apply(index uint64, data []byte) any {
 		return f.nodeDown(index, r)
 	case *command.NodeDrainRequest:
 		return f.nodeDrain(index, r)
+	case *command.UsageIngestRequest:
+		return f.usageIngest(index, r)
 	case *command.ServerUpsertRequest:
 		return f.serverUpsert(index, r)
 	case *command.ServerRemoveRequest:

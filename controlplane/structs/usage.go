@@ -26,3 +26,75 @@ type UsageRecord struct {
 
 // Seconds is the interval's length in seconds.
 func (r UsageRecord) Seconds() float64 { return r.End.Sub(r.Start).Seconds() }
+
+// UsageMark is a node's ingest high-water mark: every record of the node
+// with a sequence up to Seq is in the ledger, and no other.
+type UsageMark struct {
+	ID        string    `json:"id"` // the node's id
+	Seq       uint64    `json:"seq"`
+	Flagged   int       `json:"flagged,omitempty"` // records whose clock was off beyond the bound
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// UsageTotals are amounts of usage. Allocated amounts are what was
+// reserved; Max amounts take, record by record, the larger of what was
+// allocated and what was used (a plan may bill on either).
+type UsageTotals struct {
+	SandboxSeconds float64 `json:"sandboxSeconds"`
+	VCPUSeconds    float64 `json:"vcpuSeconds"`
+	GiBSeconds     float64 `json:"gibSeconds"`
+	CPUSeconds     float64 `json:"cpuSeconds"`
+	MaxVCPUSeconds float64 `json:"maxVcpuSeconds"`
+	MaxGiBSeconds  float64 `json:"maxGibSeconds"`
+	Records        int     `json:"records"`
+}
+
+// Add adds the usage of the part [from, to) of record r; CPU time is
+// spread evenly over the record.
+func (t *UsageTotals) Add(r UsageRecord, from, to time.Time) {
+	total := r.Seconds()
+	secs := to.Sub(from).Seconds()
+	if secs <= 0 {
+		return
+	}
+	share := 1.0
+	if total > 0 {
+		share = secs / total
+	}
+	cpu := r.CPUSeconds * share
+	gib := float64(r.MemoryMB) / 1024
+	usedGiB := float64(r.PeakMemoryBytes) / (1 << 30)
+	t.SandboxSeconds += secs
+	t.VCPUSeconds += secs * r.VCPUs
+	t.GiBSeconds += secs * gib
+	t.CPUSeconds += cpu
+	t.MaxVCPUSeconds += max(secs*r.VCPUs, cpu)
+	t.MaxGiBSeconds += secs * max(gib, usedGiB)
+}
+
+// SandboxUsage is the ledger's total for one sandbox.
+type SandboxUsage struct {
+	ID              string    `json:"id"` // the sandbox's id
+	TeamID          string    `json:"teamId"`
+	Template        string    `json:"template,omitempty"`
+	NodeID          string    `json:"nodeId"`
+	First           time.Time `json:"first"` // start of its earliest record
+	Last            time.Time `json:"last"`  // end of its latest record
+	Final           bool      `json:"final,omitempty"`
+	PeakMemoryBytes int64     `json:"peakMemoryBytes"`
+	UsageTotals
+}
+
+// UsageBucket is the ledger's total for one team and one hour (UTC).
+type UsageBucket struct {
+	ID     string    `json:"id"` // BucketID(team, hour)
+	TeamID string    `json:"teamId"`
+	Hour   time.Time `json:"hour"`
+	UsageTotals
+}
+
+// BucketID names the bucket of a team and an hour; ids of one team sort
+// by hour.
+func BucketID(teamID string, hour time.Time) string {
+	return teamID + "/" + hour.UTC().Truncate(time.Hour).Format("2006-01-02T15")
+}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"slices"
+	"time"
+
+	"github.com/codeint/codeint/controlplane/apperr"
+	"github.com/codeint/codeint/controlplane/command"
+	"github.com/codeint/codeint/controlplane/state"
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+// usageIngest adds a batch of a node's usage records to the ledger,
+// exactly once (command.UsageIngestRequest).
+func (f *fsm) usageIngest(index uint64, r *command.UsageIngestRequest) any {
+	if err := checkUsageBatch(r); err != nil {
+		return err
+	}
+	recs := slices.Clone(r.Records)
+	slices.SortFunc(recs, func(a, b structs.UsageRecord) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	var res command.UsageIngestResult
+	err := f.write(index, func(txn *state.WriteTxn) error {
+		mark := structs.UsageMark{ID: r.NodeID}
+		if cur := txn.UsageMark(r.NodeID); cur != nil {
+			mark = *cur
+		}
+		for i, rec := range recs {
+			switch {
+			case rec.Seq <= mark.Seq:
+				res.Duplicates++
+				continue
+			case rec.Seq > mark.Seq+1:
+				res.Refused = len(recs) - i
+			}
+			if res.Refused > 0 {
+				break
+			}
+			if skewed(rec, r.At) {
+				res.Flagged++
+				mark.Flagged++
+			}
+			if rec.End.Before(rec.Start) {
+				rec.End = rec.Start // counted as no time; flagged above
+			}
+			if err := ledger(txn, rec); err != nil {
+				return err
+			}
+			mark.Seq = rec.Seq
+			res.Applied++
+		}
+		mark.UpdatedAt = r.At
+		res.Seq = mark.Seq
+		return txn.UpsertUsageMark(&mark)
+	})
+	if err != nil {
+		return err
+	}
+	return &res
+}
+
+// checkUsageBatch refuses a batch that no order of arrival makes right.
+func checkUsageBatch(r *command.UsageIngestRequest) error {
+	switch {
+	case r.NodeID == "":
+		return apperr.New(apperr.InvalidArgument, "usage ingest: the batch names no node")
+	case r.At.IsZero():
+		return apperr.New(apperr.InvalidArgument, "usage ingest of node %s: the command has no time", r.NodeID)
+	}
+	for _, rec := range r.Records {
+		switch {
+		case rec.NodeID != r.NodeID:
+			return apperr.New(apperr.InvalidArgument, "usage ingest of node %s: record %d is of node %q", r.NodeID, rec.Seq, rec.NodeID)
+		case rec.Seq == 0:
+			return apperr.New(apperr.InvalidArgument, "usage ingest of node %s: a record without a sequence number", r.NodeID)
+		case rec.SandboxID == "":
+			return apperr.New(apperr.InvalidArgument, "usage ingest of node %s: record %d names no sandbox", r.NodeID, rec.Seq)
+		case rec.VCPUs < 0 || rec.MemoryMB < 0 || rec.CPUSeconds < 0 || rec.PeakMemoryBytes < 0:
+			return apperr.New(apperr.InvalidArgument, "usage ingest of node %s: record %d has a negative amount", r.NodeID, rec.Seq)
+		}
+	}
+	return nil
+}
+
+// skewed reports whether a record's clock is off beyond the bound: it ends
+// after the leader's clock plus the bound, or before it starts.
+func skewed(rec structs.UsageRecord, at time.Time) bool {
+	return rec.End.After(at.Add(command.UsageSkewBound)) || rec.End.Before(rec.Start)
+}
+
+// ledger adds one record to its sandbox's total and to its team's hourly
+// buckets, split at hour boundaries.
+func ledger(txn *state.WriteTxn, rec structs.UsageRecord) error {
+	su := structs.SandboxUsage{ID: rec.SandboxID, TeamID: rec.TeamID, Template: rec.Template, NodeID: rec.NodeID, First: rec.Start}
+	if cur := txn.SandboxUsage(rec.SandboxID); cur != nil {
+		su = *cur
+	}
+	su.UsageTotals.Add(rec, rec.Start, rec.End)
+	su.Records++
+	if rec.Start.Before(su.First) {
+		su.First = rec.Start
+	}
+	if rec.End.After(su.Last) {
+		su.Last = rec.End
+	}
+	su.Final = su.Final || rec.Final
+	su.PeakMemoryBytes = max(su.PeakMemoryBytes, rec.PeakMemoryBytes)
+	if err := txn.UpsertSandboxUsage(&su); err != nil {
+		return err
+	}
+	// Every hour the record overlaps (the hour of its start at least, for
+	// a record of no length) gets its share.
+	for h := rec.Start.UTC().Truncate(time.Hour); ; h = h.Add(time.Hour) {
+		id := structs.BucketID(rec.TeamID, h)
+		b := structs.UsageBucket{ID: id, TeamID: rec.TeamID, Hour: h}
+		if cur := txn.UsageBucket(id); cur != nil {
+			b = *cur
+		}
+		b.UsageTotals.Add(rec, maxTime(h, rec.Start), minTime(h.Add(time.Hour), rec.End))
+		b.Records++
+		if err := txn.UpsertUsageBucket(&b); err != nil {
+			return err
+		}
+		if !h.Add(time.Hour).Before(rec.End) {
+			return nil
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
