@@ -21,7 +21,7 @@ func allowedRoles(method string) []tlsutil.Role {
 	switch method {
 	case "Status":
 		return []tlsutil.Role{tlsutil.RoleServer, tlsutil.RoleAgent, tlsutil.RoleClient}
-	case "Heartbeat":
+	case "Heartbeat", "ShipUsage":
 		return []tlsutil.Role{tlsutil.RoleServer, tlsutil.RoleAgent}
 	case "ListPeers", "RemovePeer", "SnapshotSave", "SnapshotRestore":
 		return []tlsutil.Role{tlsutil.RoleServer, tlsutil.RoleClient}

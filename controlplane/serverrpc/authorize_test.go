@@ -109,6 +109,7 @@ func TestAuthorizerMatrix(t *testing.T) {
 		"GetSandbox":      {"server-r1", "server-r2"},
 		"SandboxOp":       {"server-r1", "server-r2"},
 		"CreateSandbox":   {"server-r1", "server-r2"},
+		"ShipUsage":       {"server-r1", "agent-r1"},
 		// A method added later is the servers' own until someone says
 		// otherwise.
 		"SomethingNew": {"server-r1"},

@@ -1499,6 +1499,102 @@ func (x *HeartbeatReply) GetReply() []byte {
 	return nil
 }
 
+type ShipUsageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Records       []byte                 `protobuf:"bytes,2,opt,name=records,proto3" json:"records,omitempty"` // []structs.UsageRecord, JSON
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShipUsageRequest) Reset() {
+	*x = ShipUsageRequest{}
+	mi := &file_server_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShipUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShipUsageRequest) ProtoMessage() {}
+
+func (x *ShipUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShipUsageRequest.ProtoReflect.Descriptor instead.
+func (*ShipUsageRequest) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ShipUsageRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ShipUsageRequest) GetRecords() []byte {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type ShipUsageReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Result        []byte                 `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"` // command.UsageIngestResult, JSON: the node's high-water mark after the batch
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShipUsageReply) Reset() {
+	*x = ShipUsageReply{}
+	mi := &file_server_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShipUsageReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShipUsageReply) ProtoMessage() {}
+
+func (x *ShipUsageReply) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShipUsageReply.ProtoReflect.Descriptor instead.
+func (*ShipUsageReply) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ShipUsageReply) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 var File_server_proto protoreflect.FileDescriptor
 
 const file_server_proto_rawDesc = "" +
@@ -1605,7 +1701,12 @@ const file_server_proto_rawDesc = "" +
 	"\x10HeartbeatRequest\x12\x1c\n" +
 	"\theartbeat\x18\x01 \x01(\fR\theartbeat\"&\n" +
 	"\x0eHeartbeatReply\x12\x14\n" +
-	"\x05reply\x18\x01 \x01(\fR\x05reply2\x89\t\n" +
+	"\x05reply\x18\x01 \x01(\fR\x05reply\"E\n" +
+	"\x10ShipUsageRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
+	"\arecords\x18\x02 \x01(\fR\arecords\"(\n" +
+	"\x0eShipUsageReply\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\fR\x06result2\xde\t\n" +
 	"\x06Server\x12G\n" +
 	"\x05Apply\x12\x1f.codeint.server.v1.ApplyRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12S\n" +
 	"\tReadIndex\x12#.codeint.server.v1.ReadIndexRequest\x1a!.codeint.server.v1.ReadIndexReply\x12J\n" +
@@ -1623,7 +1724,8 @@ const file_server_proto_rawDesc = "" +
 	"\n" +
 	"GetSandbox\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReply\x12O\n" +
 	"\tSandboxOp\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReply\x12Q\n" +
-	"\rCreateSandbox\x12 .codeint.server.v1.CreateRequest\x1a\x1e.codeint.server.v1.CreateReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
+	"\rCreateSandbox\x12 .codeint.server.v1.CreateRequest\x1a\x1e.codeint.server.v1.CreateReply\x12S\n" +
+	"\tShipUsage\x12#.codeint.server.v1.ShipUsageRequest\x1a!.codeint.server.v1.ShipUsageReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
 
 var (
 	file_server_proto_rawDescOnce sync.Once
@@ -1637,7 +1739,7 @@ func file_server_proto_rawDescGZIP() []byte {
 	return file_server_proto_rawDescData
 }
 
-var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_server_proto_goTypes = []any{
 	(*SandboxRequest)(nil),       // 0: codeint.server.v1.SandboxRequest
 	(*CreateRequest)(nil),        // 1: codeint.server.v1.CreateRequest
@@ -1665,6 +1767,8 @@ var file_server_proto_goTypes = []any{
 	(*SnapshotRestoreReply)(nil), // 23: codeint.server.v1.SnapshotRestoreReply
 	(*HeartbeatRequest)(nil),     // 24: codeint.server.v1.HeartbeatRequest
 	(*HeartbeatReply)(nil),       // 25: codeint.server.v1.HeartbeatReply
+	(*ShipUsageRequest)(nil),     // 26: codeint.server.v1.ShipUsageRequest
+	(*ShipUsageReply)(nil),       // 27: codeint.server.v1.ShipUsageReply
 }
 var file_server_proto_depIdxs = []int32{
 	4,  // 0: codeint.server.v1.SandboxRequest.caller:type_name -> codeint.server.v1.Caller
@@ -1687,22 +1791,24 @@ var file_server_proto_depIdxs = []int32{
 	0,  // 17: codeint.server.v1.Server.GetSandbox:input_type -> codeint.server.v1.SandboxRequest
 	0,  // 18: codeint.server.v1.Server.SandboxOp:input_type -> codeint.server.v1.SandboxRequest
 	1,  // 19: codeint.server.v1.Server.CreateSandbox:input_type -> codeint.server.v1.CreateRequest
-	9,  // 20: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
-	11, // 21: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
-	13, // 22: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
-	15, // 23: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
-	17, // 24: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
-	20, // 25: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
-	22, // 26: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
-	23, // 27: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
-	25, // 28: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
-	6,  // 29: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
-	9,  // 30: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
-	3,  // 31: codeint.server.v1.Server.GetSandbox:output_type -> codeint.server.v1.SandboxReply
-	3,  // 32: codeint.server.v1.Server.SandboxOp:output_type -> codeint.server.v1.SandboxReply
-	2,  // 33: codeint.server.v1.Server.CreateSandbox:output_type -> codeint.server.v1.CreateReply
-	20, // [20:34] is the sub-list for method output_type
-	6,  // [6:20] is the sub-list for method input_type
+	26, // 20: codeint.server.v1.Server.ShipUsage:input_type -> codeint.server.v1.ShipUsageRequest
+	9,  // 21: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
+	11, // 22: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
+	13, // 23: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
+	15, // 24: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
+	17, // 25: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
+	20, // 26: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
+	22, // 27: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
+	23, // 28: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
+	25, // 29: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
+	6,  // 30: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
+	9,  // 31: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
+	3,  // 32: codeint.server.v1.Server.GetSandbox:output_type -> codeint.server.v1.SandboxReply
+	3,  // 33: codeint.server.v1.Server.SandboxOp:output_type -> codeint.server.v1.SandboxReply
+	2,  // 34: codeint.server.v1.Server.CreateSandbox:output_type -> codeint.server.v1.CreateReply
+	27, // 35: codeint.server.v1.Server.ShipUsage:output_type -> codeint.server.v1.ShipUsageReply
+	21, // [21:36] is the sub-list for method output_type
+	6,  // [6:21] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -1719,7 +1825,7 @@ func file_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_server_proto_rawDesc), len(file_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ const (
 	Server_GetSandbox_FullMethodName      = "/codeint.server.v1.Server/GetSandbox"
 	Server_SandboxOp_FullMethodName       = "/codeint.server.v1.Server/SandboxOp"
 	Server_CreateSandbox_FullMethodName   = "/codeint.server.v1.Server/CreateSandbox"
+	Server_ShipUsage_FullMethodName       = "/codeint.server.v1.Server/ShipUsage"
 )
 
 // ServerClient is the client API for Server service.
@@ -89,6 +90,10 @@ type ServerClient interface {
 	// server of this one that is not the leader (the leader places on its
 	// live view). With preview it only places and says where.
 	CreateSandbox(ctx context.Context, in *CreateRequest, opts ...grpc.CallOption) (*CreateReply, error)
+	// ShipUsage is a node agent's batch of metered usage records, committed
+	// to the ledger on the leader exactly once (command UsageIngest). An
+	// agent may ship only its own node's records.
+	ShipUsage(ctx context.Context, in *ShipUsageRequest, opts ...grpc.CallOption) (*ShipUsageReply, error)
 }
 
 type serverClient struct {
@@ -251,6 +256,16 @@ func (c *serverClient) CreateSandbox(ctx context.Context, in *CreateRequest, opt
 	return out, nil
 }
 
+func (c *serverClient) ShipUsage(ctx context.Context, in *ShipUsageRequest, opts ...grpc.CallOption) (*ShipUsageReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShipUsageReply)
+	err := c.cc.Invoke(ctx, Server_ShipUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServerServer is the server API for Server service.
 // All implementations must embed UnimplementedServerServer
 // for forward compatibility.
@@ -299,6 +314,10 @@ type ServerServer interface {
 	// server of this one that is not the leader (the leader places on its
 	// live view). With preview it only places and says where.
 	CreateSandbox(context.Context, *CreateRequest) (*CreateReply, error)
+	// ShipUsage is a node agent's batch of metered usage records, committed
+	// to the ledger on the leader exactly once (command UsageIngest). An
+	// agent may ship only its own node's records.
+	ShipUsage(context.Context, *ShipUsageRequest) (*ShipUsageReply, error)
 	mustEmbedUnimplementedServerServer()
 }
 
@@ -350,6 +369,9 @@ func (UnimplementedServerServer) SandboxOp(context.Context, *SandboxRequest) (*S
 }
 func (UnimplementedServerServer) CreateSandbox(context.Context, *CreateRequest) (*CreateReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CreateSandbox not implemented")
+}
+func (UnimplementedServerServer) ShipUsage(context.Context, *ShipUsageRequest) (*ShipUsageReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ShipUsage not implemented")
 }
 func (UnimplementedServerServer) mustEmbedUnimplementedServerServer() {}
 func (UnimplementedServerServer) testEmbeddedByValue()                {}
@@ -606,6 +628,24 @@ func _Server_CreateSandbox_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Server_ShipUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShipUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServerServer).ShipUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Server_ShipUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServerServer).ShipUsage(ctx, req.(*ShipUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Server_ServiceDesc is the grpc.ServiceDesc for Server service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -660,6 +700,10 @@ var Server_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateSandbox",
 			Handler:    _Server_CreateSandbox_Handler,
+		},
+		{
+			MethodName: "ShipUsage",
+			Handler:    _Server_ShipUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
