@@ -153,6 +153,8 @@ func regionReason(req Request, r *Region, c *RegionCandidate) string {
 		return "latency unknown, and the request has a latency budget"
 	case req.MaxLatencyMs > 0 && c.LatencyMs > req.MaxLatencyMs:
 		return fmt.Sprintf("over the latency budget (%.0f ms > %g ms)", c.LatencyMs, req.MaxLatencyMs)
+	case sum.Nodes == 0 && sum.Draining > 0:
+		return fmt.Sprintf("every ready node is draining (%d)", sum.Draining)
 	case sum.Nodes == 0:
 		return "no ready node"
 	case req.Template != "" && !slices.Contains(sum.Templates, req.Template):

@@ -46,7 +46,7 @@ func TestRegionStep(t *testing.T) {
 			mods: []func(*Node){full, full, nil}, wantErr: "far: over the latency budget (120 ms > 50 ms)"},
 		{name: "every region short says what each lacked", loc: Location{Coord: client},
 			mods:    []func(*Node){full, func(n *Node) { n.Draining = true }, func(n *Node) { n.Runtimes = []string{"GVISOR"} }},
-			wantErr: "far: no node with runtime RUNC; mid: no ready node; near: short of memory (at most 0 MB free on a node)"},
+			wantErr: "far: no node with runtime RUNC; mid: every ready node is draining (1); near: short of memory (at most 0 MB free on a node)"},
 		{name: "unknown region", loc: Location{Regions: []string{"mars"}}, invalid: true,
 			wantErr: `unknown region "mars"; the regions are far, mid, near`},
 		{name: "a list no region of which meets the budget", loc: Location{Coord: client, Regions: []string{"far"}}, budget: 50,

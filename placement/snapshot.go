@@ -39,6 +39,7 @@ func (n *Node) Free(oc Overcommit) Resources {
 // regional leader reports, or what NewSnapshot computes from its nodes.
 type Summary struct {
 	Nodes     int       // ready and not draining
+	Draining  int       // ready but draining
 	Capacity  Resources // of those nodes
 	Free      Resources // their free resources, summed
 	Templates []string
@@ -232,6 +233,9 @@ func summarise(oc Overcommit, nodes []Node) Summary {
 	templates := map[string]bool{}
 	for i := range nodes {
 		n := &nodes[i]
+		if n.Ready && n.Draining {
+			sum.Draining++
+		}
 		if !n.Ready || n.Draining {
 			continue
 		}

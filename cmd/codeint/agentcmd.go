@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -184,23 +183,33 @@ func beat(ctx context.Context, node *localNode, cfg agentConfig, exits *exitLog)
 
 // drainState follows the node's drain, which the leader repeats in every
 // heartbeat reply.
-type drainState struct{ on atomic.Bool }
+type drainState struct {
+	mu     sync.Mutex
+	on     bool
+	cancel context.CancelFunc // ends the wait for the pool to empty
+}
 
 // follow empties the warm pools when the node starts draining (a draining
 // node gets no new sandboxes, so they would idle) and refills them when
 // the drain ends.
 func (d *drainState) follow(ctx context.Context, node *localNode, drain bool, log *slog.Logger) {
-	if node.warm == nil || d.on.Swap(drain) == drain {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if node.warm == nil || d.on == drain {
 		return
 	}
+	d.on = drain
 	if !drain {
+		d.cancel()
 		node.warm.Pool().Resume()
 		log.Info("drain ended: refilling the warm pools", "event", "node_eligible")
 		return
 	}
 	log.Info("node draining: emptying the warm pools", "event", "node_draining")
+	dctx, cancel := context.WithCancel(ctx)
+	d.cancel = cancel
 	go func() {
-		if err := node.warm.Pool().Drain(ctx); err != nil && ctx.Err() == nil {
+		if err := node.warm.Pool().Drain(dctx); err != nil && dctx.Err() == nil {
 			log.Warn("emptying the warm pools", "error", err)
 		}
 	}()

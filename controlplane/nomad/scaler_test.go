@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/codeint/codeint/controlplane/nomad/nomadtest"
 )
 
 var testPolicy = Policy{
@@ -150,16 +152,16 @@ func TestPolicyValidate(t *testing.T) {
 }
 
 // newTestScaler returns a scaler on f whose clock the test moves.
-func newTestScaler(t *testing.T, f *fakeNomad, p Policy) (*Scaler, *time.Time) {
+func newTestScaler(t *testing.T, f *nomadtest.Server, p Policy) (*Scaler, *time.Time) {
 	t.Helper()
 	now := t0
-	s := NewScaler(f.client(), p, nil)
+	s := NewScaler(f.Client(), p, nil)
 	s.now = func() time.Time { return now }
 	return s, &now
 }
 
 func TestScalerScalesUp(t *testing.T) {
-	f := newFake(t, testRegion)
+	f := nomadtest.New(t, testRegion)
 	s, now := newTestScaler(t, f, testPolicy)
 	short := capacity(3, 0.1, 0.4)
 
@@ -170,7 +172,7 @@ func TestScalerScalesUp(t *testing.T) {
 	if d.Current != 3 || d.Want != 4 || d.Region != testRegion {
 		t.Fatalf("Check = %+v, want 3 to 4 in %s", d, testRegion)
 	}
-	writes := f.scaleWrites()
+	writes := f.Scales()
 	if len(writes) != 1 {
 		t.Fatalf("%d scale writes, want 1", len(writes))
 	}
@@ -203,7 +205,7 @@ func TestScalerScalesUp(t *testing.T) {
 	if d.Current != 4 || d.Want != 4 || !strings.Contains(d.Reason, "cooldown") {
 		t.Errorf("in cooldown: %+v", d)
 	}
-	if n := len(f.scaleWrites()); n != 1 {
+	if n := len(f.Scales()); n != 1 {
 		t.Errorf("%d scale writes in cooldown, want 1", n)
 	}
 
@@ -212,14 +214,14 @@ func TestScalerScalesUp(t *testing.T) {
 	if d, err = s.Check(t.Context(), capacity(4, 0.1, 0.4)); err != nil || d.Want != 5 {
 		t.Fatalf("after cooldown: %+v, %v", d, err)
 	}
-	if writes := f.scaleWrites(); len(writes) != 2 || *writes[1].Body.Count != 5 {
+	if writes := f.Scales(); len(writes) != 2 || *writes[1].Body.Count != 5 {
 		t.Errorf("writes %+v, want a second one to 5", writes)
 	}
 }
 
 func TestScalerScalesDown(t *testing.T) {
-	f := newFake(t, testRegion)
-	f.desired = 4
+	f := nomadtest.New(t, testRegion)
+	f.SetDesired(4)
 	s, _ := newTestScaler(t, f, testPolicy)
 	d, err := s.Check(t.Context(), capacity(4, 0.8, 0.7))
 	if err != nil {
@@ -228,13 +230,13 @@ func TestScalerScalesDown(t *testing.T) {
 	if d.Want != 3 {
 		t.Fatalf("Check = %+v, want 4 to 3", d)
 	}
-	if writes := f.scaleWrites(); len(writes) != 1 || *writes[0].Body.Count != 3 {
+	if writes := f.Scales(); len(writes) != 1 || *writes[0].Body.Count != 3 {
 		t.Errorf("writes %+v, want one to 3", writes)
 	}
 }
 
 func TestScalerKeepsCount(t *testing.T) {
-	f := newFake(t, "") // no region: the agent's own
+	f := nomadtest.New(t, "") // no region: the agent's own
 	s, _ := newTestScaler(t, f, testPolicy)
 	c := capacity(3, 0.4, 0.4)
 	c.Region = ""
@@ -245,17 +247,17 @@ func TestScalerKeepsCount(t *testing.T) {
 	if d.Current != 3 || d.Want != 3 {
 		t.Errorf("Check = %+v, want 3 kept", d)
 	}
-	if n := len(f.requestsTo(http.MethodGet, "/v1/job/"+testJob+"/scale")); n != 1 {
+	if n := len(f.RequestsTo(http.MethodGet, "/v1/job/"+testJob+"/scale")); n != 1 {
 		t.Errorf("%d status reads, want 1", n)
 	}
-	if writes := f.scaleWrites(); len(writes) != 0 {
+	if writes := f.Scales(); len(writes) != 0 {
 		t.Errorf("writes %+v, want none", writes)
 	}
 }
 
 func TestScalerLeavesStoppedJob(t *testing.T) {
-	f := newFake(t, testRegion)
-	f.stopped = true
+	f := nomadtest.New(t, testRegion)
+	f.SetJobStopped(true)
 	s, _ := newTestScaler(t, f, testPolicy)
 	d, err := s.Check(t.Context(), capacity(3, 0.05, 0.05))
 	if err != nil {
@@ -264,7 +266,7 @@ func TestScalerLeavesStoppedJob(t *testing.T) {
 	if d.Want != d.Current || !strings.Contains(d.Reason, "stopped") {
 		t.Errorf("Check = %+v, want the count kept", d)
 	}
-	if writes := f.scaleWrites(); len(writes) != 0 {
+	if writes := f.Scales(); len(writes) != 0 {
 		t.Errorf("writes %+v, want none", writes)
 	}
 }
@@ -279,22 +281,22 @@ func TestScalerNomadErrors(t *testing.T) {
 	}
 
 	t.Run("status read denied", func(t *testing.T) {
-		f := newFake(t, testRegion)
-		f.statusError = &fakeFailure{Status: http.StatusForbidden, Body: "Permission denied"}
+		f := nomadtest.New(t, testRegion)
+		f.FailScaleStatus(&nomadtest.Failure{Status: http.StatusForbidden, Body: "Permission denied"})
 		s, _ := newTestScaler(t, f, testPolicy)
 		_, err := s.Check(t.Context(), capacity(3, 0.05, 0.05))
 		wantStatus(t, err, http.StatusForbidden)
 		if err != nil && !strings.Contains(err.Error(), "Permission denied") {
 			t.Errorf("error %q lacks Nomad's body", err)
 		}
-		if writes := f.scaleWrites(); len(writes) != 0 {
+		if writes := f.Scales(); len(writes) != 0 {
 			t.Errorf("writes %+v, want none", writes)
 		}
 	})
 
 	t.Run("scale write fails, then succeeds", func(t *testing.T) {
-		f := newFake(t, testRegion)
-		f.scaleError = &fakeFailure{Status: http.StatusInternalServerError, Body: "rpc error: rpc error: No cluster leader"}
+		f := nomadtest.New(t, testRegion)
+		f.FailScales(&nomadtest.Failure{Status: http.StatusInternalServerError, Body: "rpc error: rpc error: No cluster leader"})
 		s, now := newTestScaler(t, f, testPolicy)
 		d, err := s.Check(t.Context(), capacity(3, 0.05, 0.05))
 		wantStatus(t, err, http.StatusInternalServerError)
@@ -302,20 +304,18 @@ func TestScalerNomadErrors(t *testing.T) {
 			t.Errorf("decision %+v, want 3 to 4 even on error", d)
 		}
 		// A failed write starts no cooldown: the next check writes again.
-		f.mu.Lock()
-		f.scaleError = nil
-		f.mu.Unlock()
+		f.FailScales(nil)
 		*now = now.Add(time.Second)
 		if _, err := s.Check(t.Context(), capacity(3, 0.05, 0.05)); err != nil {
 			t.Fatal(err)
 		}
-		if writes := f.scaleWrites(); len(writes) != 2 || *writes[1].Body.Count != 4 {
+		if writes := f.Scales(); len(writes) != 2 || *writes[1].Body.Count != 4 {
 			t.Errorf("writes %+v, want a retry to 4", writes)
 		}
 	})
 
 	t.Run("unknown job", func(t *testing.T) {
-		f := newFake(t, testRegion)
+		f := nomadtest.New(t, testRegion)
 		p := testPolicy
 		p.Job = "other"
 		s, _ := newTestScaler(t, f, p)
@@ -324,7 +324,7 @@ func TestScalerNomadErrors(t *testing.T) {
 	})
 
 	t.Run("unknown group", func(t *testing.T) {
-		f := newFake(t, testRegion)
+		f := nomadtest.New(t, testRegion)
 		p := testPolicy
 		p.Group = "other"
 		s, _ := newTestScaler(t, f, p)
@@ -334,14 +334,14 @@ func TestScalerNomadErrors(t *testing.T) {
 	})
 
 	t.Run("invalid policy", func(t *testing.T) {
-		f := newFake(t, testRegion)
+		f := nomadtest.New(t, testRegion)
 		p := testPolicy
 		p.Max = 0
 		s, _ := newTestScaler(t, f, p)
 		if _, err := s.Check(t.Context(), capacity(3, 0.05, 0.05)); !errors.Is(err, ErrInvalidPolicy) {
 			t.Errorf("Check = %v, want ErrInvalidPolicy", err)
 		}
-		if n := len(f.requestsTo(http.MethodGet, "/v1/job/"+testJob+"/scale")); n != 0 {
+		if n := len(f.RequestsTo(http.MethodGet, "/v1/job/"+testJob+"/scale")); n != 0 {
 			t.Errorf("%d requests to Nomad, want none", n)
 		}
 	})

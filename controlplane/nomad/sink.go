@@ -24,9 +24,9 @@ type DrainSink struct {
 	Now    func() time.Time
 }
 
-// NodeState commits s. A node codeint has not registered yet is skipped
-// (its agent's first heartbeat registers it; the watcher reports its next
-// change).
+// NodeState commits s. An open node codeint has not registered yet is
+// skipped (its agent's first heartbeat registers it open); a closed one is
+// an error, so that the watcher reports it again later.
 func (d DrainSink) NodeState(ctx context.Context, s NodeState) error {
 	now := time.Now
 	if d.Now != nil {
@@ -35,11 +35,18 @@ func (d DrainSink) NodeState(ctx context.Context, s NodeState) error {
 	_, err := d.Apply(ctx, command.NodeDrain, command.NodeDrainRequest{NodeID: s.NodeID, Draining: s.Closed(),
 		Reason: DrainReason(s), At: now()})
 	switch {
-	case errors.Is(err, apperr.ErrNotFound):
-		if d.Logger != nil {
-			d.Logger.Info("nomad reports a node codeint does not know yet", "event", "nomad_node_unknown", "node_id", s.NodeID)
-		}
+	case errors.Is(err, apperr.ErrNotFound) && !s.Closed():
+		// An open node codeint does not know yet: its agent's first
+		// heartbeat registers it open.
 		return nil
+	case errors.Is(err, apperr.ErrNotFound):
+		// A closed one must not be forgotten: the error makes the watcher
+		// list again after its backoff and report the node once more, by
+		// when its agent may have registered.
+		if d.Logger != nil {
+			d.Logger.Info("nomad closes a node codeint does not know yet; retrying", "event", "nomad_node_unknown", "node_id", s.NodeID)
+		}
+		return fmt.Errorf("record nomad state of node %s: %w", s.NodeID, err)
 	case err != nil:
 		return fmt.Errorf("record nomad state of node %s: %w", s.NodeID, err)
 	}

@@ -40,8 +40,11 @@ func TestDrainSink(t *testing.T) {
 		}
 	}
 	fail = apperr.New(apperr.NotFound, "node b not found")
-	if err := sink.NodeState(context.Background(), NodeState{NodeID: "b"}); err != nil {
-		t.Fatalf("an unknown node must not stop the watcher: %v", err)
+	if err := sink.NodeState(context.Background(), NodeState{NodeID: "b", Eligible: true}); err != nil {
+		t.Fatalf("an open node codeint does not know yet is nothing to record: %v", err)
+	}
+	if err := sink.NodeState(context.Background(), NodeState{NodeID: "b", Draining: true}); !errors.Is(err, apperr.ErrNotFound) {
+		t.Fatalf("a drained node codeint does not know yet must be reported again (an error): %v", err)
 	}
 	fail = errors.New("no quorum")
 	if err := sink.NodeState(context.Background(), NodeState{NodeID: "a"}); err == nil || !errors.Is(err, fail) {

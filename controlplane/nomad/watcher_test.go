@@ -14,9 +14,27 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 	"go.uber.org/goleak"
+
+	"github.com/codeint/codeint/controlplane/nomad/nomadtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// wait bounds every wait of a test on the watcher.
+const wait = 5 * time.Second
+
+// The testdata nodes of the fake Nomad (nomadtest), and the region and
+// job of its recorded answers.
+const (
+	idMeta     = nomadtest.IDMeta    // meta codeint_node_id agentMeta
+	idName     = nomadtest.IDName    // known by its Name, agentName
+	idUnnamed  = nomadtest.IDUnnamed // neither: ignored
+	agentMeta  = nomadtest.AgentMeta
+	agentName  = nomadtest.AgentName
+	testRegion = nomadtest.Region
+	testJob    = nomadtest.Job
+	testGroup  = nomadtest.Group
+)
 
 // recordingSink records the states it receives; it can be told to fail.
 type recordingSink struct {
@@ -79,11 +97,11 @@ func (s *recordingSink) empty(t *testing.T) {
 
 // startWatcher runs a watcher on f until the test ends, and checks then
 // that Run returns ctx's error.
-func startWatcher(t *testing.T, f *fakeNomad, sink Sink) {
+func startWatcher(t *testing.T, f *nomadtest.Server, sink Sink) {
 	t.Helper()
 	w := NewWatcher(WatcherConfig{
-		Client:  f.client(),
-		Region:  f.region,
+		Client:  f.Client(),
+		Region:  f.Region(),
 		Sink:    sink,
 		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Backoff: 10 * time.Millisecond,
@@ -118,7 +136,7 @@ var (
 )
 
 func TestWatcherReportsListedNodes(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json", "node_name.json", "node_unnamed.json")
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile, nomadtest.NodeNameFile, nomadtest.NodeUnnamedFile)
 	sink := newSink()
 	startWatcher(t, f, sink)
 
@@ -126,40 +144,40 @@ func TestWatcherReportsListedNodes(t *testing.T) {
 	wantState(t, got[0], readyMeta) // named by meta codeint_node_id, not by its Name
 	wantState(t, got[1], readyName) // no meta: named by its Name
 
-	s := f.nextStream(t)
-	if want := f.currentIndex() + 1; s.Index != want {
+	s := f.NextStream(t)
+	if want := f.Index() + 1; s.Index != want {
 		t.Errorf("stream from index %d, want %d (the list's index + 1)", s.Index, want)
 	}
 	if !slices.Equal(s.Topics, []string{"Node:*"}) {
 		t.Errorf("stream topics %q, want [Node:*]", s.Topics)
 	}
 	for _, id := range []string{idMeta, idName, idUnnamed} {
-		if n := len(f.requestsTo(http.MethodGet, "/v1/node/"+id)); n != 1 {
+		if n := len(f.RequestsTo(http.MethodGet, "/v1/node/"+id)); n != 1 {
 			t.Errorf("node %s read %d times, want 1 (its meta names the agent)", id, n)
 		}
 	}
 
 	// The node with neither meta nor name is never reported: the next
 	// report is the change after its own.
-	s.send(t, f.change(idUnnamed, "NodeDrain", drain))
-	s.send(t, f.change(idName, "NodeEligibility", setEligibility(api.NodeSchedulingIneligible)))
+	s.Send(t, f.Change(idUnnamed, "NodeDrain", nomadtest.Drain))
+	s.Send(t, f.Change(idName, "NodeEligibility", nomadtest.SetEligibility(api.NodeSchedulingIneligible)))
 	want := readyName
-	want.Eligible, want.Index = false, f.currentIndex()
+	want.Eligible, want.Index = false, f.Index()
 	wantState(t, sink.next(t), want)
 	sink.empty(t)
 }
 
 func TestWatcherRecordedDrainEvent(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json", "node_name.json")
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile, nomadtest.NodeNameFile)
 	sink := newSink()
 	startWatcher(t, f, sink)
 	sink.nextN(t, 2)
-	s := f.nextStream(t)
+	s := f.NextStream(t)
 
 	// testdata/stream_node_drain.json is what Nomad streams when the node
 	// is drained: heartbeats around one NodeDrain event.
-	for line := range bytes.Lines(readTestdata(t, "stream_node_drain.json")) {
-		s.send(t, bytes.TrimSpace(line))
+	for line := range bytes.Lines(nomadtest.Testdata(t, nomadtest.StreamDrainFile)) {
+		s.Send(t, bytes.TrimSpace(line))
 	}
 	got := sink.next(t)
 	want := readyMeta
@@ -173,170 +191,170 @@ func TestWatcherRecordedDrainEvent(t *testing.T) {
 }
 
 func TestWatcherEligibilityDownAndDeregistration(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json", "node_name.json")
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile, nomadtest.NodeNameFile)
 	sink := newSink()
 	startWatcher(t, f, sink)
 	sink.nextN(t, 2)
-	s := f.nextStream(t)
+	s := f.NextStream(t)
 
-	s.send(t, f.change(idMeta, "NodeEligibility", setEligibility(api.NodeSchedulingIneligible)))
+	s.Send(t, f.Change(idMeta, "NodeEligibility", nomadtest.SetEligibility(api.NodeSchedulingIneligible)))
 	got := sink.next(t)
 	want := readyMeta
-	want.Eligible, want.Index = false, f.currentIndex()
+	want.Eligible, want.Index = false, f.Index()
 	wantState(t, got, want)
 	if !got.Closed() {
 		t.Error("an ineligible node is not Closed")
 	}
 
-	s.send(t, f.change(idName, "NodeStreamEvent", setStatus(api.NodeStatusDown, "node heartbeat missed")))
+	s.Send(t, f.Change(idName, "NodeStreamEvent", nomadtest.SetStatus(api.NodeStatusDown, "node heartbeat missed")))
 	got = sink.next(t)
 	want = readyName
-	want.Down, want.Index = true, f.currentIndex()
+	want.Down, want.Index = true, f.Index()
 	wantState(t, got, want)
 	if !got.Closed() {
 		t.Error("a down node is not Closed")
 	}
 
-	s.send(t, f.change(idName, "NodeStreamEvent", setStatus(api.NodeStatusReady, "")))
+	s.Send(t, f.Change(idName, "NodeStreamEvent", nomadtest.SetStatus(api.NodeStatusReady, "")))
 	got = sink.next(t)
 	want = readyName
-	want.Index = f.currentIndex()
+	want.Index = f.Index()
 	wantState(t, got, want)
 	if got.Closed() {
 		t.Error("a ready, eligible node is Closed")
 	}
 
-	s.send(t, f.remove(idMeta))
+	s.Send(t, f.Remove(idMeta))
 	want = readyMeta
-	want.Eligible, want.Down, want.Index = false, true, f.currentIndex()
+	want.Eligible, want.Down, want.Index = false, true, f.Index()
 	wantState(t, sink.next(t), want)
 }
 
 func TestWatcherFollowsMetaChange(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json")
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile)
 	sink := newSink()
 	startWatcher(t, f, sink)
 	wantState(t, sink.next(t), readyMeta)
-	s := f.nextStream(t)
+	s := f.NextStream(t)
 
 	// The client restarts with another codeint_node_id: Nomad streams the
 	// re-registration.
-	s.send(t, f.change(idMeta, "NodeRegistration", func(n map[string]any) {
+	s.Send(t, f.Change(idMeta, "NodeRegistration", func(n map[string]any) {
 		n["Meta"].(map[string]any)[MetaNodeID] = "agent-euw1-z"
 	}))
 	want := readyMeta
-	want.NodeID, want.Index = "agent-euw1-z", f.currentIndex()
+	want.NodeID, want.Index = "agent-euw1-z", f.Index()
 	wantState(t, sink.next(t), want)
 }
 
 func TestWatcherDeduplicates(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json", "node_name.json")
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile, nomadtest.NodeNameFile)
 	sink := newSink()
 	startWatcher(t, f, sink)
 	sink.nextN(t, 2)
-	s := f.nextStream(t)
+	s := f.NextStream(t)
 
 	// Changes that leave the derived state as it was: a node event, a
 	// re-registration with a new Nomad version, a heartbeat.
-	s.send(t, f.change(idMeta, "NodeStreamEvent", func(n map[string]any) {
+	s.Send(t, f.Change(idMeta, "NodeStreamEvent", func(n map[string]any) {
 		n["Events"] = append(n["Events"].([]any), map[string]any{
 			"CreateIndex": 0, "Details": nil, "Message": "Node reregistered by heartbeat",
 			"Subsystem": "Cluster", "Timestamp": "2026-10-20T09:40:00Z",
 		})
 	}))
-	s.send(t, f.change(idName, "NodeRegistration", func(n map[string]any) {
+	s.Send(t, f.Change(idName, "NodeRegistration", func(n map[string]any) {
 		n["Attributes"].(map[string]any)["nomad.version"] = "1.10.6"
 	}))
-	s.heartbeat(t)
+	s.Heartbeat(t)
 	// The same drain twice (the second moves its deadline): one report.
-	s.send(t, f.change(idMeta, "NodeDrain", drain))
-	drainIndex := f.currentIndex()
-	s.send(t, f.change(idMeta, "NodeDrain", func(n map[string]any) {
+	s.Send(t, f.Change(idMeta, "NodeDrain", nomadtest.Drain))
+	drainIndex := f.Index()
+	s.Send(t, f.Change(idMeta, "NodeDrain", func(n map[string]any) {
 		n["DrainStrategy"].(map[string]any)["ForceDeadline"] = "2026-10-20T11:00:00Z"
 	}))
 	// A real change last, to know the ones before it were handled.
-	s.send(t, f.change(idName, "NodeEligibility", setEligibility(api.NodeSchedulingIneligible)))
+	s.Send(t, f.Change(idName, "NodeEligibility", nomadtest.SetEligibility(api.NodeSchedulingIneligible)))
 
 	want := readyMeta
 	want.Draining, want.Eligible, want.Index = true, false, drainIndex
 	wantState(t, sink.next(t), want)
 	want = readyName
-	want.Eligible, want.Index = false, f.currentIndex()
+	want.Eligible, want.Index = false, f.Index()
 	wantState(t, sink.next(t), want)
 	sink.empty(t)
 }
 
 func TestWatcherSkipsEventsTheListSaw(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json", "node_name.json")
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile, nomadtest.NodeNameFile)
 	var replay [][]byte
 	// The node is drained and undrained after Nomad answers the list but
 	// before the watcher reads the node: the read sees it undrained, and
 	// the stream, from the list's index, replays both changes.
-	f.onNextList(func() {
+	f.OnNextList(func() {
 		replay = append(replay,
-			f.change(idMeta, "NodeDrain", drain),
-			f.change(idMeta, "NodeDrain", undrain))
+			f.Change(idMeta, "NodeDrain", nomadtest.Drain),
+			f.Change(idMeta, "NodeDrain", nomadtest.Undrain))
 	})
 	sink := newSink()
 	startWatcher(t, f, sink)
 	got := sink.nextN(t, 2)
 	want := readyMeta
-	want.Index = f.currentIndex()
+	want.Index = f.Index()
 	wantState(t, got[0], want)
-	s := f.nextStream(t)
+	s := f.NextStream(t)
 	if s.Index != want.Index-1 {
 		t.Fatalf("stream from %d, want %d", s.Index, want.Index-1)
 	}
 	for _, frame := range replay {
-		s.send(t, frame)
+		s.Send(t, frame)
 	}
-	s.send(t, f.change(idName, "NodeStreamEvent", setStatus(api.NodeStatusDown, "node heartbeat missed")))
+	s.Send(t, f.Change(idName, "NodeStreamEvent", nomadtest.SetStatus(api.NodeStatusDown, "node heartbeat missed")))
 	want = readyName
-	want.Down, want.Index = true, f.currentIndex()
+	want.Down, want.Index = true, f.Index()
 	wantState(t, sink.next(t), want) // and no drain of agentMeta before it
 	sink.empty(t)
 }
 
 func TestWatcherRelistsAfterBrokenStream(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json", "node_name.json")
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile, nomadtest.NodeNameFile)
 	sink := newSink()
 	startWatcher(t, f, sink)
 	sink.nextN(t, 2)
-	s := f.nextStream(t)
+	s := f.NextStream(t)
 
 	// While the connection dies, one node is drained and the other
 	// deregistered; the stream never carries either.
-	f.change(idMeta, "NodeDrain", drain)
-	drainIndex := f.currentIndex()
-	f.remove(idName)
-	s.breakConn()
+	f.Change(idMeta, "NodeDrain", nomadtest.Drain)
+	drainIndex := f.Index()
+	f.Remove(idName)
+	s.Break()
 
 	got := sink.nextN(t, 2)
 	want := readyMeta
 	want.Draining, want.Eligible, want.Index = true, false, drainIndex
 	wantState(t, got[0], want)
 	want = readyName
-	want.Down, want.Index = true, f.currentIndex() // gone from the list
+	want.Down, want.Index = true, f.Index() // gone from the list
 	wantState(t, got[1], want)
 
-	s = f.nextStream(t)
-	if want := f.currentIndex() + 1; s.Index != want {
+	s = f.NextStream(t)
+	if want := f.Index() + 1; s.Index != want {
 		t.Errorf("second stream from index %d, want %d", s.Index, want)
 	}
-	if n := len(f.requestsTo(http.MethodGet, "/v1/nodes")); n != 2 {
+	if n := len(f.RequestsTo(http.MethodGet, "/v1/nodes")); n != 2 {
 		t.Errorf("%d lists, want 2", n)
 	}
 	// The new stream is followed.
-	s.send(t, f.change(idMeta, "NodeDrain", undrain))
+	s.Send(t, f.Change(idMeta, "NodeDrain", nomadtest.Undrain))
 	want = readyMeta
-	want.Index = f.currentIndex()
+	want.Index = f.Index()
 	wantState(t, sink.next(t), want)
 	sink.empty(t)
 }
 
 func TestWatcherRetriesFailedListAndSink(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json", "node_name.json")
-	f.failLists(http.StatusInternalServerError, http.StatusInternalServerError)
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile, nomadtest.NodeNameFile)
+	f.FailLists(http.StatusInternalServerError, http.StatusInternalServerError)
 	sink := newSink()
 	sink.fail = 1 // the first report fails: the next list reports again
 	startWatcher(t, f, sink)
@@ -344,33 +362,65 @@ func TestWatcherRetriesFailedListAndSink(t *testing.T) {
 	got := sink.nextN(t, 2)
 	wantState(t, got[0], readyMeta)
 	wantState(t, got[1], readyName)
-	f.nextStream(t)
+	f.NextStream(t)
 	// Two failed lists, one whose report failed, one that succeeded.
-	if n := len(f.requestsTo(http.MethodGet, "/v1/nodes")); n != 4 {
+	if n := len(f.RequestsTo(http.MethodGet, "/v1/nodes")); n != 4 {
 		t.Errorf("%d lists, want 4", n)
 	}
 	sink.empty(t)
 }
 
+// TestWatcherFollowsPublishedChanges drives the watcher the way a test of
+// real processes drives codeint's: through changes the fake publishes as
+// Nomad does, never touching the stream. The first change may come before
+// the watcher's stream is open: Nomad's event buffer replays it.
+func TestWatcherFollowsPublishedChanges(t *testing.T) {
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile)
+	sink := newSink()
+	startWatcher(t, f, sink)
+	wantState(t, sink.next(t), readyMeta)
+
+	want := readyMeta
+	want.Draining, want.Eligible, want.Index = true, false, f.DrainNode(idMeta)
+	wantState(t, sink.next(t), want)
+
+	f.AddNode(nomadtest.NodeNameFile)
+	want = readyName
+	want.Index = f.Index()
+	wantState(t, sink.next(t), want)
+
+	want = readyName
+	want.Eligible, want.Down, want.Index = true, true, f.Deregister(idName)
+	wantState(t, sink.next(t), want)
+
+	want = readyMeta
+	want.Index = f.UndrainNode(idMeta)
+	wantState(t, sink.next(t), want)
+	sink.empty(t)
+	if n := len(f.RequestsTo(http.MethodGet, "/v1/nodes")); n != 1 {
+		t.Errorf("%d lists, want 1 (the stream carried every change)", n)
+	}
+}
+
 func TestWatcherRetriesRefusedStream(t *testing.T) {
-	f := newFake(t, testRegion, "node_meta.json")
-	f.refuseStreams(http.StatusForbidden)
+	f := nomadtest.New(t, testRegion, nomadtest.NodeMetaFile)
+	f.RefuseStreams(http.StatusForbidden)
 	sink := newSink()
 	startWatcher(t, f, sink)
 	wantState(t, sink.next(t), readyMeta)
 
 	// The refused stream is followed by a second list, which reports
 	// nothing new, and a stream that works.
-	s := f.nextStream(t)
-	if n := len(f.requestsTo(http.MethodGet, "/v1/event/stream")); n != 2 {
+	s := f.NextStream(t)
+	if n := len(f.RequestsTo(http.MethodGet, "/v1/event/stream")); n != 2 {
 		t.Errorf("%d stream requests, want 2", n)
 	}
-	if n := len(f.requestsTo(http.MethodGet, "/v1/nodes")); n != 2 {
+	if n := len(f.RequestsTo(http.MethodGet, "/v1/nodes")); n != 2 {
 		t.Errorf("%d lists, want 2", n)
 	}
-	s.send(t, f.change(idMeta, "NodeDrain", drain))
+	s.Send(t, f.Change(idMeta, "NodeDrain", nomadtest.Drain))
 	want := readyMeta
-	want.Draining, want.Eligible, want.Index = true, false, f.currentIndex()
+	want.Draining, want.Eligible, want.Index = true, false, f.Index()
 	wantState(t, sink.next(t), want)
 	sink.empty(t)
 }
