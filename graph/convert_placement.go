@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/hashicorp/serf/coordinate"
 
 	"github.com/codeint/codeint/controlplane/apperr"
@@ -8,6 +10,17 @@ import (
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/graph/model"
 )
+
+// createRequest is the calling team and the converted input of a create
+// or a placement preview.
+func createRequest(ctx context.Context, input model.CreateSandboxInput) (string, sandboxes.CreateInput, error) {
+	team, err := teamID(ctx)
+	if err != nil {
+		return "", sandboxes.CreateInput{}, err
+	}
+	in, err := toCreateInputChecked(input)
+	return team, in, err
+}
 
 // toCreateInputChecked converts a create's input; a client coordinate
 // that is not one is INVALID_ARGUMENT.

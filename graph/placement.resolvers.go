@@ -13,11 +13,7 @@ import (
 )
 
 func (r *queryResolver) PlacementPreview(ctx context.Context, input model.CreateSandboxInput) (*model.Placement, error) {
-	team, err := teamID(ctx)
-	if err != nil {
-		return nil, err
-	}
-	in, err := toCreateInputChecked(input)
+	team, in, err := createRequest(ctx, input)
 	if err != nil {
 		return nil, err
 	}

@@ -14,11 +14,7 @@ import (
 )
 
 func (r *mutationResolver) CreateSandbox(ctx context.Context, input model.CreateSandboxInput) (*model.Sandbox, error) {
-	team, err := teamID(ctx)
-	if err != nil {
-		return nil, err
-	}
-	in, err := toCreateInputChecked(input)
+	team, in, err := createRequest(ctx, input)
 	if err != nil {
 		return nil, err
 	}

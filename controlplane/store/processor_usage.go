@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -17,15 +18,7 @@ func (f *fsm) usageIngest(index uint64, r *command.UsageIngestRequest) any {
 		return err
 	}
 	recs := slices.Clone(r.Records)
-	slices.SortFunc(recs, func(a, b structs.UsageRecord) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(recs, func(a, b structs.UsageRecord) int { return cmp.Compare(a.Seq, b.Seq) })
 	var res command.UsageIngestResult
 	err := f.write(index, func(txn *state.WriteTxn) error {
 		mark := structs.UsageMark{ID: r.NodeID}
