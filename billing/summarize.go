@@ -3,7 +3,6 @@ package billing
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -66,30 +65,4 @@ func overlap(aStart, aEnd, bStart, bEnd time.Time) time.Duration {
 		return 0
 	}
 	return end.Sub(start)
-}
-
-// Plan is a price plan in micro-units of currency (1e-6).
-type Plan struct {
-	Name                string
-	MicrosPerVCPUSecond float64
-	MicrosPerGiBSecond  float64
-}
-
-// DefaultPlan is E2B's published per-second price: $0.000014 per
-// vCPU-second and $0.0000045 per GiB-second.
-func DefaultPlan() Plan {
-	return Plan{Name: "default", MicrosPerVCPUSecond: 14, MicrosPerGiBSecond: 4.5}
-}
-
-// ErrBadPrice is returned for a negative or non-finite price.
-var ErrBadPrice = errors.New("billing: prices must be finite and not negative")
-
-// Cost rates a report under the plan, rounded to whole micro-units.
-func (p Plan) Cost(r Report) (int64, error) {
-	for _, v := range []float64{p.MicrosPerVCPUSecond, p.MicrosPerGiBSecond} {
-		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return 0, fmt.Errorf("plan %q: %w", p.Name, ErrBadPrice)
-		}
-	}
-	return int64(math.Round(r.VCPUSeconds*p.MicrosPerVCPUSecond + r.GiBSeconds*p.MicrosPerGiBSecond)), nil
 }

@@ -36,18 +36,3 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("reversed window: err = %v", err)
 	}
 }
-
-func TestCost(t *testing.T) {
-	got, err := DefaultPlan().Cost(Report{VCPUSeconds: 100, GiBSeconds: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := int64(100*14 + 45); got != want {
-		t.Fatalf("cost = %d, want %d", got, want)
-	}
-	for _, p := range []Plan{{MicrosPerVCPUSecond: -1}, {MicrosPerGiBSecond: math.NaN()}, {MicrosPerVCPUSecond: math.Inf(1)}} {
-		if _, err := p.Cost(Report{}); !errors.Is(err, ErrBadPrice) {
-			t.Fatalf("plan %+v: err = %v, want ErrBadPrice", p, err)
-		}
-	}
-}
