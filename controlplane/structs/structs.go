@@ -38,12 +38,13 @@ func (s SandboxState) Valid() bool {
 
 // Stop reasons recorded in Sandbox.StopReason.
 const (
-	StopReasonTerminated   = "TERMINATED"    // the user asked
-	StopReasonTimeout      = "TIMEOUT"       // the sandbox lifetime ran out
-	StopReasonExited       = "EXITED"        // envd exited or the container died
-	StopReasonAgentRestart = "AGENT_RESTART" // the node agent restarted; the sandbox did not survive
-	StopReasonStartFailed  = "START_FAILED"  // the runtime could not start it
-	StopReasonNodeLost     = "NODE_LOST"     // its node stopped heartbeating; the sandbox is LOST
+	StopReasonTerminated   = "TERMINATED"       // the user asked
+	StopReasonTimeout      = "TIMEOUT"          // the sandbox lifetime ran out
+	StopReasonExited       = "EXITED"           // envd exited or the container died
+	StopReasonAgentRestart = "AGENT_RESTART"    // the node agent restarted; the sandbox did not survive
+	StopReasonStartFailed  = "START_FAILED"     // the runtime could not start it
+	StopReasonNodeLost     = "NODE_LOST"        // its node stopped heartbeating; the sandbox is LOST
+	StopReasonBudget       = "BUDGET_EXHAUSTED" // its team ran out of credit (billing hard limit)
 )
 
 // Team owns sandboxes and API keys. Every lookup is scoped by team.
