@@ -46,6 +46,10 @@ type CgroupStats struct {
 	MemoryBytes   uint64        // memory charged now (processes, page cache, tmpfs)
 	CPU           time.Duration // CPU time used so far by every process, ever
 	Pids          uint64        // processes (tasks) now
+	// PeakMemoryBytes is the highest MemoryBytes since the cgroup was
+	// created, as the kernel keeps it: memory.max_usage_in_bytes (v1),
+	// memory.peak (v2, Linux 5.19 on); 0 where there is no such file.
+	PeakMemoryBytes uint64
 }
 
 // v1Controllers are the hierarchies the agent reads or acts on. The others
@@ -114,6 +118,7 @@ func (c *Cgroup) Stats() (CgroupStats, error) {
 		}
 		if m.Memory != nil {
 			st.MemoryBytes = m.Memory.Usage
+			st.PeakMemoryBytes = m.Memory.MaxUsage // 0 without memory.peak
 		}
 		if m.CPU != nil {
 			st.CPU = time.Duration(m.CPU.UsageUsec) * time.Microsecond
@@ -131,6 +136,7 @@ func (c *Cgroup) Stats() (CgroupStats, error) {
 		}
 		if m.Memory != nil && m.Memory.Usage != nil {
 			st.MemoryBytes = m.Memory.Usage.Usage
+			st.PeakMemoryBytes = m.Memory.Usage.Max
 		}
 		if m.CPU != nil && m.CPU.Usage != nil {
 			st.CPU = time.Duration(m.CPU.Usage.Total)
