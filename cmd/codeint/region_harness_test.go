@@ -286,8 +286,11 @@ func (r *testRegion) waitNode(t testing.TB, timeout time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		sb, err := r.servers[0].client().CreateSandbox(ctx, codeint.CreateSandboxInput{})
 		if err == nil {
-			_, _ = r.servers[0].client().TerminateSandbox(ctx, sb.ID)
+			_, err = r.servers[0].client().TerminateSandbox(ctx, sb.ID)
 			cancel()
+			if err != nil {
+				t.Fatalf("region %s: terminate the probe sandbox %s: %v", r.name, sb.ID, err)
+			}
 			return
 		}
 		cancel()

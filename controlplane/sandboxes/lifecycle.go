@@ -24,7 +24,7 @@ var live = []structs.SandboxState{structs.SandboxCreating, structs.SandboxRunnin
 func (s *Service) Terminate(ctx context.Context, teamID, id string) (*structs.Sandbox, error) {
 	ctx, span := tracer.Start(ctx, "sandboxes.Terminate")
 	defer span.End()
-	if r := s.remote(ctx); r != nil && s.local(teamID, id) == nil {
+	if r := s.remote(ctx); r != nil && !s.holds(ctx, teamID, id) {
 		return r.Terminate(ctx, teamID, id)
 	}
 	sb, err := s.Get(ctx, teamID, id)

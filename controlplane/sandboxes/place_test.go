@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/serf/coordinate"
 
@@ -226,5 +227,29 @@ func TestRegionStepChoosesAndFallsBack(t *testing.T) {
 	sb, err = f.svc.Create(context.Background(), "t1", CreateInput{})
 	if err != nil || sb.Region != "local" {
 		t.Fatalf("create = %+v, %v; want the entry region", sb, err)
+	}
+}
+
+// A sandbox this region's leader created that this server has not applied
+// yet is still this region's: terminate catches up before asking other
+// regions.
+func TestTerminateCatchesUpBeforeAskingOtherRegions(t *testing.T) {
+	f := newFixture(t)
+	f.svc.cfg.Remote = &fakeRemote{}
+	sb := structs.Sandbox{ID: "sb_new", TeamID: "t1", Template: "base", Runtime: RuntimeRunc, Region: "local", NodeID: "n1",
+		State: structs.SandboxRunning, VCPUs: 1, MemoryMB: 512, DiskMB: 512, TimeoutSeconds: 60, ExpiresAt: f.svc.cfg.Now().Add(time.Minute)}
+	caughtUp := false
+	// The catch-up applies what the leader committed: here, the create.
+	f.svc.cfg.CatchUp = func(ctx context.Context) error {
+		if !caughtUp {
+			caughtUp = true
+			_, err := f.store.Apply(ctx, command.SandboxCreate, command.SandboxCreateRequest{Sandbox: sb, At: f.svc.cfg.Now()})
+			return err
+		}
+		return nil
+	}
+	got, err := f.svc.Terminate(context.Background(), "t1", sb.ID)
+	if err != nil || got.State != structs.SandboxStopped || !caughtUp {
+		t.Fatalf("terminate = %+v, %v (caught up %v)", got, err, caughtUp)
 	}
 }

@@ -49,6 +49,13 @@ func (s *Service) local(teamID, id string) *structs.Sandbox {
 	return sb
 }
 
+// holds reports whether this region holds a team's sandbox, catching up
+// with the leader once on a miss: a sandbox its leader created a moment
+// ago may not be applied here yet.
+func (s *Service) holds(ctx context.Context, teamID, id string) bool {
+	return s.local(teamID, id) != nil || s.catchUp(ctx) && s.local(teamID, id) != nil
+}
+
 // locate asks the other regions for a sandbox this region does not hold
 // and makes its node's agent reachable; NOT_FOUND when none holds it.
 func (s *Service) locate(ctx context.Context, teamID, id string) (*structs.Sandbox, error) {

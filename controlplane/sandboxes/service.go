@@ -230,7 +230,7 @@ func Cursor(id string) string { return base64.RawURLEncoding.EncodeToString([]by
 
 // SetTimeout makes the sandbox expire seconds from now.
 func (s *Service) SetTimeout(ctx context.Context, teamID, id string, seconds int) (*structs.Sandbox, error) {
-	if r := s.remote(ctx); r != nil && s.local(teamID, id) == nil {
+	if r := s.remote(ctx); r != nil && !s.holds(ctx, teamID, id) {
 		return r.SetTimeout(ctx, teamID, id, seconds)
 	}
 	sb, err := s.Get(ctx, teamID, id)
