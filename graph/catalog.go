@@ -43,6 +43,13 @@ type UsageReport struct {
 	CostMicros     int64
 }
 
+// SandboxUsage is what the ledger holds of one sandbox.
+type SandboxUsage struct {
+	SandboxSeconds, VCPUSeconds, GiBSeconds, CPUSeconds float64
+	PeakMemoryBytes, CostMicros                         int64
+	Final                                               bool
+}
+
 // templates lists the catalog's templates for an authenticated caller:
 // what the templates and languages queries both read.
 func (r *Resolver) templates(ctx context.Context) ([]Template, error) {

@@ -263,3 +263,11 @@ func toLabels(m map[string]string) []*model.Label {
 	}
 	return out
 }
+
+func toSandboxUsage(u *SandboxUsage) *model.SandboxUsage {
+	if u == nil {
+		return nil
+	}
+	return &model.SandboxUsage{SandboxSeconds: u.SandboxSeconds, VcpuSeconds: u.VCPUSeconds, GibSeconds: u.GiBSeconds,
+		CPUSeconds: u.CPUSeconds, PeakMemoryBytes: u.PeakMemoryBytes, CostMicros: u.CostMicros, Final: u.Final}
+}

@@ -321,6 +321,13 @@ func (fakeUsage) Usage(_ context.Context, teamID string, from, to time.Time) (gr
 	return graph.UsageReport{From: from, To: to, SandboxSeconds: 90.5, Sandboxes: 3}, nil
 }
 
+func (fakeUsage) SandboxUsage(_ context.Context, teamID, sandboxID string) (*graph.SandboxUsage, error) {
+	if teamID != teamA || sandboxID != "sb_metered" {
+		return nil, nil
+	}
+	return &graph.SandboxUsage{SandboxSeconds: 10, VCPUSeconds: 10, GiBSeconds: 5, CPUSeconds: 2.5, PeakMemoryBytes: 1 << 20, CostMicros: 163, Final: true}, nil
+}
+
 func TestIntrospectionWhenEnabled(t *testing.T) {
 	s := mustNewServer(t, &fakeSandboxes{}, func(c *graph.Config) { c.Introspection = true })
 	_, resp := s.post(t, "Bearer "+goodKey, `{"query":"{ __schema { queryType { name } subscriptionType { fields { name } } } }"}`)
@@ -344,5 +351,23 @@ func TestUnsupportedRequest(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusBadRequest || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "INVALID_ARGUMENT" {
 		t.Fatalf("PUT: %d %+v", resp.StatusCode, r.Errors)
+	}
+}
+
+func TestSandboxUsage(t *testing.T) {
+	get := func(_ context.Context, teamID, id string) (*structs.Sandbox, error) {
+		return &structs.Sandbox{ID: id, TeamID: teamID, State: structs.SandboxStopped, Template: "base", Runtime: "RUNC"}, nil
+	}
+	s := mustNewServer(t, &fakeSandboxes{get: get}, func(c *graph.Config) { c.Usage = fakeUsage{} })
+	q := `{"query":"{ a: sandbox(id: \"sb_metered\") { usage { sandboxSeconds vcpuSeconds gibSeconds cpuSeconds peakMemoryBytes costMicros final } } b: sandbox(id: \"sb_new\") { usage { final } } }"}`
+	_, resp := s.post(t, "Bearer "+goodKey, q)
+	if len(resp.Errors) != 0 {
+		t.Fatalf("errors: %+v", resp.Errors)
+	}
+	if got, want := string(resp.Data["a"]), `{"usage":{"sandboxSeconds":10,"vcpuSeconds":10,"gibSeconds":5,"cpuSeconds":2.5,"peakMemoryBytes":1048576,"costMicros":163,"final":true}}`; got != want {
+		t.Fatalf("metered sandbox = %s, want %s", got, want)
+	}
+	if got := string(resp.Data["b"]); got != `{"usage":null}` {
+		t.Fatalf("a sandbox not metered yet = %s, want usage null", got)
 	}
 }

@@ -29,9 +29,11 @@ type Catalog interface {
 	Templates(ctx context.Context) ([]Template, error)
 }
 
-// UsageReporter sums a team's usage over a period.
+// UsageReporter sums a team's usage over a period, and reports what the
+// ledger holds of one sandbox (nil before its first record).
 type UsageReporter interface {
 	Usage(ctx context.Context, teamID string, from, to time.Time) (UsageReport, error)
+	SandboxUsage(ctx context.Context, teamID, sandboxID string) (*SandboxUsage, error)
 }
 
 // TeamAdmin creates teams and API keys on behalf of a caller.

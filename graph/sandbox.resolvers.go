@@ -83,6 +83,21 @@ func (r *queryResolver) Sandboxes(ctx context.Context, state *model.SandboxState
 	return toConnection(page), nil
 }
 
+func (r *sandboxResolver) Usage(ctx context.Context, obj *model.Sandbox) (*model.SandboxUsage, error) {
+	team, err := teamID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Resolver.Usage == nil {
+		return nil, errNotConfigured("usage")
+	}
+	u, err := r.Resolver.Usage.SandboxUsage(ctx, team, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("usage of sandbox %s: %w", obj.ID, err)
+	}
+	return toSandboxUsage(u), nil
+}
+
 func (r *subscriptionResolver) SandboxEvents(ctx context.Context, sandboxID *string) (<-chan *model.SandboxEvent, error) {
 	team, err := teamID(ctx)
 	if err != nil {
@@ -93,4 +108,9 @@ func (r *subscriptionResolver) SandboxEvents(ctx context.Context, sandboxID *str
 
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
-type mutationResolver struct{ *Resolver }
+func (r *Resolver) Sandbox() generated.SandboxResolver { return &sandboxResolver{r} }
+
+type (
+	mutationResolver struct{ *Resolver }
+	sandboxResolver  struct{ *Resolver }
+)

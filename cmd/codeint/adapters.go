@@ -48,6 +48,15 @@ func (u usageAdapter) Usage(ctx context.Context, teamID string, from, to time.Ti
 		VCPUSeconds: r.VCPUSeconds, GiBSeconds: r.GiBSeconds, CostMicros: r.CostMicros}, nil
 }
 
+func (u usageAdapter) SandboxUsage(ctx context.Context, teamID, sandboxID string) (*graph.SandboxUsage, error) {
+	su, ok, err := u.svc.SandboxUsage(ctx, teamID, sandboxID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &graph.SandboxUsage{SandboxSeconds: su.SandboxSeconds, VCPUSeconds: su.VCPUSeconds, GiBSeconds: su.GiBSeconds,
+		CPUSeconds: su.CPUSeconds, PeakMemoryBytes: su.PeakMemoryBytes, CostMicros: su.CostMicros, Final: su.Final}, nil
+}
+
 // clusterCatalog is the catalog of a server in a federation: every region
 // as federation sees it, and the templates this server offers.
 type clusterCatalog struct {

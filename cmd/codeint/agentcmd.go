@@ -127,6 +127,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	node.metering.ship(rpcSink(cfg.node.nodeID, servers, pool))
 	var drain drainState
 	coords, err := vivaldi.New() // the agent's network coordinate, measured by its heartbeats
 	if err != nil {

@@ -225,6 +225,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		return nil, err
 	}
 	registry.Register(p.node.api)
+	p.node.metering.ship(storeSink(cfg.node.nodeID, p.store.Apply))
 	node := p.node.describe(cfg.node, "")
 	if _, err := p.store.Apply(ctx, command.NodeUpsert, command.NodeUpsertRequest{Node: node}); err != nil {
 		return nil, fmt.Errorf("register node: %w", err)

@@ -20,6 +20,7 @@ import (
 	"github.com/codeint/codeint/nodeagent/agent"
 	"github.com/codeint/codeint/nodeagent/agentapi"
 	"github.com/codeint/codeint/nodeagent/pool"
+	"github.com/codeint/codeint/nodeagent/runc"
 	"github.com/codeint/codeint/sdk/go/codeint"
 )
 
@@ -95,9 +96,10 @@ func (l *labelFlag) Set(kv string) error {
 
 // localNode is a node agent running in this process, with its warm pool.
 type localNode struct {
-	agent *agent.Agent
-	warm  *pool.Agent    // nil without warm pools
-	api   agentapi.Agent // warm when there is a pool, else agent
+	agent    *agent.Agent
+	metering *metering
+	warm     *pool.Agent    // nil without warm pools
+	api      agentapi.Agent // warm when there is a pool, else agent
 }
 
 // startNode starts the node agent under dataDir/agent, kills what an
@@ -105,6 +107,14 @@ type localNode struct {
 // every sandbox that ended by itself.
 func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandboxes.Limits, log *slog.Logger, onExit agentapi.ExitFunc) (_ *localNode, cleaned []string, err error) {
 	n := &localNode{}
+	// A sandbox that ends by itself stops being metered first.
+	userExit := onExit
+	onExit = func(id, reason string) {
+		if n.metering != nil {
+			n.metering.exited(id)
+		}
+		userExit(id, reason)
+	}
 	// Exits of warm slots go through the pool, which knows which sandbox a
 	// slot serves; before the pool exists every exit is a sandbox's.
 	var warm atomic.Pointer[pool.Agent]
@@ -126,6 +136,17 @@ func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandbox
 			n.close(log)
 		}
 	}()
+	// The usage log is opened before the reconcile kills what an earlier
+	// run left: it closes the intervals that run left open.
+	n.metering, err = openMetering(dataDir, nf.nodeID, func(id string) (*runc.Cgroup, bool) {
+		if w := warm.Load(); w != nil {
+			id = w.Target(id)
+		}
+		return n.agent.Cgroup(id)
+	}, log.With("component", "meter"))
+	if err != nil {
+		return nil, nil, err
+	}
 	cleaned, err = n.agent.Reconcile(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reconcile node: %w", err)
@@ -141,6 +162,8 @@ func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandbox
 		warm.Store(n.warm)
 		n.api = n.warm
 	}
+	n.api = n.metering.wrap(n.api)
+	n.metering.run()
 	return n, cleaned, nil
 }
 
@@ -151,8 +174,13 @@ func (n *localNode) describe(nf nodeFlags, rpcAddr string) structs.Node {
 		Runtimes: nodeRuntimes(nf), Labels: maps.Clone(map[string]string(nf.labels)), UpdatedAt: time.Now()}
 }
 
-// close stops the pool and the agent, killing their sandboxes.
+// close stops metering (its last checkpoint closes the running
+// sandboxes' intervals at the next start), then the pool and the agent,
+// killing their sandboxes.
 func (n *localNode) close(log *slog.Logger) {
+	if n.metering != nil {
+		n.metering.close()
+	}
 	if n.warm != nil {
 		if err := n.warm.Close(context.Background()); err != nil {
 			log.Warn("warm pool close", "error", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/codeint/codeint/billing"
@@ -70,4 +71,30 @@ func interval(sb *structs.Sandbox) (billing.Interval, bool) {
 	}
 	return billing.Interval{SandboxID: sb.ID, TeamID: sb.TeamID, VCPUs: sb.VCPUs, MemoryMB: sb.MemoryMB,
 		Start: sb.StartedAt, End: sb.StoppedAt}, true
+}
+
+// SandboxUsage is what the ledger holds of one sandbox: its metered
+// totals and their cost at list price (no allowance). ok is false before
+// its first record, or for another team's sandbox.
+func (s *Service) SandboxUsage(_ context.Context, teamID, sandboxID string) (SandboxUsage, bool, error) {
+	su := s.state.Snapshot().SandboxUsage(sandboxID)
+	if su == nil || su.TeamID != teamID {
+		return SandboxUsage{}, false, nil
+	}
+	vcpu, gib := su.VCPUSeconds, su.GiBSeconds
+	if s.plan.OnMaxOfUsed {
+		vcpu, gib = su.MaxVCPUSeconds, su.MaxGiBSeconds
+	}
+	cost, err := s.plan.Price(billing.Quantity{VCPUMicroseconds: int64(math.Round(vcpu * 1e6)),
+		MiBMilliseconds: int64(math.Round(gib * 1024 * 1000))})
+	if err != nil {
+		return SandboxUsage{}, false, fmt.Errorf("usage of sandbox %s: %w", sandboxID, err)
+	}
+	return SandboxUsage{SandboxUsage: *su, CostMicros: cost}, true, nil
+}
+
+// SandboxUsage is a sandbox's ledger total and its cost.
+type SandboxUsage struct {
+	structs.SandboxUsage
+	CostMicros int64
 }

@@ -32,6 +32,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Sandbox() SandboxResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -324,6 +325,7 @@ type ComplexityRoot struct {
 		StoppedAt      func(childComplexity int) int
 		Template       func(childComplexity int) int
 		TimeoutSeconds func(childComplexity int) int
+		Usage          func(childComplexity int) int
 		Vcpus          func(childComplexity int) int
 	}
 
@@ -343,6 +345,16 @@ type ComplexityRoot struct {
 		Index   func(childComplexity int) int
 		Sandbox func(childComplexity int) int
 		Type    func(childComplexity int) int
+	}
+
+	SandboxUsage struct {
+		CPUSeconds      func(childComplexity int) int
+		CostMicros      func(childComplexity int) int
+		Final           func(childComplexity int) int
+		GibSeconds      func(childComplexity int) int
+		PeakMemoryBytes func(childComplexity int) int
+		SandboxSeconds  func(childComplexity int) int
+		VcpuSeconds     func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -428,6 +440,9 @@ type QueryResolver interface {
 	Sandbox(ctx context.Context, id string, consistency *model.Consistency) (*model.Sandbox, error)
 	Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) (*model.SandboxConnection, error)
 	Usage(ctx context.Context, from time.Time, to time.Time) (*model.UsageReport, error)
+}
+type SandboxResolver interface {
+	Usage(ctx context.Context, obj *model.Sandbox) (*model.SandboxUsage, error)
 }
 type SubscriptionResolver interface {
 	Execution(ctx context.Context, sandboxID string, input model.ExecuteInput) (<-chan model.ExecutionEvent, error)
@@ -1831,6 +1846,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Sandbox.TimeoutSeconds(childComplexity), true
+	case "Sandbox.usage":
+		if e.ComplexityRoot.Sandbox.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sandbox.Usage(childComplexity), true
 	case "Sandbox.vcpus":
 		if e.ComplexityRoot.Sandbox.Vcpus == nil {
 			break
@@ -1894,6 +1915,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SandboxEvent.Type(childComplexity), true
+
+	case "SandboxUsage.cpuSeconds":
+		if e.ComplexityRoot.SandboxUsage.CPUSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SandboxUsage.CPUSeconds(childComplexity), true
+	case "SandboxUsage.costMicros":
+		if e.ComplexityRoot.SandboxUsage.CostMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SandboxUsage.CostMicros(childComplexity), true
+	case "SandboxUsage.final":
+		if e.ComplexityRoot.SandboxUsage.Final == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SandboxUsage.Final(childComplexity), true
+	case "SandboxUsage.gibSeconds":
+		if e.ComplexityRoot.SandboxUsage.GibSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SandboxUsage.GibSeconds(childComplexity), true
+	case "SandboxUsage.peakMemoryBytes":
+		if e.ComplexityRoot.SandboxUsage.PeakMemoryBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SandboxUsage.PeakMemoryBytes(childComplexity), true
+	case "SandboxUsage.sandboxSeconds":
+		if e.ComplexityRoot.SandboxUsage.SandboxSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SandboxUsage.SandboxSeconds(childComplexity), true
+	case "SandboxUsage.vcpuSeconds":
+		if e.ComplexityRoot.SandboxUsage.VcpuSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SandboxUsage.VcpuSeconds(childComplexity), true
 
 	case "Subscription.command":
 		if e.ComplexityRoot.Subscription.Command == nil {
@@ -2847,6 +2911,26 @@ type Sandbox {
   envNames: [String!]!
   "Where the sandbox was placed and why."
   placement: Placement
+  "What its node has metered of it so far (records arrive every few seconds); null before the first."
+  usage: SandboxUsage
+}
+
+"A sandbox's metered usage, as the ledger holds it."
+type SandboxUsage {
+  "Metered lifetime."
+  sandboxSeconds: Float!
+  "Allocated vCPUs × seconds."
+  vcpuSeconds: Float!
+  "Allocated memory in GiB × seconds."
+  gibSeconds: Float!
+  "CPU time used."
+  cpuSeconds: Float!
+  "The most memory it used."
+  peakMemoryBytes: Int64!
+  "What it costs at list price under the team's plan, in millionths of a currency unit."
+  costMicros: Int64!
+  "Its last record is in: it stopped and is fully metered."
+  final: Boolean!
 }
 
 "A page of sandboxes."
@@ -3432,6 +3516,8 @@ func (ec *executionContext) childFields_Sandbox(ctx context.Context, field graph
 		return ec.fieldContext_Sandbox_envNames(ctx, field)
 	case "placement":
 		return ec.fieldContext_Sandbox_placement(ctx, field)
+	case "usage":
+		return ec.fieldContext_Sandbox_usage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Sandbox", field.Name)
 }
@@ -3470,6 +3556,26 @@ func (ec *executionContext) childFields_SandboxEvent(ctx context.Context, field 
 		return ec.fieldContext_SandboxEvent_index(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SandboxEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_SandboxUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sandboxSeconds":
+		return ec.fieldContext_SandboxUsage_sandboxSeconds(ctx, field)
+	case "vcpuSeconds":
+		return ec.fieldContext_SandboxUsage_vcpuSeconds(ctx, field)
+	case "gibSeconds":
+		return ec.fieldContext_SandboxUsage_gibSeconds(ctx, field)
+	case "cpuSeconds":
+		return ec.fieldContext_SandboxUsage_cpuSeconds(ctx, field)
+	case "peakMemoryBytes":
+		return ec.fieldContext_SandboxUsage_peakMemoryBytes(ctx, field)
+	case "costMicros":
+		return ec.fieldContext_SandboxUsage_costMicros(ctx, field)
+	case "final":
+		return ec.fieldContext_SandboxUsage_final(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SandboxUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_Team(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10200,6 +10306,38 @@ func (ec *executionContext) fieldContext_Sandbox_placement(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Sandbox_usage(ctx context.Context, field graphql.CollectedField, obj *model.Sandbox) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sandbox_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Sandbox().Usage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SandboxUsage) graphql.Marshaler {
+			return ec.marshalOSandboxUsage2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐSandboxUsage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Sandbox_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Sandbox",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SandboxUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SandboxConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SandboxConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10441,6 +10579,167 @@ func (ec *executionContext) _SandboxEvent_index(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_SandboxEvent_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SandboxEvent", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _SandboxUsage_sandboxSeconds(ctx context.Context, field graphql.CollectedField, obj *model.SandboxUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SandboxUsage_sandboxSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SandboxSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SandboxUsage_sandboxSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SandboxUsage_vcpuSeconds(ctx context.Context, field graphql.CollectedField, obj *model.SandboxUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SandboxUsage_vcpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VcpuSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SandboxUsage_vcpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SandboxUsage_gibSeconds(ctx context.Context, field graphql.CollectedField, obj *model.SandboxUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SandboxUsage_gibSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GibSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SandboxUsage_gibSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SandboxUsage_cpuSeconds(ctx context.Context, field graphql.CollectedField, obj *model.SandboxUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SandboxUsage_cpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPUSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SandboxUsage_cpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SandboxUsage_peakMemoryBytes(ctx context.Context, field graphql.CollectedField, obj *model.SandboxUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SandboxUsage_peakMemoryBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PeakMemoryBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SandboxUsage_peakMemoryBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _SandboxUsage_costMicros(ctx context.Context, field graphql.CollectedField, obj *model.SandboxUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SandboxUsage_costMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SandboxUsage_costMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _SandboxUsage_final(ctx context.Context, field graphql.CollectedField, obj *model.SandboxUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SandboxUsage_final(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Final, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SandboxUsage_final(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Subscription_execution(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -14573,98 +14872,104 @@ func (ec *executionContext) _Sandbox(ctx context.Context, sel ast.SelectionSet, 
 		case "id":
 			out.Values[i] = ec._Sandbox_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "state":
 			out.Values[i] = ec._Sandbox_state(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "stopReason":
 			out.Values[i] = ec._Sandbox_stopReason(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "error":
 			out.Values[i] = ec._Sandbox_error(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "template":
 			out.Values[i] = ec._Sandbox_template(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "region":
 			out.Values[i] = ec._Sandbox_region(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "runtime":
 			out.Values[i] = ec._Sandbox_runtime(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodeId":
 			out.Values[i] = ec._Sandbox_nodeId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "vcpus":
 			out.Values[i] = ec._Sandbox_vcpus(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "memoryMB":
 			out.Values[i] = ec._Sandbox_memoryMB(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "diskMB":
 			out.Values[i] = ec._Sandbox_diskMB(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "timeoutSeconds":
 			out.Values[i] = ec._Sandbox_timeoutSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Sandbox_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "startedAt":
 			out.Values[i] = ec._Sandbox_startedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "stoppedAt":
 			out.Values[i] = ec._Sandbox_stoppedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "expiresAt":
 			out.Values[i] = ec._Sandbox_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "metadata":
 			out.Values[i] = ec._Sandbox_metadata(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "envNames":
 			out.Values[i] = ec._Sandbox_envNames(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "placement":
 			out.Values[i] = ec._Sandbox_placement(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "usage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Sandbox_usage(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14791,6 +15096,69 @@ func (ec *executionContext) _SandboxEvent(ctx context.Context, sel ast.Selection
 			}
 		case "index":
 			out.Values[i] = ec._SandboxEvent_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sandboxUsageImplementors = []string{"SandboxUsage"}
+
+func (ec *executionContext) _SandboxUsage(ctx context.Context, sel ast.SelectionSet, obj *model.SandboxUsage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sandboxUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SandboxUsage")
+		case "sandboxSeconds":
+			out.Values[i] = ec._SandboxUsage_sandboxSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuSeconds":
+			out.Values[i] = ec._SandboxUsage_vcpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gibSeconds":
+			out.Values[i] = ec._SandboxUsage_gibSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cpuSeconds":
+			out.Values[i] = ec._SandboxUsage_cpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "peakMemoryBytes":
+			out.Values[i] = ec._SandboxUsage_peakMemoryBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costMicros":
+			out.Values[i] = ec._SandboxUsage_costMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "final":
+			out.Values[i] = ec._SandboxUsage_final(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16620,6 +16988,13 @@ func (ec *executionContext) marshalOSandboxState2ᚖgithubᚗcomᚋcodeintᚋcod
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOSandboxUsage2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐSandboxUsage(ctx context.Context, sel ast.SelectionSet, v *model.SandboxUsage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SandboxUsage(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

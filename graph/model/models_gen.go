@@ -460,6 +460,8 @@ type Sandbox struct {
 	EnvNames []string `json:"envNames"`
 	// Where the sandbox was placed and why.
 	Placement *Placement `json:"placement,omitempty"`
+	// What its node has metered of it so far (records arrive every few seconds); null before the first.
+	Usage *SandboxUsage `json:"usage,omitempty"`
 }
 
 // A page of sandboxes.
@@ -483,6 +485,24 @@ type SandboxEvent struct {
 	At      time.Time        `json:"at"`
 	// The Raft log index of the change: orders events and lets clients drop duplicates.
 	Index int64 `json:"index"`
+}
+
+// A sandbox's metered usage, as the ledger holds it.
+type SandboxUsage struct {
+	// Metered lifetime.
+	SandboxSeconds float64 `json:"sandboxSeconds"`
+	// Allocated vCPUs × seconds.
+	VcpuSeconds float64 `json:"vcpuSeconds"`
+	// Allocated memory in GiB × seconds.
+	GibSeconds float64 `json:"gibSeconds"`
+	// CPU time used.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// The most memory it used.
+	PeakMemoryBytes int64 `json:"peakMemoryBytes"`
+	// What it costs at list price under the team's plan, in millionths of a currency unit.
+	CostMicros int64 `json:"costMicros"`
+	// Its last record is in: it stopped and is fully metered.
+	Final bool `json:"final"`
 }
 
 type Subscription struct {

@@ -300,6 +300,15 @@ func (a *Agent) Close() error {
 	return errors.Join(errs...)
 }
 
+// Cgroup returns the cgroup of a running sandbox (for metering).
+func (a *Agent) Cgroup(id string) (*runc.Cgroup, bool) {
+	sb := a.lookup(id)
+	if sb == nil || sb.container == nil {
+		return nil, false
+	}
+	return sb.container.Cgroup(), true
+}
+
 // lookup returns a running sandbox, or nil.
 func (a *Agent) lookup(id string) *sandbox {
 	a.mu.Lock()

@@ -135,6 +135,10 @@ func (a *Agent) ClaimWarm(ctx context.Context, req agentapi.StartRequest) (agent
 	return agentapi.StartResult{NodeID: a.inner.NodeID(), Duration: time.Since(begin)}, true, nil
 }
 
+// Target is the inner agent's id of a sandbox: the warm slot it was
+// claimed from, or its own id when it started cold.
+func (a *Agent) Target(id string) string { return a.target(id) }
+
 // target is the inner agent's id of a sandbox.
 func (a *Agent) target(id string) string {
 	a.mu.Lock()

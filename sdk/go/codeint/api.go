@@ -14,6 +14,7 @@ const (
   id state stopReason error template region runtime nodeId vcpus memoryMB diskMB
   timeoutSeconds createdAt startedAt stoppedAt expiresAt metadata envNames
   placement { ...PlacementFields }
+  usage { sandboxSeconds vcpuSeconds gibSeconds cpuSeconds peakMemoryBytes costMicros final }
 }
 ` + placementFields
 	resultFields = `fragment ResultFields on ExecutionResult {

@@ -95,6 +95,19 @@ type Sandbox struct {
 	Metadata       json.RawMessage `json:"metadata"`
 	EnvNames       []string        `json:"envNames"`
 	Placement      *Placement      `json:"placement"`
+	Usage          *SandboxUsage   `json:"usage"` // nil before its first metered record
+}
+
+// SandboxUsage is what the ledger holds of a sandbox: metered usage and
+// its cost at list price.
+type SandboxUsage struct {
+	SandboxSeconds  float64 `json:"sandboxSeconds"`
+	VCPUSeconds     float64 `json:"vcpuSeconds"`
+	GiBSeconds      float64 `json:"gibSeconds"`
+	CPUSeconds      float64 `json:"cpuSeconds"`
+	PeakMemoryBytes int64   `json:"peakMemoryBytes"`
+	CostMicros      int64   `json:"costMicros"`
+	Final           bool    `json:"final"` // it stopped and is fully metered
 }
 
 // ExecuteInput is one execution request; Language is one of the language
