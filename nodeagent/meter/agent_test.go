@@ -31,8 +31,10 @@ func (a *innerAgent) StopSandbox(_ context.Context, id string) error {
 func (a *innerAgent) Execute(context.Context, string, agentapi.ExecRequest, func(agentapi.OutputChunk)) (agentapi.ExecResult, error) {
 	return agentapi.ExecResult{}, errors.New("not here")
 }
-func (a *innerAgent) Sandboxes(context.Context) ([]string, error)          { return nil, nil }
-func (a *innerAgent) OpenEnvd(context.Context, string) (net.Conn, error) { return nil, errors.New("not here") }
+func (a *innerAgent) Sandboxes(context.Context) ([]string, error) { return nil, nil }
+func (a *innerAgent) OpenEnvd(context.Context, string) (net.Conn, error) {
+	return nil, errors.New("not here")
+}
 
 // The front meters a sandbox from its start (cold or warm) to its stop,
 // and the stop's final record is in the log before the inner stop runs.
