@@ -58,3 +58,35 @@ func BenchmarkApplyParallel(b *testing.B) {
 	})
 	reportRate(b)
 }
+
+// BenchmarkUsageIngest commits usage batches of 1,000 records (100
+// sandboxes of 10 teams, 10 s records) from 8 nodes in turn, each batch
+// one Raft entry through the ledger; records/s is what the ledger takes.
+func BenchmarkUsageIngest(b *testing.B) {
+	const batch, nodes = 1000, 8
+	s := benchStore(b)
+	ctx := context.Background()
+	seqs := make([]uint64, nodes)
+	recs := make([]structs.UsageRecord, batch)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		node := i % nodes
+		nodeID := fmt.Sprintf("n%d", node)
+		for j := range recs {
+			seqs[node]++
+			start := t0.Add(time.Duration(seqs[node]/100) * 10 * time.Second)
+			sb := j % 100
+			recs[j] = structs.UsageRecord{NodeID: nodeID, Seq: seqs[node], SandboxID: fmt.Sprintf("sb_%d_%d", node, sb),
+				TeamID: fmt.Sprintf("team_%d", sb%10), Start: start, End: start.Add(10 * time.Second), VCPUs: 1, MemoryMB: 512,
+				CPUSeconds: 2.5, PeakMemoryBytes: 64 << 20}
+		}
+		res, err := s.Apply(ctx, command.UsageIngest, &command.UsageIngestRequest{NodeID: nodeID, Records: recs, At: t0.Add(time.Hour)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r := res.(*command.UsageIngestResult); r.Applied != batch {
+			b.Fatalf("batch %d: %+v", i, r)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+}

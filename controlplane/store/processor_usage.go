@@ -25,15 +25,14 @@ func (f *fsm) usageIngest(index uint64, r *command.UsageIngestRequest) any {
 		if cur := txn.UsageMark(r.NodeID); cur != nil {
 			mark = *cur
 		}
+		l := newLedgerBatch(txn)
 		for i, rec := range recs {
-			switch {
-			case rec.Seq <= mark.Seq:
+			if rec.Seq <= mark.Seq {
 				res.Duplicates++
 				continue
-			case rec.Seq > mark.Seq+1:
-				res.Refused = len(recs) - i
 			}
-			if res.Refused > 0 {
+			if rec.Seq > mark.Seq+1 {
+				res.Refused = len(recs) - i
 				break
 			}
 			if skewed(rec, r.At) {
@@ -43,11 +42,12 @@ func (f *fsm) usageIngest(index uint64, r *command.UsageIngestRequest) any {
 			if rec.End.Before(rec.Start) {
 				rec.End = rec.Start // counted as no time; flagged above
 			}
-			if err := ledger(txn, rec); err != nil {
-				return err
-			}
+			l.add(rec)
 			mark.Seq = rec.Seq
 			res.Applied++
+		}
+		if err := l.commit(); err != nil {
+			return err
 		}
 		mark.UpdatedAt = r.At
 		res.Seq = mark.Seq
@@ -88,12 +88,29 @@ func skewed(rec structs.UsageRecord, at time.Time) bool {
 	return rec.End.After(at.Add(command.UsageSkewBound)) || rec.End.Before(rec.Start)
 }
 
-// ledger adds one record to its sandbox's total and to its team's hourly
-// buckets, split at hour boundaries.
-func ledger(txn *state.WriteTxn, rec structs.UsageRecord) error {
-	su := structs.SandboxUsage{ID: rec.SandboxID, TeamID: rec.TeamID, Template: rec.Template, NodeID: rec.NodeID, First: rec.Start}
-	if cur := txn.SandboxUsage(rec.SandboxID); cur != nil {
-		su = *cur
+// ledgerBatch adds a batch's records to the sandboxes' totals and the
+// teams' hourly buckets, each touched row read once and written once.
+type ledgerBatch struct {
+	txn       *state.WriteTxn
+	sandboxes map[string]*structs.SandboxUsage
+	buckets   map[string]*structs.UsageBucket
+}
+
+func newLedgerBatch(txn *state.WriteTxn) *ledgerBatch {
+	return &ledgerBatch{txn: txn, sandboxes: map[string]*structs.SandboxUsage{}, buckets: map[string]*structs.UsageBucket{}}
+}
+
+// add adds one record to its sandbox's total and to its team's buckets,
+// split at hour boundaries.
+func (l *ledgerBatch) add(rec structs.UsageRecord) {
+	su := l.sandboxes[rec.SandboxID]
+	if su == nil {
+		su = &structs.SandboxUsage{ID: rec.SandboxID, TeamID: rec.TeamID, Template: rec.Template, NodeID: rec.NodeID, First: rec.Start}
+		if cur := l.txn.SandboxUsage(rec.SandboxID); cur != nil {
+			c := *cur
+			su = &c
+		}
+		l.sandboxes[rec.SandboxID] = su
 	}
 	su.UsageTotals.Add(rec, rec.Start, rec.End)
 	su.Records++
@@ -105,26 +122,45 @@ func ledger(txn *state.WriteTxn, rec structs.UsageRecord) error {
 	}
 	su.Final = su.Final || rec.Final
 	su.PeakMemoryBytes = max(su.PeakMemoryBytes, rec.PeakMemoryBytes)
-	if err := txn.UpsertSandboxUsage(&su); err != nil {
-		return err
-	}
 	// Every hour the record overlaps (the hour of its start at least, for
 	// a record of no length) gets its share.
 	for h := rec.Start.UTC().Truncate(time.Hour); ; h = h.Add(time.Hour) {
-		id := structs.BucketID(rec.TeamID, h)
-		b := structs.UsageBucket{ID: id, TeamID: rec.TeamID, Hour: h}
-		if cur := txn.UsageBucket(id); cur != nil {
-			b = *cur
-		}
+		b := l.bucket(rec.TeamID, h)
 		b.UsageTotals.Add(rec, maxTime(h, rec.Start), minTime(h.Add(time.Hour), rec.End))
 		b.Records++
-		if err := txn.UpsertUsageBucket(&b); err != nil {
-			return err
-		}
 		if !h.Add(time.Hour).Before(rec.End) {
-			return nil
+			return
 		}
 	}
+}
+
+func (l *ledgerBatch) bucket(team string, hour time.Time) *structs.UsageBucket {
+	id := structs.BucketID(team, hour)
+	b := l.buckets[id]
+	if b == nil {
+		b = &structs.UsageBucket{ID: id, TeamID: team, Hour: hour}
+		if cur := l.txn.UsageBucket(id); cur != nil {
+			c := *cur
+			b = &c
+		}
+		l.buckets[id] = b
+	}
+	return b
+}
+
+// commit writes every touched row.
+func (l *ledgerBatch) commit() error {
+	for _, su := range l.sandboxes {
+		if err := l.txn.UpsertSandboxUsage(su); err != nil {
+			return err
+		}
+	}
+	for _, b := range l.buckets {
+		if err := l.txn.UpsertUsageBucket(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func maxTime(a, b time.Time) time.Time {
