@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -62,8 +63,8 @@ func (s *Service) create(ctx context.Context, teamID string, in CreateInput, pre
 	if step == nil {
 		step = regionStep(choice)
 	}
-	var short []string
-	for i, rc := range choice.Ranked {
+	var short []string // what each region tried said
+	for _, rc := range choice.Ranked {
 		here := in
 		here.Region, here.Regions, here.RegionStep = rc.Region, nil, chosen(step, rc.Region)
 		var sb *structs.Sandbox
@@ -73,9 +74,9 @@ func (s *Service) create(ctx context.Context, teamID string, in CreateInput, pre
 		} else {
 			sb, p, err = s.createElsewhere(ctx, teamID, here, preview)
 		}
-		if errors.Is(err, apperr.ErrResourceExhausted) && i < len(choice.Ranked)-1 {
+		if errors.Is(err, apperr.ErrResourceExhausted) && len(choice.Ranked) > 1 {
 			s.log.Info("region full, trying the next", "event", "placement_fallback", "region", rc.Region, "error", err)
-			short = append(short, err.Error())
+			short = append(short, rc.Region+": "+err.Error())
 			step = passedOver(step, rc.Region, err)
 			continue
 		}
@@ -85,7 +86,8 @@ func (s *Service) create(ctx context.Context, teamID string, in CreateInput, pre
 		}
 		return sb, p, err
 	}
-	return nil, nil, apperr.New(apperr.ResourceExhausted, "no region can take the sandbox: %v", short)
+	return nil, nil, apperr.New(apperr.ResourceExhausted, "every region that could take the sandbox turned out full (%s)",
+		strings.Join(short, "; "))
 }
 
 // createElsewhere hands a create to the region the region step chose.

@@ -216,6 +216,14 @@ func TestRegionStepChoosesAndFallsBack(t *testing.T) {
 	if r := sb.Placement.Regions; len(r) != 2 || r[0].Region != "eu" || !strings.Contains(r[0].Reason, "tried, full: region eu is full") || !r[1].Chosen {
 		t.Fatalf("the region step should say why eu was passed over: %+v", r)
 	}
+	// Both full (local has no node with the label asked for): the error
+	// says what each region said.
+	_, err = f.svc.Create(context.Background(), "t1", CreateInput{ClientCoord: coordAt(79), Labels: map[string]string{"gpu": "yes"}})
+	wantCode(t, err, apperr.ResourceExhausted)
+	if msg := err.Error(); !strings.Contains(msg, "every region that could take the sandbox turned out full (eu: region eu is full; local: ") ||
+		!strings.Contains(msg, "without the labels asked for") {
+		t.Fatalf("error %q", msg)
+	}
 	// Within 50 ms of a client near eu there is only eu: full is final.
 	_, err = f.svc.Create(context.Background(), "t1", CreateInput{ClientCoord: coordAt(79), MaxLatencyMs: 50})
 	wantCode(t, err, apperr.ResourceExhausted)
