@@ -2911,7 +2911,7 @@ type Sandbox {
   envNames: [String!]!
   "Where the sandbox was placed and why."
   placement: Placement
-  "What its node has metered of it so far (records arrive every few seconds); null before the first."
+  "What its node has metered of it so far (records arrive every few seconds); null before the first, or on a server without a ledger."
   usage: SandboxUsage
 }
 

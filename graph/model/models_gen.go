@@ -460,7 +460,7 @@ type Sandbox struct {
 	EnvNames []string `json:"envNames"`
 	// Where the sandbox was placed and why.
 	Placement *Placement `json:"placement,omitempty"`
-	// What its node has metered of it so far (records arrive every few seconds); null before the first.
+	// What its node has metered of it so far (records arrive every few seconds); null before the first, or on a server without a ledger.
 	Usage *SandboxUsage `json:"usage,omitempty"`
 }
 
