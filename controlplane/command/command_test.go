@@ -161,3 +161,36 @@ func TestNewResultDecodesJSON(t *testing.T) {
 		}
 	}
 }
+
+// A usage batch goes through the log in its compact form and comes back
+// equal: times to the nanosecond, vCPUs to the thousandth, CPU time to
+// the microsecond, the strings of every record.
+func TestUsageIngestRoundTrip(t *testing.T) {
+	start := time.Date(2026, 11, 27, 10, 59, 30, 123456789, time.UTC)
+	in := UsageIngestRequest{NodeID: "n1", At: start.Add(time.Minute), Records: []structs.UsageRecord{
+		{NodeID: "n1", Seq: 7, SandboxID: "sb_a", TeamID: "team_1", Template: "base", Start: start, End: start.Add(10 * time.Second),
+			VCPUs: 0.5, MemoryMB: 512, CPUSeconds: 1.234567, PeakMemoryBytes: 123 << 20},
+		{NodeID: "n2", Seq: 8, SandboxID: "sb_b", TeamID: "team_1", Start: start, End: start.Add(time.Second), VCPUs: 2, Final: true},
+		{NodeID: "n1", Seq: 9, SandboxID: "sb_a", TeamID: "team_1", Template: "base"}, // zero times
+	}}
+	b, err := Encode(UsageIngest, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, payload, err := Decode(b)
+	if err != nil || typ != UsageIngest {
+		t.Fatalf("decode: %v %v", typ, err)
+	}
+	got, err := DecodePayload(typ, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*got.(*UsageIngestRequest), in) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", *got.(*UsageIngestRequest), in)
+	}
+	for _, bad := range []string{`{"n":"n1","s":["a"],"r":[[1,0,5,0,0,0,0,0,0,0,0,0]]}`, `{"n":"n1","r":[[1,2]]}`} {
+		if _, err := DecodePayload(UsageIngest, []byte(bad)); err == nil {
+			t.Errorf("%s decoded", bad)
+		}
+	}
+}
