@@ -51,7 +51,8 @@ func openMetering(dataDir, nodeID string, cgroup func(id string) (*runc.Cgroup, 
 	if r := ul.Recovery(); r.CutBytes > 0 || len(r.Closed) > 0 {
 		log.Info("usage log recovered", "event", "usage_log_recovered", "cut_bytes", r.CutBytes, "closed", len(r.Closed))
 	}
-	mt.meter, err = meter.New(meter.Config{NodeID: nodeID, Log: ul, Sampler: meter.CgroupSampler(cgroup), OnError: onError})
+	mt.meter, err = meter.New(meter.Config{NodeID: nodeID, Log: ul, Sampler: meter.CgroupSampler(cgroup), OnError: onError,
+		LazyStart: true})
 	if err != nil {
 		ul.Close()
 		return nil, fmt.Errorf("usage meter: %w", err)

@@ -46,6 +46,13 @@ type Config struct {
 	// written on samples: on the first one at least CheckpointEvery (less
 	// half a sample period) after the previous checkpoint.
 	CheckpointEvery time.Duration
+	// LazyStart leaves a new sandbox to the next periodic checkpoint
+	// instead of writing one (an fsync) in Start: a crash of the agent
+	// within CheckpointEvery of a start then leaves that much of the
+	// sandbox unmetered, as it does for any running sandbox. Agents whose
+	// starts must stay fast (warm claims beside a Raft log on the same
+	// disk) set it.
+	LazyStart bool
 }
 
 // SandboxInfo is what a record says of its sandbox beyond the measures.
@@ -152,6 +159,9 @@ func (m *Meter) Start(info SandboxInfo) error {
 	m.sampMu.Unlock()
 	if err != nil {
 		m.report(fmt.Errorf("meter: baseline of sandbox %s: %w", info.ID, err))
+	}
+	if m.cfg.LazyStart {
+		return nil
 	}
 	if err := m.checkpoint(gen); err != nil {
 		m.report(err)

@@ -52,7 +52,7 @@ func CgroupSampler(lookup func(sandboxID string) (*runc.Cgroup, bool)) Sampler {
 		if !ok || cg == nil {
 			return Sample{}, fmt.Errorf("%w %s", ErrNoCgroup, id)
 		}
-		st, err := cg.Stats()
+		st, err := cg.Usage()
 		if err != nil {
 			return Sample{}, fmt.Errorf("meter: sample %s: %w", id, err)
 		}

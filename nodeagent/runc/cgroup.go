@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,9 @@ type Cgroup struct {
 	// oomEvents is the memory controller's file with the "oom_kill"
 	// counter: memory.events (v2) or memory.oom_control (v1).
 	oomEvents string
+	// The directories Usage reads: the memory and cpuacct hierarchies'
+	// (v1), or both the unified one (v2).
+	memDir, cpuDir string
 }
 
 // LimitCounters are the two counters that say a sandbox-wide limit struck.
@@ -67,8 +71,9 @@ func openCgroup(parent, id string) (*Cgroup, error) {
 		if err != nil {
 			return nil, fmt.Errorf("runc: load cgroup %s: %w", path, err)
 		}
-		return &Cgroup{path: path, v2: m, pidsEvents: filepath.Join(cgroupRoot, path, "pids.events"),
-			oomEvents: filepath.Join(cgroupRoot, path, "memory.events")}, nil
+		dir := filepath.Join(cgroupRoot, path)
+		return &Cgroup{path: path, v2: m, pidsEvents: filepath.Join(dir, "pids.events"),
+			oomEvents: filepath.Join(dir, "memory.events"), memDir: dir, cpuDir: dir}, nil
 	}
 	hierarchy := func() ([]cgroup1.Subsystem, error) {
 		all, err := cgroup1.Default()
@@ -97,6 +102,9 @@ func openCgroup(parent, id string) (*Cgroup, error) {
 			c.pidsEvents = filepath.Join(p.Path(path), "pids.events")
 		case ok && s.Name() == cgroup1.Memory:
 			c.oomEvents = filepath.Join(p.Path(path), "memory.oom_control")
+			c.memDir = p.Path(path)
+		case ok && s.Name() == cgroup1.Cpuacct:
+			c.cpuDir = p.Path(path)
 		}
 	}
 	return c, nil
@@ -104,6 +112,64 @@ func openCgroup(parent, id string) (*Cgroup, error) {
 
 // Path is the cgroup's path below each hierarchy's root.
 func (c *Cgroup) Path() string { return c.path }
+
+// Usage reads only what metering samples every second: CPU time, memory
+// now and its peak (0 where the kernel keeps none) — three small files,
+// where Stats parses every counter of every controller.
+func (c *Cgroup) Usage() (CgroupStats, error) {
+	var st CgroupStats
+	if c.v2 != nil {
+		usec, err := readKeyed(filepath.Join(c.cpuDir, "cpu.stat"), "usage_usec")
+		if err != nil {
+			return st, err
+		}
+		st.CPU = time.Duration(usec) * time.Microsecond
+		if st.MemoryBytes, err = readUint(filepath.Join(c.memDir, "memory.current")); err != nil {
+			return st, err
+		}
+		st.PeakMemoryBytes, _ = readUint(filepath.Join(c.memDir, "memory.peak")) // Linux 5.19 on
+		return st, nil
+	}
+	ns, err := readUint(filepath.Join(c.cpuDir, "cpuacct.usage"))
+	if err != nil {
+		return st, err
+	}
+	st.CPU = time.Duration(ns)
+	if st.MemoryBytes, err = readUint(filepath.Join(c.memDir, "memory.usage_in_bytes")); err != nil {
+		return st, err
+	}
+	if st.PeakMemoryBytes, err = readUint(filepath.Join(c.memDir, "memory.max_usage_in_bytes")); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// readUint reads a file holding one number.
+func readUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("runc: cgroup usage: %w", err)
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("runc: cgroup usage %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// readKeyed reads the value of key in a file of "key value" lines.
+func readKeyed(path, key string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("runc: cgroup usage: %w", err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), " "); ok && k == key {
+			return strconv.ParseUint(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("runc: cgroup usage: no %s in %s", key, path)
+}
 
 // Stats reads the cgroup's counters and usage.
 func (c *Cgroup) Stats() (CgroupStats, error) {
