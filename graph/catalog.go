@@ -41,6 +41,15 @@ type UsageReport struct {
 	VCPUSeconds    float64
 	GiBSeconds     float64
 	CostMicros     int64
+	Groups         []UsageGroup // with a groupBy
+}
+
+// UsageGroup is metered usage of one group of usage(groupBy:).
+type UsageGroup struct {
+	Key                                                 string
+	SandboxSeconds, VCPUSeconds, GiBSeconds, CPUSeconds float64
+	CostMicros                                          int64
+	Records                                             int
 }
 
 // SandboxUsage is what the ledger holds of one sandbox.

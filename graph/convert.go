@@ -198,8 +198,13 @@ func toLanguageInfos(in []Toolchain) []*model.LanguageInfo {
 }
 
 func toUsageReport(u UsageReport) *model.UsageReport {
-	return &model.UsageReport{From: u.From, To: u.To, SandboxSeconds: u.SandboxSeconds, Sandboxes: u.Sandboxes,
-		VcpuSeconds: u.VCPUSeconds, GibSeconds: u.GiBSeconds, CostMicros: u.CostMicros}
+	out := &model.UsageReport{From: u.From, To: u.To, SandboxSeconds: u.SandboxSeconds, Sandboxes: u.Sandboxes,
+		VcpuSeconds: u.VCPUSeconds, GibSeconds: u.GiBSeconds, CostMicros: u.CostMicros, Groups: []*model.UsageGroup{}}
+	for _, g := range u.Groups {
+		out.Groups = append(out.Groups, &model.UsageGroup{Key: g.Key, SandboxSeconds: g.SandboxSeconds, VcpuSeconds: g.VCPUSeconds,
+			GibSeconds: g.GiBSeconds, CPUSeconds: g.CPUSeconds, CostMicros: g.CostMicros, Records: g.Records})
+	}
+	return out
 }
 
 // checkPeriod requires a non-empty period [from, to).

@@ -314,7 +314,7 @@ func (fakeCatalog) Templates(context.Context) ([]graph.Template, error) {
 
 type fakeUsage struct{}
 
-func (fakeUsage) Usage(_ context.Context, teamID string, from, to time.Time) (graph.UsageReport, error) {
+func (fakeUsage) Usage(_ context.Context, teamID string, from, to time.Time, _ string) (graph.UsageReport, error) {
 	if teamID != teamA {
 		return graph.UsageReport{}, apperr.New(apperr.NotFound, "no team %s", teamID)
 	}

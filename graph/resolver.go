@@ -32,7 +32,8 @@ type Catalog interface {
 // UsageReporter sums a team's usage over a period, and reports what the
 // ledger holds of one sandbox (nil before its first record).
 type UsageReporter interface {
-	Usage(ctx context.Context, teamID string, from, to time.Time) (UsageReport, error)
+	// Usage reports [from, to); groupBy is "", HOUR, DAY, SANDBOX or TEMPLATE.
+	Usage(ctx context.Context, teamID string, from, to time.Time, groupBy string) (UsageReport, error)
 	SandboxUsage(ctx context.Context, teamID, sandboxID string) (*SandboxUsage, error)
 }
 

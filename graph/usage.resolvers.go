@@ -13,7 +13,7 @@ import (
 	"github.com/codeint/codeint/graph/model"
 )
 
-func (r *queryResolver) Usage(ctx context.Context, from time.Time, to time.Time) (*model.UsageReport, error) {
+func (r *queryResolver) Usage(ctx context.Context, from time.Time, to time.Time, groupBy *model.UsageGroupBy) (*model.UsageReport, error) {
 	team, err := teamID(ctx)
 	if err != nil {
 		return nil, err
@@ -24,7 +24,11 @@ func (r *queryResolver) Usage(ctx context.Context, from time.Time, to time.Time)
 	if r.Resolver.Usage == nil {
 		return nil, errNotConfigured("usage reporting")
 	}
-	u, err := r.Resolver.Usage.Usage(ctx, team, from, to)
+	by := ""
+	if groupBy != nil {
+		by = string(*groupBy)
+	}
+	u, err := r.Resolver.Usage.Usage(ctx, team, from, to, by)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}

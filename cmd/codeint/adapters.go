@@ -39,13 +39,25 @@ func (c catalog) Templates(context.Context) ([]graph.Template, error) {
 // usageAdapter serves the usage service's reports to the GraphQL layer.
 type usageAdapter struct{ svc *usage.Service }
 
-func (u usageAdapter) Usage(ctx context.Context, teamID string, from, to time.Time) (graph.UsageReport, error) {
+func (u usageAdapter) Usage(ctx context.Context, teamID string, from, to time.Time, groupBy string) (graph.UsageReport, error) {
 	r, err := u.svc.Usage(ctx, teamID, from, to)
 	if err != nil {
 		return graph.UsageReport{}, err
 	}
-	return graph.UsageReport{From: r.From, To: r.To, SandboxSeconds: r.SandboxSeconds, Sandboxes: r.Sandboxes,
-		VCPUSeconds: r.VCPUSeconds, GiBSeconds: r.GiBSeconds, CostMicros: r.CostMicros}, nil
+	out := graph.UsageReport{From: r.From, To: r.To, SandboxSeconds: r.SandboxSeconds, Sandboxes: r.Sandboxes,
+		VCPUSeconds: r.VCPUSeconds, GiBSeconds: r.GiBSeconds, CostMicros: r.CostMicros}
+	if groupBy == "" {
+		return out, nil
+	}
+	groups, err := u.svc.Groups(teamID, from, to, groupBy)
+	if err != nil {
+		return graph.UsageReport{}, err
+	}
+	for _, g := range groups {
+		out.Groups = append(out.Groups, graph.UsageGroup{Key: g.Key, SandboxSeconds: g.SandboxSeconds, VCPUSeconds: g.VCPUSeconds,
+			GiBSeconds: g.GiBSeconds, CPUSeconds: g.CPUSeconds, CostMicros: g.CostMicros, Records: g.Records})
+	}
+	return out, nil
 }
 
 func (u usageAdapter) SandboxUsage(ctx context.Context, teamID, sandboxID string) (*graph.SandboxUsage, error) {

@@ -50,4 +50,31 @@ func TestMeteredUsage(t *testing.T) {
 		t.Fatalf("usage %+v: want the 1.5 s of CPU burnt, a peak and a cost", u)
 	}
 	t.Logf("lifetime %.3f s, metered %+v", lifetime, *u)
+
+	// The same usage, grouped from the ledger: by sandbox it is the
+	// sandbox's, by hour it sums to it.
+	for _, by := range []string{"SANDBOX", "HOUR"} {
+		var data struct {
+			Usage struct {
+				Groups []struct {
+					Key            string  `json:"key"`
+					SandboxSeconds float64 `json:"sandboxSeconds"`
+					CPUSeconds     float64 `json:"cpuSeconds"`
+					Records        int     `json:"records"`
+				} `json:"groups"`
+			} `json:"usage"`
+		}
+		err := c.Do(ctx, `query ($from: Time!, $to: Time!, $by: UsageGroupBy) { usage(from: $from, to: $to, groupBy: $by) { groups { key sandboxSeconds cpuSeconds records } } }`,
+			map[string]any{"from": stopped.StartedAt.Add(-time.Hour), "to": time.Now().Add(time.Hour), "by": by}, &data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var secs, cpu float64
+		for _, g := range data.Usage.Groups {
+			secs, cpu = secs+g.SandboxSeconds, cpu+g.CPUSeconds
+		}
+		if math.Abs(secs-u.SandboxSeconds) > 1e-6 || math.Abs(cpu-u.CPUSeconds) > 1e-6 || (by == "SANDBOX" && data.Usage.Groups[0].Key != sb.ID) {
+			t.Fatalf("usage by %s: %+v, want the sandbox's %+v", by, data.Usage.Groups, *u)
+		}
+	}
 }

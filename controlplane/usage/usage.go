@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/codeint/codeint/billing"
@@ -81,12 +80,7 @@ func (s *Service) SandboxUsage(_ context.Context, teamID, sandboxID string) (San
 	if su == nil || su.TeamID != teamID {
 		return SandboxUsage{}, false, nil
 	}
-	vcpu, gib := su.VCPUSeconds, su.GiBSeconds
-	if s.plan.OnMaxOfUsed {
-		vcpu, gib = su.MaxVCPUSeconds, su.MaxGiBSeconds
-	}
-	cost, err := s.plan.Price(billing.Quantity{VCPUMicroseconds: int64(math.Round(vcpu * 1e6)),
-		MiBMilliseconds: int64(math.Round(gib * 1024 * 1000))})
+	cost, err := s.price(su.UsageTotals)
 	if err != nil {
 		return SandboxUsage{}, false, fmt.Errorf("usage of sandbox %s: %w", sandboxID, err)
 	}

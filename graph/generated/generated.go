@@ -293,7 +293,7 @@ type ComplexityRoot struct {
 		Sandboxes        func(childComplexity int, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) int
 		Stat             func(childComplexity int, sandboxID string, path string, hash *bool) int
 		Templates        func(childComplexity int) int
-		Usage            func(childComplexity int, from time.Time, to time.Time) int
+		Usage            func(childComplexity int, from time.Time, to time.Time, groupBy *model.UsageGroupBy) int
 		Viewer           func(childComplexity int) int
 	}
 
@@ -377,10 +377,21 @@ type ComplexityRoot struct {
 		Name        func(childComplexity int) int
 	}
 
+	UsageGroup struct {
+		CPUSeconds     func(childComplexity int) int
+		CostMicros     func(childComplexity int) int
+		GibSeconds     func(childComplexity int) int
+		Key            func(childComplexity int) int
+		Records        func(childComplexity int) int
+		SandboxSeconds func(childComplexity int) int
+		VcpuSeconds    func(childComplexity int) int
+	}
+
 	UsageReport struct {
 		CostMicros     func(childComplexity int) int
 		From           func(childComplexity int) int
 		GibSeconds     func(childComplexity int) int
+		Groups         func(childComplexity int) int
 		SandboxSeconds func(childComplexity int) int
 		Sandboxes      func(childComplexity int) int
 		To             func(childComplexity int) int
@@ -439,7 +450,7 @@ type QueryResolver interface {
 	PlacementPreview(ctx context.Context, input model.CreateSandboxInput) (*model.Placement, error)
 	Sandbox(ctx context.Context, id string, consistency *model.Consistency) (*model.Sandbox, error)
 	Sandboxes(ctx context.Context, state *model.SandboxState, first *int, after *string, consistency *model.Consistency) (*model.SandboxConnection, error)
-	Usage(ctx context.Context, from time.Time, to time.Time) (*model.UsageReport, error)
+	Usage(ctx context.Context, from time.Time, to time.Time, groupBy *model.UsageGroupBy) (*model.UsageReport, error)
 }
 type SandboxResolver interface {
 	Usage(ctx context.Context, obj *model.Sandbox) (*model.SandboxUsage, error)
@@ -1693,7 +1704,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Usage(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
+		return e.ComplexityRoot.Query.Usage(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["groupBy"].(*model.UsageGroupBy)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -2053,6 +2064,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Template.Name(childComplexity), true
 
+	case "UsageGroup.cpuSeconds":
+		if e.ComplexityRoot.UsageGroup.CPUSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageGroup.CPUSeconds(childComplexity), true
+	case "UsageGroup.costMicros":
+		if e.ComplexityRoot.UsageGroup.CostMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageGroup.CostMicros(childComplexity), true
+	case "UsageGroup.gibSeconds":
+		if e.ComplexityRoot.UsageGroup.GibSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageGroup.GibSeconds(childComplexity), true
+	case "UsageGroup.key":
+		if e.ComplexityRoot.UsageGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageGroup.Key(childComplexity), true
+	case "UsageGroup.records":
+		if e.ComplexityRoot.UsageGroup.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageGroup.Records(childComplexity), true
+	case "UsageGroup.sandboxSeconds":
+		if e.ComplexityRoot.UsageGroup.SandboxSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageGroup.SandboxSeconds(childComplexity), true
+	case "UsageGroup.vcpuSeconds":
+		if e.ComplexityRoot.UsageGroup.VcpuSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageGroup.VcpuSeconds(childComplexity), true
+
 	case "UsageReport.costMicros":
 		if e.ComplexityRoot.UsageReport.CostMicros == nil {
 			break
@@ -2071,6 +2125,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UsageReport.GibSeconds(childComplexity), true
+	case "UsageReport.groups":
+		if e.ComplexityRoot.UsageReport.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageReport.Groups(childComplexity), true
 	case "UsageReport.sandboxSeconds":
 		if e.ComplexityRoot.UsageReport.SandboxSeconds == nil {
 			break
@@ -2991,8 +3051,13 @@ practice.
 scalar Int64
 `, BuiltIn: false},
 	{Name: "../schema/usage.graphqls", Input: `extend type Query {
-  "The calling team's usage in [from, to)."
-  usage(from: Time!, to: Time!): UsageReport!
+  """
+  The calling team's usage in [from, to). With groupBy, groups also lists
+  what the nodes metered, from the usage ledger: by HOUR or DAY (the hours
+  that start in the period), by SANDBOX or TEMPLATE (the whole metered
+  lives of the sandboxes with usage in the period).
+  """
+  usage(from: Time!, to: Time!, groupBy: UsageGroupBy): UsageReport!
 }
 
 "A team's usage over a period."
@@ -3009,6 +3074,30 @@ type UsageReport {
   gibSeconds: Float!
   "What the period costs under the team's plan, in millionths of a currency unit."
   costMicros: Int64!
+  "Metered usage grouped as asked (groupBy); empty without it."
+  groups: [UsageGroup!]!
+}
+
+"How usage(groupBy:) groups the ledger."
+enum UsageGroupBy {
+  HOUR
+  DAY
+  SANDBOX
+  TEMPLATE
+}
+
+"Metered usage of one group."
+type UsageGroup {
+  "The hour or day (RFC 3339, UTC), the sandbox id or the template."
+  key: String!
+  sandboxSeconds: Float!
+  vcpuSeconds: Float!
+  gibSeconds: Float!
+  cpuSeconds: Float!
+  "At list price under the team's plan, in millionths of a currency unit."
+  costMicros: Int64!
+  "Metered records in the group."
+  records: Int!
 }
 `, BuiltIn: false},
 	{Name: "../schema/viewer.graphqls", Input: `type Query {
@@ -3600,6 +3689,26 @@ func (ec *executionContext) childFields_Template(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Template", field.Name)
 }
 
+func (ec *executionContext) childFields_UsageGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_UsageGroup_key(ctx, field)
+	case "sandboxSeconds":
+		return ec.fieldContext_UsageGroup_sandboxSeconds(ctx, field)
+	case "vcpuSeconds":
+		return ec.fieldContext_UsageGroup_vcpuSeconds(ctx, field)
+	case "gibSeconds":
+		return ec.fieldContext_UsageGroup_gibSeconds(ctx, field)
+	case "cpuSeconds":
+		return ec.fieldContext_UsageGroup_cpuSeconds(ctx, field)
+	case "costMicros":
+		return ec.fieldContext_UsageGroup_costMicros(ctx, field)
+	case "records":
+		return ec.fieldContext_UsageGroup_records(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UsageGroup", field.Name)
+}
+
 func (ec *executionContext) childFields_UsageReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "from":
@@ -3616,6 +3725,8 @@ func (ec *executionContext) childFields_UsageReport(ctx context.Context, field g
 		return ec.fieldContext_UsageReport_gibSeconds(ctx, field)
 	case "costMicros":
 		return ec.fieldContext_UsageReport_costMicros(ctx, field)
+	case "groups":
+		return ec.fieldContext_UsageReport_groups(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UsageReport", field.Name)
 }
@@ -4613,6 +4724,14 @@ func (ec *executionContext) field_Query_usage_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) (*model.UsageGroupBy, error) {
+			return ec.unmarshalOUsageGroupBy2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageGroupBy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg2
 	return args, nil
 }
 
@@ -9612,7 +9731,7 @@ func (ec *executionContext) _Query_usage(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Usage(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+			return ec.Resolvers.Query().Usage(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["groupBy"].(*model.UsageGroupBy))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UsageReport) graphql.Marshaler {
@@ -11109,6 +11228,167 @@ func (ec *executionContext) fieldContext_Template_languages(_ context.Context, f
 	return graphql.NewScalarFieldContext("Template", field, false, false, "Language")
 }
 
+func (ec *executionContext) _UsageGroup_key(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageGroup_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageGroup_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _UsageGroup_sandboxSeconds(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageGroup_sandboxSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SandboxSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageGroup_sandboxSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageGroup", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageGroup_vcpuSeconds(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageGroup_vcpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VcpuSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageGroup_vcpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageGroup", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageGroup_gibSeconds(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageGroup_gibSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GibSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageGroup_gibSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageGroup", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageGroup_cpuSeconds(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageGroup_cpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CPUSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageGroup_cpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageGroup", field, false, false, "Float")
+}
+
+func (ec *executionContext) _UsageGroup_costMicros(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageGroup_costMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageGroup_costMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageGroup", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _UsageGroup_records(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageGroup_records(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Records, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageGroup_records(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageGroup", field, false, false, "Int")
+}
+
 func (ec *executionContext) _UsageReport_from(ctx context.Context, field graphql.CollectedField, obj *model.UsageReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11268,6 +11548,38 @@ func (ec *executionContext) _UsageReport_costMicros(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_UsageReport_costMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UsageReport", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _UsageReport_groups(ctx context.Context, field graphql.CollectedField, obj *model.UsageReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageReport_groups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Groups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UsageGroup) graphql.Marshaler {
+			return ec.marshalNUsageGroup2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageReport_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsageGroup(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Viewer_team(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
@@ -15290,6 +15602,69 @@ func (ec *executionContext) _Template(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var usageGroupImplementors = []string{"UsageGroup"}
+
+func (ec *executionContext) _UsageGroup(ctx context.Context, sel ast.SelectionSet, obj *model.UsageGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, usageGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UsageGroup")
+		case "key":
+			out.Values[i] = ec._UsageGroup_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sandboxSeconds":
+			out.Values[i] = ec._UsageGroup_sandboxSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuSeconds":
+			out.Values[i] = ec._UsageGroup_vcpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gibSeconds":
+			out.Values[i] = ec._UsageGroup_gibSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cpuSeconds":
+			out.Values[i] = ec._UsageGroup_cpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costMicros":
+			out.Values[i] = ec._UsageGroup_costMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "records":
+			out.Values[i] = ec._UsageGroup_records(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var usageReportImplementors = []string{"UsageReport"}
 
 func (ec *executionContext) _UsageReport(ctx context.Context, sel ast.SelectionSet, obj *model.UsageReport) graphql.Marshaler {
@@ -15333,6 +15708,11 @@ func (ec *executionContext) _UsageReport(ctx context.Context, sel ast.SelectionS
 			}
 		case "costMicros":
 			out.Values[i] = ec._UsageReport_costMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groups":
+			out.Values[i] = ec._UsageReport_groups(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16583,6 +16963,30 @@ func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋg
 	return res
 }
 
+func (ec *executionContext) marshalNUsageGroup2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.UsageGroup) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNUsageGroup2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUsageGroup2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageGroup(ctx context.Context, sel ast.SelectionSet, v *model.UsageGroup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UsageGroup!")
+		return graphql.Null
+	}
+	return ec._UsageGroup(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNUsageReport2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageReport(ctx context.Context, sel ast.SelectionSet, v *model.UsageReport) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "UsageReport!")
@@ -17074,6 +17478,22 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := model.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOUsageGroupBy2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageGroupBy(ctx context.Context, v any) (*model.UsageGroupBy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.UsageGroupBy)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOUsageGroupBy2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageGroupBy(ctx context.Context, sel ast.SelectionSet, v *model.UsageGroupBy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

@@ -532,6 +532,20 @@ type TerminalInput struct {
 	Env  []*EnvVarInput `json:"env,omitempty"`
 }
 
+// Metered usage of one group.
+type UsageGroup struct {
+	// The hour or day (RFC 3339, UTC), the sandbox id or the template.
+	Key            string  `json:"key"`
+	SandboxSeconds float64 `json:"sandboxSeconds"`
+	VcpuSeconds    float64 `json:"vcpuSeconds"`
+	GibSeconds     float64 `json:"gibSeconds"`
+	CPUSeconds     float64 `json:"cpuSeconds"`
+	// At list price under the team's plan, in millionths of a currency unit.
+	CostMicros int64 `json:"costMicros"`
+	// Metered records in the group.
+	Records int `json:"records"`
+}
+
 // A team's usage over a period.
 type UsageReport struct {
 	From time.Time `json:"from"`
@@ -546,6 +560,8 @@ type UsageReport struct {
 	GibSeconds float64 `json:"gibSeconds"`
 	// What the period costs under the team's plan, in millionths of a currency unit.
 	CostMicros int64 `json:"costMicros"`
+	// Metered usage grouped as asked (groupBy); empty without it.
+	Groups []*UsageGroup `json:"groups"`
 }
 
 // The authenticated caller.
@@ -1212,6 +1228,66 @@ func (e *Stream) UnmarshalJSON(b []byte) error {
 }
 
 func (e Stream) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How usage(groupBy:) groups the ledger.
+type UsageGroupBy string
+
+const (
+	UsageGroupByHour     UsageGroupBy = "HOUR"
+	UsageGroupByDay      UsageGroupBy = "DAY"
+	UsageGroupBySandbox  UsageGroupBy = "SANDBOX"
+	UsageGroupByTemplate UsageGroupBy = "TEMPLATE"
+)
+
+var AllUsageGroupBy = []UsageGroupBy{
+	UsageGroupByHour,
+	UsageGroupByDay,
+	UsageGroupBySandbox,
+	UsageGroupByTemplate,
+}
+
+func (e UsageGroupBy) IsValid() bool {
+	switch e {
+	case UsageGroupByHour, UsageGroupByDay, UsageGroupBySandbox, UsageGroupByTemplate:
+		return true
+	}
+	return false
+}
+
+func (e UsageGroupBy) String() string {
+	return string(e)
+}
+
+func (e *UsageGroupBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UsageGroupBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UsageGroupBy", str)
+	}
+	return nil
+}
+
+func (e UsageGroupBy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UsageGroupBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UsageGroupBy) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
