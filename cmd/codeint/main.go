@@ -21,6 +21,7 @@ Usage:
   codeint tls ca|cert create …             the certificates of mutual TLS between servers and agents
   codeint placement explain [flags]        where a sandbox would be placed, and why (a dry run)
   codeint placement simulate [flags]       placement policies side by side on a simulated cluster
+  codeint billing reconcile [--json]       billed seconds against each stopped sandbox's lifecycle (±1 s)
   codeint sandbox create [flags]           create a sandbox, print its id
   codeint sandbox list [--state S]         list your sandboxes
   codeint sandbox exec ID LANG [-c CODE]   run code in a sandbox (code from -c or stdin), streamed
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runTLS(ctx, args[1:], stdout, stderr)
 	case "placement":
 		return runPlacement(ctx, args[1:], stdout, stderr)
+	case "billing":
+		return runBilling(ctx, args[1:], stdout, stderr)
 	case "sandbox", "sandboxes", "sb":
 		return runSandbox(ctx, args[1:], stdin, stdout, stderr)
 	case "run":

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"testing"
@@ -51,6 +53,18 @@ func TestMeteredUsage(t *testing.T) {
 	}
 	t.Logf("lifetime %.3f s, metered %+v", lifetime, *u)
 
+	// codeint billing reconcile finds the sandbox within ±1 s.
+	t.Setenv("CODEINT_URL", d.url)
+	t.Setenv("CODEINT_API_KEY", d.key)
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"billing", "reconcile", "--json"}, nil, &out, &errOut); err != nil {
+		t.Fatalf("reconcile: %v: %s %s", err, out.String(), errOut.String())
+	}
+	var rep reconcileReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Compared != 1 || rep.Within != 1 || len(rep.Outside) != 0 {
+		t.Fatalf("reconcile report %s (%v)", out.String(), err)
+	}
+
 	// The same usage, grouped from the ledger: by sandbox it is the
 	// sandbox's, by hour it sums to it.
 	for _, by := range []string{"SANDBOX", "HOUR"} {
@@ -76,5 +90,25 @@ func TestMeteredUsage(t *testing.T) {
 		if math.Abs(secs-u.SandboxSeconds) > 1e-6 || math.Abs(cpu-u.CPUSeconds) > 1e-6 || (by == "SANDBOX" && data.Usage.Groups[0].Key != sb.ID) {
 			t.Fatalf("usage by %s: %+v, want the sandbox's %+v", by, data.Usage.Groups, *u)
 		}
+	}
+}
+
+// reconcile counts sandboxes within ±1 s, lists the others, and leaves
+// aside those not fully metered yet or that never ran.
+func TestReconcileReport(t *testing.T) {
+	at := func(s float64) *time.Time {
+		v := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC).Add(time.Duration(s * float64(time.Second)))
+		return &v
+	}
+	sbs := []*codeint.Sandbox{
+		{ID: "ok", StartedAt: at(0), StoppedAt: at(10), Usage: &codeint.SandboxUsage{SandboxSeconds: 9.4, Final: true}},
+		{ID: "off", StartedAt: at(0), StoppedAt: at(10), Usage: &codeint.SandboxUsage{SandboxSeconds: 12.5, Final: true}},
+		{ID: "pending", StartedAt: at(0), StoppedAt: at(10), Usage: &codeint.SandboxUsage{SandboxSeconds: 5}},
+		{ID: "never", StoppedAt: at(1)},
+	}
+	r := reconcile(sbs)
+	if r.Compared != 2 || r.Within != 1 || r.Pending != 1 || len(r.Outside) != 1 || r.Outside[0].SandboxID != "off" ||
+		math.Abs(r.Outside[0].Diff-2.5) > 1e-9 || math.Abs(r.Max-2.5) > 1e-9 {
+		t.Fatalf("report %+v", r)
 	}
 }
