@@ -53,7 +53,7 @@ func runBilling(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	sbs, err := c.ListSandboxes(ctx, "STOPPED")
+	sbs, err := c.ListSandboxes(ctx, "") // STOPPED, FAILED and LOST ones all have a lifecycle that ended
 	if err != nil {
 		return err
 	}
@@ -71,8 +71,8 @@ func runBilling(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// reconcile compares every stopped sandbox's metered seconds with its
-// lifecycle.
+// reconcile compares the metered seconds of every sandbox whose run
+// ended (stopped, failed after it ran, lost) with its lifecycle.
 func reconcile(sbs []*codeint.Sandbox) reconcileReport {
 	var r reconcileReport
 	var diffs []float64
