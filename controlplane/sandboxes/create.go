@@ -70,7 +70,7 @@ func (s *Service) create(ctx context.Context, teamID string, in CreateInput, pre
 		var sb *structs.Sandbox
 		var p *structs.Placement
 		if rc.Region == s.cfg.Region {
-			sb, p, err = s.createHere(ctx, teamID, id, r, here, preview)
+			sb, p, err = s.createHere(ctx, teamID, id, r, req, here, preview)
 		} else {
 			sb, p, err = s.createElsewhere(ctx, teamID, here, preview)
 		}
@@ -120,12 +120,12 @@ const maxStartAttempts = 3
 // createHere places a sandbox on a node of this region and starts it. On
 // a server that is not the leader it forwards the create to the leader,
 // which places on its live view: Raft state, heartbeat capacity and warm
-// slots, and the reservations of creates in flight.
-func (s *Service) createHere(ctx context.Context, teamID, id string, r resolved, in CreateInput, preview bool) (*structs.Sandbox, *structs.Placement, error) {
+// slots, and the reservations of creates in flight. req is the request
+// create built; in is what the leader is sent.
+func (s *Service) createHere(ctx context.Context, teamID, id string, r resolved, req placement.Request, in CreateInput, preview bool) (*structs.Sandbox, *structs.Placement, error) {
 	if s.cfg.Leader != nil && !s.cfg.Leader.IsLeader() && !forwarded(ctx) {
 		return s.cfg.Leader.Create(ctx, teamID, in, preview)
 	}
-	req := placementRequest(teamID, id, r, in)
 	d, err := s.placeNode(ctx, id, req, r, !preview)
 	if err != nil {
 		return nil, nil, err
