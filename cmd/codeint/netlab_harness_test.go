@@ -159,17 +159,6 @@ func (p *proc) startIn(t testing.TB, ns *netlab.NS) {
 	go func() { done <- cmd.Wait() }()
 }
 
-// freeAddrOn returns host:port with a port free on host right now.
-func freeAddrOn(t testing.TB, host string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // partition cuts a server off the cluster bridge (its client link stays
 // up) and returns when it did.
 func (r *labRegion) partition(t testing.TB, s *testServer) time.Time {

@@ -190,7 +190,7 @@ func (r *testRegion) waitSameState(t testing.TB, timeout time.Duration) string {
 		for _, s := range r.servers {
 			st, err := r.status(s, true)
 			if err != nil {
-				seen = append(seen, s.id+": "+err.Error())
+				seen = append(seen, s.id+" ("+s.proc.status()+"): "+err.Error())
 				continue
 			}
 			seen = append(seen, fmt.Sprintf("%d/%s", st.GetStateIndex(), st.GetStateHash()))

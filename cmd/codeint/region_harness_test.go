@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +62,20 @@ func (p *proc) running() bool {
 	}
 }
 
+// status says whether the process runs or how it ended.
+func (p *proc) status() string {
+	if p.cmd == nil {
+		return "never started"
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return fmt.Sprintf("exited (%v)", err)
+	default:
+		return "running"
+	}
+}
+
 // stop signals the process and waits for it to exit (SIGKILL after 30 s).
 func (p *proc) stop(t testing.TB, sig syscall.Signal) {
 	t.Helper()
@@ -98,17 +111,6 @@ type testRegion struct {
 	servers []*testServer
 	agent   *proc
 	client  tlsutil.Files
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startRegion starts n servers bootstrapping together and, with agent,
@@ -209,10 +211,10 @@ func (r *testRegion) stopOnCleanup(t testing.TB) {
 func (r *testRegion) dumpLogs(t testing.TB) {
 	t.Helper()
 	for _, s := range r.servers {
-		t.Logf("=== %s logs:\n%s", s.id, tail(s.proc.logs.String(), 200))
+		t.Logf("=== %s (%s) logs:\n%s", s.id, s.proc.status(), tail(s.proc.logs.String(), 200))
 	}
 	if r.agent != nil {
-		t.Logf("=== %s logs:\n%s", r.agent.name, tail(r.agent.logs.String(), 200))
+		t.Logf("=== %s (%s) logs:\n%s", r.agent.name, r.agent.status(), tail(r.agent.logs.String(), 200))
 	}
 }
 
