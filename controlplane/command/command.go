@@ -24,6 +24,7 @@ const (
 	ServerRemove  Type = 8
 	NodeDrain     Type = 9
 	UsageIngest   Type = 10
+	AccountUpdate Type = 11
 )
 
 // IgnoreUnknownTypeFlag marks a command that an older server may skip when
@@ -64,6 +65,8 @@ func (t Type) String() string {
 		return "NodeDrain"
 	case UsageIngest:
 		return "UsageIngest"
+	case AccountUpdate:
+		return "AccountUpdate"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("Unknown(%d, ignorable)", uint8(t))
@@ -73,7 +76,7 @@ func (t Type) String() string {
 
 // Known reports whether this version of the code knows the type.
 func (t Type) Known() bool {
-	return t >= TeamUpsert && t <= UsageIngest
+	return t >= TeamUpsert && t <= AccountUpdate
 }
 
 // Ignorable reports whether a server that does not know the type may skip it.
@@ -131,6 +134,8 @@ func DecodePayload(t Type, payload []byte) (any, error) {
 		req = new(NodeDrainRequest)
 	case UsageIngest:
 		req = new(UsageIngestRequest)
+	case AccountUpdate:
+		req = new(AccountUpdateRequest)
 	default:
 		return nil, fmt.Errorf("command: decode: unknown type %v", t)
 	}
@@ -163,6 +168,8 @@ func checkPayload(t Type, payload any) error {
 		ok = is[NodeDrainRequest](payload)
 	case UsageIngest:
 		ok = is[UsageIngestRequest](payload)
+	case AccountUpdate:
+		ok = is[AccountUpdateRequest](payload)
 	}
 	if !ok {
 		return fmt.Errorf("%w: %v cannot carry %T", ErrWrongPayload, t, payload)

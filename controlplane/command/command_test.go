@@ -112,9 +112,10 @@ func TestTypeFlags(t *testing.T) {
 		{ServerRemove, true, false},
 		{NodeDrain, true, false},
 		{UsageIngest, true, false},
+		{AccountUpdate, true, false},
 		{0, false, false},
-		{11, false, false},
-		{IgnoreUnknownTypeFlag | 11, false, true},
+		{12, false, false},
+		{IgnoreUnknownTypeFlag | 12, false, true},
 	}
 	for _, tt := range tests {
 		if tt.typ.Known() != tt.known || tt.typ.Ignorable() != tt.ignorable {

@@ -1,6 +1,9 @@
 package command
 
-import "github.com/codeint/codeint/controlplane/structs"
+import (
+	"github.com/codeint/codeint/billing"
+	"github.com/codeint/codeint/controlplane/structs"
+)
 
 // NewResult returns a new zero value of the result type of t, a pointer
 // ready for json.Unmarshal, so that a result that crossed the wire (from
@@ -23,6 +26,8 @@ func NewResult(t Type) any {
 		return new(structs.Server)
 	case UsageIngest:
 		return new(UsageIngestResult)
+	case AccountUpdate:
+		return new(billing.Account)
 	}
 	return nil
 }

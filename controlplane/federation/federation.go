@@ -219,7 +219,7 @@ func (f *Federation) serversOf(region string) []string {
 
 // globalCommand reports whether a command type writes global state.
 func globalCommand(t command.Type) bool {
-	return t == command.TeamUpsert || t == command.APIKeyUpsert
+	return t == command.TeamUpsert || t == command.APIKeyUpsert || t == command.AccountUpdate
 }
 
 // ApplyGlobal commits another region's global write (this region is the
@@ -281,5 +281,9 @@ func (f *Federation) ListGlobal(ctx context.Context, req *serverpb.ListGlobalReq
 	if err != nil {
 		return nil, err
 	}
-	return &serverpb.ListGlobalReply{Index: snap.Index(), Teams: teams, ApiKeys: kb}, nil
+	accounts, err := json.Marshal(snap.Accounts())
+	if err != nil {
+		return nil, err
+	}
+	return &serverpb.ListGlobalReply{Index: snap.Index(), Teams: teams, ApiKeys: kb, Accounts: accounts}, nil
 }

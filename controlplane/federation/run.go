@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/forward"
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
@@ -141,8 +142,9 @@ func (f *Federation) replicateOnce(ctx context.Context) error {
 	return lastErr
 }
 
-// apply commits the teams and keys of a ListGlobal reply that differ from
-// this region's, teams first (a key needs its team).
+// apply commits the teams, keys and billing accounts of a ListGlobal reply
+// that differ from this region's, teams first (keys and accounts need
+// their team).
 func (f *Federation) apply(ctx context.Context, reply *serverpb.ListGlobalReply) (int, error) {
 	var teams []structs.Team
 	var keys []structs.APIKey
@@ -169,6 +171,22 @@ func (f *Federation) apply(ctx context.Context, reply *serverpb.ListGlobalReply)
 		}
 		if _, err := f.cfg.Local.Apply(ctx, command.APIKeyUpsert, command.APIKeyUpsertRequest{Key: k}); err != nil {
 			return changes, fmt.Errorf("replicate key %s: %w", k.ID, err)
+		}
+		changes++
+	}
+	var accounts []billing.Account
+	if len(reply.GetAccounts()) > 0 { // an older authoritative server sends none
+		if err := json.Unmarshal(reply.GetAccounts(), &accounts); err != nil {
+			return changes, fmt.Errorf("replication: accounts: %w", err)
+		}
+	}
+	for _, a := range accounts {
+		if cur := snap.AccountByTeam(a.TeamID); cur != nil && sameJSON(*cur, a) {
+			continue
+		}
+		req := command.AccountUpdateRequest{TeamID: a.TeamID, Replace: &a, At: a.UpdatedAt}
+		if _, err := f.cfg.Local.Apply(ctx, command.AccountUpdate, req); err != nil {
+			return changes, fmt.Errorf("replicate the account of team %s: %w", a.TeamID, err)
 		}
 		changes++
 	}

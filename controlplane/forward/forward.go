@@ -49,7 +49,7 @@ const readYourWrites = 2 * time.Second
 // 100 ms later, and a sandbox's readers catch up on a miss instead
 // (sandboxes.Config.CatchUp).
 func waitsLocally(t command.Type) bool {
-	return t == command.TeamUpsert || t == command.APIKeyUpsert
+	return t == command.TeamUpsert || t == command.APIKeyUpsert || t == command.AccountUpdate
 }
 
 // Dialer gives a client connection to a server's RPC address; connections

@@ -42,6 +42,9 @@ func (s *Service) create(ctx context.Context, teamID string, in CreateInput, pre
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.checkBudget(teamID); err != nil {
+		return nil, nil, err
+	}
 	if in.Origin == "" {
 		in.Origin = s.cfg.Region
 	}

@@ -114,12 +114,16 @@ func (s *Service) waitStopped(ctx context.Context, id string) (*structs.Sandbox,
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(s.cfg.ExpiryInterval)
 	defer t.Stop()
+	b := time.NewTicker(s.cfg.BudgetInterval)
+	defer b.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.expire(ctx)
+		case <-b.C:
+			s.enforceBudgets(ctx)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/agents"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/events"
@@ -65,6 +66,13 @@ type Config struct {
 	// lifetime ran out now: in a region only the leader does, so that one
 	// expiry is one stop. Nil means always (one server).
 	EnforceExpiry func() bool
+	// Budgets says where teams stand against their spend limits: creates
+	// of an exhausted team are refused and, where EnforceExpiry holds,
+	// its running sandboxes stopped. Nil: no limits.
+	Budgets Budgets
+	// BudgetInterval is how often running sandboxes' teams are checked;
+	// 2 s when zero.
+	BudgetInterval time.Duration
 }
 
 // Service implements API.
@@ -79,6 +87,7 @@ type Service struct {
 	executing map[string]int // sandbox id → executions running on this server
 	stopping  map[string]bool
 	closed    bool
+	budgets   map[string]billing.BudgetStatus // team → status last seen by enforceBudgets
 }
 
 var _ API = (*Service)(nil)
@@ -94,11 +103,14 @@ func New(cfg Config) *Service {
 	if cfg.ExpiryInterval <= 0 {
 		cfg.ExpiryInterval = 250 * time.Millisecond
 	}
+	if cfg.BudgetInterval <= 0 {
+		cfg.BudgetInterval = 2 * time.Second
+	}
 	if cfg.DefaultTemplate == "" && len(cfg.Templates) > 0 {
 		cfg.DefaultTemplate = cfg.Templates[0].Name
 	}
 	return &Service{cfg: cfg, log: cfg.Logger, executing: map[string]int{}, stopping: map[string]bool{},
-		reserved: map[string]reservation{}}
+		reserved: map[string]reservation{}, budgets: map[string]billing.BudgetStatus{}}
 }
 
 func newID(prefix string) string {

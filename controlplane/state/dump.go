@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
@@ -37,6 +38,8 @@ type dumpRecord struct {
 	UsageMark    *structs.UsageMark    `json:"usageMark,omitempty"`
 	SandboxUsage *structs.SandboxUsage `json:"sandboxUsage,omitempty"`
 	UsageBucket  *structs.UsageBucket  `json:"usageBucket,omitempty"`
+	// Billing accounts.
+	Account *billing.Account `json:"account,omitempty"`
 }
 
 // Dump writes the snapshot as JSON lines: a header with the format and the
@@ -48,7 +51,7 @@ func (s *Snapshot) Dump(w io.Writer) error {
 	if err := enc.Encode(dumpHeader{Format: dumpFormat, Version: dumpVersion, Index: s.Index()}); err != nil {
 		return fmt.Errorf("state: dump: %w", err)
 	}
-	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers, tableMarks, tableUsage, tableBuckets} {
+	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers, tableMarks, tableUsage, tableBuckets, tableAccounts} {
 		it, err := s.txn.Get(table, indexID)
 		if err != nil {
 			return fmt.Errorf("state: dump %s: %w", table, err)
@@ -126,6 +129,8 @@ func recordOf(obj any) *dumpRecord {
 		return &dumpRecord{SandboxUsage: o}
 	case *structs.UsageBucket:
 		return &dumpRecord{UsageBucket: o}
+	case *billing.Account:
+		return &dumpRecord{Account: o}
 	}
 	panic(fmt.Sprintf("state: dump: unexpected %T", obj))
 }
@@ -148,6 +153,8 @@ func restoreRecord(insert func(table string, obj any) error, rec *dumpRecord) er
 		return insert(tableUsage, rec.SandboxUsage)
 	case rec.UsageBucket != nil:
 		return insert(tableBuckets, rec.UsageBucket)
+	case rec.Account != nil:
+		return insert(tableAccounts, rec.Account)
 	}
 	return errors.New("empty record")
 }

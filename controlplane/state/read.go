@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-memdb"
 
+	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
@@ -56,6 +57,17 @@ func (r reader) TeamByID(id string) *structs.Team {
 // Teams returns every team, by id.
 func (r reader) Teams() []*structs.Team {
 	return all[structs.Team](r, tableTeams, indexID)
+}
+
+// AccountByTeam returns a team's billing account, or nil when the team has
+// none (the default plan, no limits, no credits).
+func (r reader) AccountByTeam(teamID string) *billing.Account {
+	return first[billing.Account](r, tableAccounts, indexID, teamID)
+}
+
+// Accounts returns every billing account, by team id.
+func (r reader) Accounts() []*billing.Account {
+	return all[billing.Account](r, tableAccounts, indexID)
 }
 
 // APIKeyByID returns the key, or nil.

@@ -14,6 +14,7 @@ const (
 	tableMarks     = "usage_marks"
 	tableUsage     = "usage_sandboxes"
 	tableBuckets   = "usage_buckets"
+	tableAccounts  = "accounts"
 	tableIndex     = "index"
 )
 
@@ -97,6 +98,12 @@ func schema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				indexID:   idIndex(),
 				indexTeam: fieldIndex(indexTeam, "TeamID", false, false),
+			},
+		},
+		tableAccounts: {
+			Name: tableAccounts,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID: {Name: indexID, Unique: true, Indexer: &memdb.StringFieldIndex{Field: "TeamID"}},
 			},
 		},
 		tableIndex: {

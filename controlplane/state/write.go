@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
@@ -50,6 +51,9 @@ func (t *WriteTxn) UpsertSandboxUsage(u *structs.SandboxUsage) error { return t.
 
 // UpsertUsageBucket records a team's hourly usage bucket.
 func (t *WriteTxn) UpsertUsageBucket(b *structs.UsageBucket) error { return t.insert(tableBuckets, b) }
+
+// UpsertAccount records a team's billing account.
+func (t *WriteTxn) UpsertAccount(a *billing.Account) error { return t.insert(tableAccounts, a) }
 
 // UpsertServer inserts or replaces a control-plane server.
 func (t *WriteTxn) UpsertServer(srv *structs.Server) error { return t.insert(tableServers, srv) }

@@ -49,6 +49,8 @@ func (f *fsm) apply(index uint64, data []byte) any {
 		return f.nodeDrain(index, r)
 	case *command.UsageIngestRequest:
 		return f.usageIngest(index, r)
+	case *command.AccountUpdateRequest:
+		return f.accountUpdate(index, r)
 	case *command.ServerUpsertRequest:
 		return f.serverUpsert(index, r)
 	case *command.ServerRemoveRequest:

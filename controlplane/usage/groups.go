@@ -71,9 +71,10 @@ func (s *Service) Groups(teamID string, from, to time.Time, by string) ([]Group,
 	default:
 		return nil, apperr.New(apperr.InvalidArgument, "groupBy %q: want HOUR, DAY, SANDBOX or TEMPLATE", by)
 	}
+	plan := s.planOf(snap, teamID)
 	out := make([]Group, 0, len(groups))
 	for _, g := range groups {
-		cost, err := s.price(g.UsageTotals)
+		cost, err := price(plan, g.UsageTotals)
 		if err != nil {
 			return nil, fmt.Errorf("usage of team %s by %s: %w", teamID, by, err)
 		}
@@ -84,13 +85,18 @@ func (s *Service) Groups(teamID string, from, to time.Time, by string) ([]Group,
 	return out, nil
 }
 
-// price rates metered totals at list price under the plan: allocated
+// price rates metered totals at list price under the plan.
+func price(plan billing.Plan, t structs.UsageTotals) (int64, error) {
+	return plan.Price(quantity(plan, t))
+}
+
+// quantity is what the plan bills of metered totals: the allocated
 // amounts, or the larger of allocated and used when the plan says so.
-func (s *Service) price(t structs.UsageTotals) (int64, error) {
+func quantity(plan billing.Plan, t structs.UsageTotals) billing.Quantity {
 	vcpu, gib := t.VCPUSeconds, t.GiBSeconds
-	if s.plan.OnMaxOfUsed {
+	if plan.OnMaxOfUsed {
 		vcpu, gib = t.MaxVCPUSeconds, t.MaxGiBSeconds
 	}
-	return s.plan.Price(billing.Quantity{VCPUMicroseconds: int64(math.Round(vcpu * 1e6)),
-		MiBMilliseconds: int64(math.Round(gib * 1024 * 1000))})
+	return billing.Quantity{VCPUMicroseconds: int64(math.Round(vcpu * 1e6)),
+		MiBMilliseconds: int64(math.Round(gib * 1024 * 1000))}
 }

@@ -55,7 +55,7 @@ func (s *Service) Usage(_ context.Context, teamID string, from, to time.Time) (R
 	if err != nil {
 		return Report{}, fmt.Errorf("usage of team %s: %w", teamID, err)
 	}
-	cost, err := s.plan.Cost(r)
+	cost, err := s.planOf(s.state.Snapshot(), teamID).Cost(r)
 	if err != nil {
 		return Report{}, fmt.Errorf("usage of team %s: %w", teamID, err)
 	}
@@ -76,11 +76,12 @@ func interval(sb *structs.Sandbox) (billing.Interval, bool) {
 // totals and their cost at list price (no allowance). ok is false before
 // its first record, or for another team's sandbox.
 func (s *Service) SandboxUsage(_ context.Context, teamID, sandboxID string) (SandboxUsage, bool, error) {
-	su := s.state.Snapshot().SandboxUsage(sandboxID)
+	snap := s.state.Snapshot()
+	su := snap.SandboxUsage(sandboxID)
 	if su == nil || su.TeamID != teamID {
 		return SandboxUsage{}, false, nil
 	}
-	cost, err := s.price(su.UsageTotals)
+	cost, err := price(s.planOf(snap, teamID), su.UsageTotals)
 	if err != nil {
 		return SandboxUsage{}, false, fmt.Errorf("usage of sandbox %s: %w", sandboxID, err)
 	}

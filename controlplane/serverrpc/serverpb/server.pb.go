@@ -410,6 +410,7 @@ type ListGlobalReply struct {
 	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Teams         []byte                 `protobuf:"bytes,2,opt,name=teams,proto3" json:"teams,omitempty"`                    // []structs.Team, JSON
 	ApiKeys       []byte                 `protobuf:"bytes,3,opt,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"` // []structs.APIKey, JSON
+	Accounts      []byte                 `protobuf:"bytes,4,opt,name=accounts,proto3" json:"accounts,omitempty"`              // []billing.Account, JSON
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,10 +466,17 @@ func (x *ListGlobalReply) GetApiKeys() []byte {
 	return nil
 }
 
+func (x *ListGlobalReply) GetAccounts() []byte {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
 type ApplyGlobalRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
-	Type          uint32                 `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"`      // command.Type: TeamUpsert or APIKeyUpsert
+	Type          uint32                 `protobuf:"varint,2,opt,name=type,proto3" json:"type,omitempty"`      // command.Type: TeamUpsert, APIKeyUpsert or AccountUpdate
 	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"` // the command's request, JSON
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1627,11 +1635,12 @@ const file_server_proto_rawDesc = "" +
 	"\x06caller\x18\x01 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\x12\x1f\n" +
 	"\vsince_index\x18\x02 \x01(\x04R\n" +
 	"sinceIndex\x12\x17\n" +
-	"\await_ms\x18\x03 \x01(\rR\x06waitMs\"X\n" +
+	"\await_ms\x18\x03 \x01(\rR\x06waitMs\"t\n" +
 	"\x0fListGlobalReply\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
 	"\x05teams\x18\x02 \x01(\fR\x05teams\x12\x19\n" +
-	"\bapi_keys\x18\x03 \x01(\fR\aapiKeys\"u\n" +
+	"\bapi_keys\x18\x03 \x01(\fR\aapiKeys\x12\x1a\n" +
+	"\baccounts\x18\x04 \x01(\fR\baccounts\"u\n" +
 	"\x12ApplyGlobalRequest\x121\n" +
 	"\x06caller\x18\x01 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\rR\x04type\x12\x18\n" +

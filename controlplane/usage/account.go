@@ -1,0 +1,85 @@
+package usage
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/codeint/codeint/billing"
+	"github.com/codeint/codeint/controlplane/state"
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+// Account is a team's billing account as it stands: its plan, its balance
+// once the ledger's usage is charged, and the verdict of its limits.
+type Account struct {
+	billing.Account
+	Plan    billing.Plan // the account's, or the deployment's default
+	Balance billing.Balance
+	Budget  billing.BudgetState
+}
+
+// planOf is the plan a team is billed under.
+func (s *Service) planOf(snap *state.Snapshot, teamID string) billing.Plan {
+	if a := snap.AccountByTeam(teamID); a != nil {
+		return a.PlanOr(s.plan)
+	}
+	return s.plan
+}
+
+// Account reports a team's account. Usage is charged as the ledger holds
+// it, calendar month (UTC) by calendar month, the plan's free allowance
+// taken from each month first.
+func (s *Service) Account(teamID string) (Account, error) {
+	snap := s.state.Snapshot()
+	acct := billing.Account{TeamID: teamID}
+	if a := snap.AccountByTeam(teamID); a != nil {
+		acct = *a
+	}
+	plan := acct.PlanOr(s.plan)
+	charged, err := charges(plan, snap.UsageBuckets(teamID, time.Time{}, time.Unix(1<<62, 0)))
+	if err != nil {
+		return Account{}, fmt.Errorf("account of team %s: %w", teamID, err)
+	}
+	bal, budget, err := acct.Budget(charged)
+	if err != nil {
+		return Account{}, fmt.Errorf("account of team %s: %w", teamID, err)
+	}
+	return Account{Account: acct, Plan: plan, Balance: bal, Budget: budget}, nil
+}
+
+// charges is what hourly buckets cost under the plan, month by month.
+func charges(plan billing.Plan, buckets []*structs.UsageBucket) (int64, error) {
+	months := map[time.Time]*structs.UsageTotals{}
+	for _, b := range buckets {
+		h := b.Hour.UTC()
+		m := time.Date(h.Year(), h.Month(), 1, 0, 0, 0, 0, time.UTC)
+		t := months[m]
+		if t == nil {
+			t = &structs.UsageTotals{}
+			months[m] = t
+		}
+		t.VCPUSeconds += b.VCPUSeconds
+		t.GiBSeconds += b.GiBSeconds
+		t.MaxVCPUSeconds += b.MaxVCPUSeconds
+		t.MaxGiBSeconds += b.MaxGiBSeconds
+	}
+	var total int64
+	for m, t := range months {
+		c, err := plan.PeriodCharge(quantity(plan, *t))
+		if err != nil {
+			return 0, fmt.Errorf("month %s: %w", m.Format("2006-01"), err)
+		}
+		if total+c < total {
+			return 0, fmt.Errorf("month %s: %w", m.Format("2006-01"), billing.ErrOverflow)
+		}
+		total += c
+	}
+	return total, nil
+}
+
+// Budget is where a team stands against its spend limits
+// (sandboxes.Budgets).
+func (s *Service) Budget(teamID string) (billing.BudgetState, error) {
+	a, err := s.Account(teamID)
+	return a.Budget, err
+}

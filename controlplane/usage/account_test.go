@@ -1,0 +1,63 @@
+package usage
+
+import (
+	"testing"
+	"time"
+
+	"github.com/codeint/codeint/billing"
+	"github.com/codeint/codeint/controlplane/state"
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+func TestAccountChargesTheLedgerMonthByMonth(t *testing.T) {
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nov := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	plan := billing.DefaultPlan()
+	plan.ID, plan.FreeVCPUSeconds = "trial", 60 // one free vCPU-minute a month
+	txn := st.WriteTxn(1)
+	for _, b := range []*structs.UsageBucket{
+		{ID: structs.BucketID("t1", nov), TeamID: "t1", Hour: nov, UsageTotals: totals()},
+		{ID: structs.BucketID("t1", nov.Add(time.Hour)), TeamID: "t1", Hour: nov.Add(time.Hour), UsageTotals: totals()},
+		{ID: structs.BucketID("t1", dec), TeamID: "t1", Hour: dec, UsageTotals: totals()},
+		{ID: structs.BucketID("t2", nov), TeamID: "t2", Hour: nov, UsageTotals: totals()},
+	} {
+		if err := txn.UpsertUsageBucket(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txn.UpsertAccount(&billing.Account{TeamID: "t1", Plan: &plan,
+		Limits:  &billing.Limits{SoftMicros: 1000, HardMicros: 0},
+		Credits: []billing.Credit{{ID: "g", Kind: billing.EntryGrant, Micros: 1000}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	svc := New(st, billing.DefaultPlan(), nil)
+
+	a, err := svc.Account("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// November: 120 vCPU-s (60 free) and 60 GiB-s: 60×14 + 60×4.5 = 1110
+	// micros. December: 60 vCPU-s, all free, and 30 GiB-s: 135 micros.
+	if a.Plan.ID != "trial" || a.Balance.ChargedMicros != 1245 || a.Balance.Micros != 1000-1245 {
+		t.Fatalf("account: plan %s, balance %+v", a.Plan.ID, a.Balance)
+	}
+	if a.Budget.Status != billing.BudgetExhausted {
+		t.Fatalf("a balance of -245 micros under a hard limit of 0: %+v", a.Budget)
+	}
+	// A team without an account: the default plan, no limits, never
+	// exhausted however much it owes.
+	b, err := svc.Account("t2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Plan.ID != "default" || b.Balance.ChargedMicros != 975 || b.Budget.Status != billing.BudgetOK {
+		t.Fatalf("team without an account: %+v", b)
+	}
+}
