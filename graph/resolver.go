@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/auth"
 	"github.com/codeint/codeint/controlplane/sandboxes"
 	"github.com/codeint/codeint/controlplane/structs"
+	"github.com/codeint/codeint/controlplane/usage"
 )
 
 // Authenticator turns an API key secret into the principal it belongs to.
@@ -45,6 +47,14 @@ type TeamAdmin interface {
 	RenameTeam(ctx context.Context, caller auth.Principal, teamID, name string) (*structs.Team, error)
 }
 
+// Accounts reads and changes teams' billing accounts.
+type Accounts interface {
+	Account(ctx context.Context, teamID string) (usage.Account, error)
+	// ChangeAccount applies a change for an admin caller and returns the
+	// account as it is after it.
+	ChangeAccount(ctx context.Context, caller auth.Principal, teamID string, change billing.AccountChange) (usage.Account, error)
+}
+
 // Resolver is the root of the resolvers. It only holds the services the
 // resolvers call; it is safe for concurrent use when they are.
 type Resolver struct {
@@ -56,6 +66,7 @@ type Resolver struct {
 	Catalog   Catalog
 	Usage     UsageReporter
 	Teams     TeamAdmin
+	Accounts  Accounts        // nil: accounts are UNAVAILABLE
 	Cluster   ClusterInfo     // nil: a single server; cluster is UNAVAILABLE
 	Nodes     NodeEventSource // nil: nodeEvents is UNAVAILABLE
 	Logger    *slog.Logger

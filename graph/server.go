@@ -47,6 +47,7 @@ type Config struct {
 	Catalog   Catalog         // optional: regions and templates are UNAVAILABLE without it
 	Usage     UsageReporter   // optional: usage is UNAVAILABLE without it
 	Teams     TeamAdmin       // optional: createTeam and createApiKey are UNAVAILABLE without it
+	Accounts  Accounts        // optional: account and its mutations are UNAVAILABLE without it
 	Cluster   ClusterInfo     // optional: cluster is UNAVAILABLE and every consistency level reads locally without it
 	Nodes     NodeEventSource // optional: nodeEvents is UNAVAILABLE without it
 	Logger    *slog.Logger    // nil discards
@@ -89,6 +90,7 @@ func NewHandler(cfg Config) http.Handler {
 		Catalog:   cfg.Catalog,
 		Usage:     cfg.Usage,
 		Teams:     cfg.Teams,
+		Accounts:  cfg.Accounts,
 		Cluster:   cfg.Cluster,
 		Nodes:     cfg.Nodes,
 		Logger:    log,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/codeint/codeint/billing"
+	"github.com/codeint/codeint/controlplane/auth"
 	"github.com/codeint/codeint/controlplane/cluster"
 	"github.com/codeint/codeint/controlplane/federation"
 	"github.com/codeint/codeint/controlplane/nodes"
@@ -181,4 +183,24 @@ func placementRegions(fed *federation.Federation) func() []placement.Region {
 		}
 		return out
 	}
+}
+
+// accountsAdapter serves billing accounts to the GraphQL layer: changes
+// through the team admin (committed in the authoritative region), views
+// from the usage ledger.
+type accountsAdapter struct {
+	admin  *auth.Admin
+	ledger *usage.Service
+}
+
+func (a accountsAdapter) Account(_ context.Context, teamID string) (usage.Account, error) {
+	return a.ledger.Account(teamID)
+}
+
+func (a accountsAdapter) ChangeAccount(ctx context.Context, caller auth.Principal, teamID string, change billing.AccountChange) (usage.Account, error) {
+	acct, err := a.admin.ChangeAccount(ctx, caller, teamID, change)
+	if err != nil {
+		return usage.Account{}, err
+	}
+	return a.ledger.AccountAs(*acct)
 }

@@ -215,9 +215,10 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	registry := agents.NewRegistry(remote)
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
+	ledger := usage.New(p.store.State(), billing.DefaultPlan(), nil)
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
 		Logger: log.With("component", "sandboxes"), Region: cfg.node.region, Templates: templates, Limits: limits,
-		Live: devLive(cfg.node.nodeID, p.liveParts)})
+		Live: devLive(cfg.node.nodeID, p.liveParts), Budgets: ledger})
 
 	var cleaned []string
 	p.node, cleaned, err = startNode(ctx, cfg.node, cfg.dataDir, limits, log, p.svc.SandboxExited)
@@ -256,6 +257,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		})
 	}
 
+	admin := auth.NewAdmin(p.store, p.store.State())
 	p.mux = http.NewServeMux()
 	p.mux.Handle("/metrics", p.tel.MetricsHandler)
 	p.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -266,8 +268,9 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		Processes: p.svc,
 		Auth:      auth.NewAuthenticator(p.store.State()),
 		Catalog:   catalog{region: cfg.node.region, leader: cfg.node.nodeID, templates: templates},
-		Usage:     usageAdapter{usage.New(p.store.State(), billing.DefaultPlan(), nil)},
-		Teams:     auth.NewAdmin(p.store, p.store.State()),
+		Usage:     usageAdapter{ledger},
+		Teams:     admin,
+		Accounts:  accountsAdapter{admin: admin, ledger: ledger},
 		Nodes:     p.nodeEvents,
 		Logger:    log.With("component", "graph"),
 		// The playground at / needs the schema.

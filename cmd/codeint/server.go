@@ -264,10 +264,11 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	s.agentPool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
 		s.bundle.ClientConfig(log, tlsutil.RequireRole(tlsutil.RoleAgent)))))
 	leader := &federation.Leader{Forwarder: fwd, Store: s.store, Region: cfg.region}
+	ledger := usage.New(s.store.State(), billing.DefaultPlan(), nil)
 	s.svc = sandboxes.New(sandboxes.Config{Store: fwd, Agents: agents.NewRegistry(agents.NewRemote(s.store.State(), s.agentPool)),
 		Broker: s.broker, Metrics: s.tel.Metrics, Logger: log.With("component", "sandboxes"), Region: cfg.region,
 		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader, Remote: s.fed,
-		Leader: leader, Live: liveNodes(tracker), Regions: placementRegions(s.fed),
+		Leader: leader, Live: liveNodes(tracker), Regions: placementRegions(s.fed), Budgets: ledger,
 		CatchUp: func(ctx context.Context) error { return s.cluster.Barrier(ctx, cluster.Linearizable) }})
 	leader.Local = s.svc
 	s.placing.Store(s.svc)
@@ -275,15 +276,17 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	go s.svc.Run(ctx)
 	s.tel.Metrics.SetSandboxCounter(s.svc.CountByState)
 
+	admin := auth.NewAdmin(s.fed, s.store.State())
 	var h http.Handler = graph.NewHandler(graph.Config{
 		Sandboxes: s.svc, Contexts: s.svc, Files: s.svc, Processes: s.svc,
-		Auth:    auth.NewAuthenticator(s.store.State()),
-		Catalog: clusterCatalog{fed: s.fed, templates: templates},
-		Usage:   usageAdapter{usage.New(s.store.State(), billing.DefaultPlan(), nil)},
-		Teams:   auth.NewAdmin(s.fed, s.store.State()),
-		Cluster: clusterInfo{region: cfg.region, cluster: s.cluster},
-		Nodes:   s.nodeEvents,
-		Logger:  log.With("component", "graph"), Introspection: true,
+		Auth:     auth.NewAuthenticator(s.store.State()),
+		Catalog:  clusterCatalog{fed: s.fed, templates: templates},
+		Usage:    usageAdapter{ledger},
+		Teams:    admin,
+		Accounts: accountsAdapter{admin: admin, ledger: ledger},
+		Cluster:  clusterInfo{region: cfg.region, cluster: s.cluster},
+		Nodes:    s.nodeEvents,
+		Logger:   log.With("component", "graph"), Introspection: true,
 	})
 	api.Store(&h)
 	fmt.Fprintf(stdout, "codeint server %s (region %s) is running: API http://%s/graphql, RPC %s, Raft %s\n",

@@ -35,6 +35,18 @@ func (s *Service) Account(teamID string) (Account, error) {
 	if a := snap.AccountByTeam(teamID); a != nil {
 		acct = *a
 	}
+	return s.view(snap, acct)
+}
+
+// AccountAs reports a team's account as acct says it is (a change just
+// committed, perhaps in another region and not yet copied here), with the
+// usage this server's ledger holds.
+func (s *Service) AccountAs(acct billing.Account) (Account, error) {
+	return s.view(s.state.Snapshot(), acct)
+}
+
+func (s *Service) view(snap *state.Snapshot, acct billing.Account) (Account, error) {
+	teamID := acct.TeamID
 	plan := acct.PlanOr(s.plan)
 	charged, err := charges(plan, snap.UsageBuckets(teamID, time.Time{}, time.Unix(1<<62, 0)))
 	if err != nil {

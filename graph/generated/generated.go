@@ -48,6 +48,19 @@ type ComplexityRoot struct {
 		Revoked func(childComplexity int) int
 	}
 
+	Account struct {
+		BalanceMicros  func(childComplexity int) int
+		Budget         func(childComplexity int) int
+		ChargedMicros  func(childComplexity int) int
+		Credits        func(childComplexity int) int
+		GrantedMicros  func(childComplexity int) int
+		Limits         func(childComplexity int) int
+		Message        func(childComplexity int) int
+		Plan           func(childComplexity int) int
+		TeamID         func(childComplexity int) int
+		ToppedUpMicros func(childComplexity int) int
+	}
+
 	Cluster struct {
 		Leader  func(childComplexity int) int
 		Region  func(childComplexity int) int
@@ -92,6 +105,14 @@ type ComplexityRoot struct {
 		Key    func(childComplexity int) int
 		Secret func(childComplexity int) int
 		Team   func(childComplexity int) int
+	}
+
+	Credit struct {
+		At     func(childComplexity int) int
+		ID     func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Micros func(childComplexity int) int
+		Note   func(childComplexity int) int
 	}
 
 	DisplayData struct {
@@ -160,6 +181,8 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AddCredit         func(childComplexity int, teamID string, kind model.CreditKind, micros int64, note *string, idempotencyKey *string) int
+		ClearSpendLimits  func(childComplexity int, teamID string) int
 		CloseStdin        func(childComplexity int, sandboxID string, pid int) int
 		CreateAPIKey      func(childComplexity int, teamID *string, name string) int
 		CreateContext     func(childComplexity int, sandboxID string, language model.Language, cwd *string) int
@@ -180,6 +203,8 @@ type ComplexityRoot struct {
 		RunCommand        func(childComplexity int, sandboxID string, input model.CommandInput) int
 		SendInput         func(childComplexity int, sandboxID string, pid int, data string, encoding *model.Encoding) int
 		SetSandboxTimeout func(childComplexity int, id string, timeoutSeconds int) int
+		SetSpendLimits    func(childComplexity int, teamID string, softMicros int64, hardMicros int64) int
+		SetTeamPlan       func(childComplexity int, teamID string, plan model.PlanInput) int
 		SignalProcess     func(childComplexity int, sandboxID string, pid int, signal string) int
 		StartCommand      func(childComplexity int, sandboxID string, input model.CommandInput) int
 		TerminateSandbox  func(childComplexity int, id string) int
@@ -253,6 +278,18 @@ type ComplexityRoot struct {
 		Weight func(childComplexity int) int
 	}
 
+	Plan struct {
+		Currency                 func(childComplexity int) int
+		FreeGibSeconds           func(childComplexity int) int
+		FreeVcpuSeconds          func(childComplexity int) int
+		GibSecondNanos           func(childComplexity int) int
+		ID                       func(childComplexity int) int
+		MinimumSecondsPerSandbox func(childComplexity int) int
+		Name                     func(childComplexity int) int
+		OnMaxOfUsed              func(childComplexity int) int
+		VcpuSecondNanos          func(childComplexity int) int
+	}
+
 	Process struct {
 		Args      func(childComplexity int) int
 		Cmd       func(childComplexity int) int
@@ -280,6 +317,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Account          func(childComplexity int, teamID *string) int
 		Cluster          func(childComplexity int) int
 		Contexts         func(childComplexity int, sandboxID string) int
 		Exists           func(childComplexity int, sandboxID string, path string) int
@@ -357,6 +395,11 @@ type ComplexityRoot struct {
 		VcpuSeconds     func(childComplexity int) int
 	}
 
+	SpendLimits struct {
+		HardMicros func(childComplexity int) int
+		SoftMicros func(childComplexity int) int
+	}
+
 	Subscription struct {
 		Command       func(childComplexity int, sandboxID string, input model.CommandInput) int
 		Execution     func(childComplexity int, sandboxID string, input model.ExecuteInput) int
@@ -412,6 +455,10 @@ type MutationResolver interface {
 	CreateSandbox(ctx context.Context, input model.CreateSandboxInput) (*model.Sandbox, error)
 	TerminateSandbox(ctx context.Context, id string) (*model.Sandbox, error)
 	SetSandboxTimeout(ctx context.Context, id string, timeoutSeconds int) (*model.Sandbox, error)
+	SetTeamPlan(ctx context.Context, teamID string, plan model.PlanInput) (*model.Account, error)
+	SetSpendLimits(ctx context.Context, teamID string, softMicros int64, hardMicros int64) (*model.Account, error)
+	ClearSpendLimits(ctx context.Context, teamID string) (*model.Account, error)
+	AddCredit(ctx context.Context, teamID string, kind model.CreditKind, micros int64, note *string, idempotencyKey *string) (*model.Account, error)
 	StartCommand(ctx context.Context, sandboxID string, input model.CommandInput) (*model.Process, error)
 	RunCommand(ctx context.Context, sandboxID string, input model.CommandInput) (*model.CommandResult, error)
 	OpenTerminal(ctx context.Context, sandboxID string, input *model.TerminalInput) (*model.Process, error)
@@ -437,6 +484,7 @@ type MutationResolver interface {
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	Account(ctx context.Context, teamID *string) (*model.Account, error)
 	Regions(ctx context.Context) ([]*model.Region, error)
 	Templates(ctx context.Context) ([]*model.Template, error)
 	Languages(ctx context.Context, template string) ([]*model.LanguageInfo, error)
@@ -512,6 +560,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.APIKey.Revoked(childComplexity), true
+
+	case "Account.balanceMicros":
+		if e.ComplexityRoot.Account.BalanceMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.BalanceMicros(childComplexity), true
+	case "Account.budget":
+		if e.ComplexityRoot.Account.Budget == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Budget(childComplexity), true
+	case "Account.chargedMicros":
+		if e.ComplexityRoot.Account.ChargedMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.ChargedMicros(childComplexity), true
+	case "Account.credits":
+		if e.ComplexityRoot.Account.Credits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Credits(childComplexity), true
+	case "Account.grantedMicros":
+		if e.ComplexityRoot.Account.GrantedMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.GrantedMicros(childComplexity), true
+	case "Account.limits":
+		if e.ComplexityRoot.Account.Limits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Limits(childComplexity), true
+	case "Account.message":
+		if e.ComplexityRoot.Account.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Message(childComplexity), true
+	case "Account.plan":
+		if e.ComplexityRoot.Account.Plan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Plan(childComplexity), true
+	case "Account.teamId":
+		if e.ComplexityRoot.Account.TeamID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.TeamID(childComplexity), true
+	case "Account.toppedUpMicros":
+		if e.ComplexityRoot.Account.ToppedUpMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.ToppedUpMicros(childComplexity), true
 
 	case "Cluster.leader":
 		if e.ComplexityRoot.Cluster.Leader == nil {
@@ -686,6 +795,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreatedAPIKey.Team(childComplexity), true
+
+	case "Credit.at":
+		if e.ComplexityRoot.Credit.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Credit.At(childComplexity), true
+	case "Credit.id":
+		if e.ComplexityRoot.Credit.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Credit.ID(childComplexity), true
+	case "Credit.kind":
+		if e.ComplexityRoot.Credit.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Credit.Kind(childComplexity), true
+	case "Credit.micros":
+		if e.ComplexityRoot.Credit.Micros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Credit.Micros(childComplexity), true
+	case "Credit.note":
+		if e.ComplexityRoot.Credit.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Credit.Note(childComplexity), true
 
 	case "DisplayData.data":
 		if e.ComplexityRoot.DisplayData.Data == nil {
@@ -924,6 +1064,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LanguageInfo.Version(childComplexity), true
 
+	case "Mutation.addCredit":
+		if e.ComplexityRoot.Mutation.AddCredit == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addCredit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddCredit(childComplexity, args["teamId"].(string), args["kind"].(model.CreditKind), args["micros"].(int64), args["note"].(*string), args["idempotencyKey"].(*string)), true
+	case "Mutation.clearSpendLimits":
+		if e.ComplexityRoot.Mutation.ClearSpendLimits == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_clearSpendLimits_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ClearSpendLimits(childComplexity, args["teamId"].(string)), true
 	case "Mutation.closeStdin":
 		if e.ComplexityRoot.Mutation.CloseStdin == nil {
 			break
@@ -1144,6 +1306,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetSandboxTimeout(childComplexity, args["id"].(string), args["timeoutSeconds"].(int)), true
+	case "Mutation.setSpendLimits":
+		if e.ComplexityRoot.Mutation.SetSpendLimits == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setSpendLimits_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetSpendLimits(childComplexity, args["teamId"].(string), args["softMicros"].(int64), args["hardMicros"].(int64)), true
+	case "Mutation.setTeamPlan":
+		if e.ComplexityRoot.Mutation.SetTeamPlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setTeamPlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetTeamPlan(childComplexity, args["teamId"].(string), args["plan"].(model.PlanInput)), true
 	case "Mutation.signalProcess":
 		if e.ComplexityRoot.Mutation.SignalProcess == nil {
 			break
@@ -1460,6 +1644,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlacementScore.Weight(childComplexity), true
 
+	case "Plan.currency":
+		if e.ComplexityRoot.Plan.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Currency(childComplexity), true
+	case "Plan.freeGibSeconds":
+		if e.ComplexityRoot.Plan.FreeGibSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.FreeGibSeconds(childComplexity), true
+	case "Plan.freeVcpuSeconds":
+		if e.ComplexityRoot.Plan.FreeVcpuSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.FreeVcpuSeconds(childComplexity), true
+	case "Plan.gibSecondNanos":
+		if e.ComplexityRoot.Plan.GibSecondNanos == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.GibSecondNanos(childComplexity), true
+	case "Plan.id":
+		if e.ComplexityRoot.Plan.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.ID(childComplexity), true
+	case "Plan.minimumSecondsPerSandbox":
+		if e.ComplexityRoot.Plan.MinimumSecondsPerSandbox == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.MinimumSecondsPerSandbox(childComplexity), true
+	case "Plan.name":
+		if e.ComplexityRoot.Plan.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Name(childComplexity), true
+	case "Plan.onMaxOfUsed":
+		if e.ComplexityRoot.Plan.OnMaxOfUsed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.OnMaxOfUsed(childComplexity), true
+	case "Plan.vcpuSecondNanos":
+		if e.ComplexityRoot.Plan.VcpuSecondNanos == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.VcpuSecondNanos(childComplexity), true
+
 	case "Process.args":
 		if e.ComplexityRoot.Process.Args == nil {
 			break
@@ -1565,6 +1804,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProcessOutput.Stream(childComplexity), true
 
+	case "Query.account":
+		if e.ComplexityRoot.Query.Account == nil {
+			break
+		}
+
+		args, err := ec.field_Query_account_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Account(childComplexity, args["teamId"].(*string)), true
 	case "Query.cluster":
 		if e.ComplexityRoot.Query.Cluster == nil {
 			break
@@ -1970,6 +2220,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SandboxUsage.VcpuSeconds(childComplexity), true
 
+	case "SpendLimits.hardMicros":
+		if e.ComplexityRoot.SpendLimits.HardMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendLimits.HardMicros(childComplexity), true
+	case "SpendLimits.softMicros":
+		if e.ComplexityRoot.SpendLimits.SoftMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpendLimits.SoftMicros(childComplexity), true
+
 	case "Subscription.command":
 		if e.ComplexityRoot.Subscription.Command == nil {
 			break
@@ -2184,6 +2447,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("EnvVarInput", ec.unmarshalInputEnvVarInput),
 			graphql.NewInputUnmarshaler("ExecuteInput", ec.unmarshalInputExecuteInput),
 			graphql.NewInputUnmarshaler("LabelInput", ec.unmarshalInputLabelInput),
+			graphql.NewInputUnmarshaler("PlanInput", ec.unmarshalInputPlanInput),
 			graphql.NewInputUnmarshaler("TerminalInput", ec.unmarshalInputTerminalInput),
 		)
 	}
@@ -2278,6 +2542,110 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/billing.graphqls", Input: `extend type Query {
+  """
+  A team's billing account: its plan, its balance once its metered usage is
+  charged, its spend limits and where it stands against them. Without
+  teamId the caller's team; an admin key may name any team.
+  """
+  account(teamId: ID): Account!
+}
+
+extend type Mutation {
+  "Sets a team's price plan. Only an admin key may."
+  setTeamPlan(teamId: ID!, plan: PlanInput!): Account!
+  """
+  Sets a team's spend limits, floors under its balance in millionths of a
+  currency unit: at or under softMicros the team is warned (budget
+  SOFT_LIMIT); at or under hardMicros (usually 0) new sandboxes are refused
+  with RESOURCE_EXHAUSTED and running ones stopped with stopReason
+  BUDGET_EXHAUSTED within 30 s. Only an admin key may.
+  """
+  setSpendLimits(teamId: ID!, softMicros: Int64!, hardMicros: Int64!): Account!
+  "Removes a team's spend limits: it is never refused for its balance. Only an admin key may."
+  clearSpendLimits(teamId: ID!): Account!
+  """
+  Adds credit to a team's balance: a GRANT (given) or a TOP_UP (paid in).
+  A request retried with the same idempotencyKey adds it once. Only an
+  admin key may.
+  """
+  addCredit(teamId: ID!, kind: CreditKind!, micros: Int64!, note: String, idempotencyKey: String): Account!
+}
+
+"A team's billing account."
+type Account {
+  teamId: ID!
+  "The plan the team is billed under (the deployment's default when none was set)."
+  plan: Plan!
+  "Credits less charges, in millionths of a currency unit; negative when usage outran the credit."
+  balanceMicros: Int64!
+  grantedMicros: Int64!
+  toppedUpMicros: Int64!
+  "What the team's metered usage costs, all months, free allowances taken."
+  chargedMicros: Int64!
+  "Null when no limit is set."
+  limits: SpendLimits
+  budget: BudgetStatus!
+  "Where the balance stands, in a sentence."
+  message: String!
+  credits: [Credit!]!
+}
+
+"A price plan. Prices are in billionths of a currency unit per unit-second."
+type Plan {
+  id: ID!
+  name: String!
+  currency: String!
+  vcpuSecondNanos: Int64!
+  gibSecondNanos: Int64!
+  "Bill the larger of allocated and used, record by record (else what is allocated)."
+  onMaxOfUsed: Boolean!
+  "Free allowance per calendar month."
+  freeVcpuSeconds: Int64!
+  freeGibSeconds: Int64!
+  minimumSecondsPerSandbox: Int!
+}
+
+"A price plan to set; see Plan."
+input PlanInput {
+  id: ID!
+  name: String
+  currency: String!
+  vcpuSecondNanos: Int64!
+  gibSecondNanos: Int64!
+  onMaxOfUsed: Boolean
+  freeVcpuSeconds: Int64
+  freeGibSeconds: Int64
+  minimumSecondsPerSandbox: Int
+}
+
+"Floors under a team's balance, in millionths of a currency unit."
+type SpendLimits {
+  softMicros: Int64!
+  hardMicros: Int64!
+}
+
+"Where a team's balance stands against its limits."
+enum BudgetStatus {
+  OK
+  SOFT_LIMIT
+  EXHAUSTED
+}
+
+enum CreditKind {
+  GRANT
+  TOP_UP
+}
+
+"Credit added to a balance."
+type Credit {
+  id: ID!
+  kind: CreditKind!
+  micros: Int64!
+  note: String!
+  at: Time!
+}
+`, BuiltIn: false},
 	{Name: "../schema/catalog.graphqls", Input: `extend type Query {
   "The regions of this deployment."
   regions: [Region!]!
@@ -3177,6 +3545,32 @@ func (ec *executionContext) childFields_APIKey(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
 }
 
+func (ec *executionContext) childFields_Account(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "teamId":
+		return ec.fieldContext_Account_teamId(ctx, field)
+	case "plan":
+		return ec.fieldContext_Account_plan(ctx, field)
+	case "balanceMicros":
+		return ec.fieldContext_Account_balanceMicros(ctx, field)
+	case "grantedMicros":
+		return ec.fieldContext_Account_grantedMicros(ctx, field)
+	case "toppedUpMicros":
+		return ec.fieldContext_Account_toppedUpMicros(ctx, field)
+	case "chargedMicros":
+		return ec.fieldContext_Account_chargedMicros(ctx, field)
+	case "limits":
+		return ec.fieldContext_Account_limits(ctx, field)
+	case "budget":
+		return ec.fieldContext_Account_budget(ctx, field)
+	case "message":
+		return ec.fieldContext_Account_message(ctx, field)
+	case "credits":
+		return ec.fieldContext_Account_credits(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Account", field.Name)
+}
+
 func (ec *executionContext) childFields_Cluster(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "region":
@@ -3267,6 +3661,22 @@ func (ec *executionContext) childFields_CreatedAPIKey(ctx context.Context, field
 		return ec.fieldContext_CreatedAPIKey_secret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreatedAPIKey", field.Name)
+}
+
+func (ec *executionContext) childFields_Credit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Credit_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_Credit_kind(ctx, field)
+	case "micros":
+		return ec.fieldContext_Credit_micros(ctx, field)
+	case "note":
+		return ec.fieldContext_Credit_note(ctx, field)
+	case "at":
+		return ec.fieldContext_Credit_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Credit", field.Name)
 }
 
 func (ec *executionContext) childFields_DisplayData(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3507,6 +3917,30 @@ func (ec *executionContext) childFields_PlacementScore(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type PlacementScore", field.Name)
 }
 
+func (ec *executionContext) childFields_Plan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Plan_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Plan_name(ctx, field)
+	case "currency":
+		return ec.fieldContext_Plan_currency(ctx, field)
+	case "vcpuSecondNanos":
+		return ec.fieldContext_Plan_vcpuSecondNanos(ctx, field)
+	case "gibSecondNanos":
+		return ec.fieldContext_Plan_gibSecondNanos(ctx, field)
+	case "onMaxOfUsed":
+		return ec.fieldContext_Plan_onMaxOfUsed(ctx, field)
+	case "freeVcpuSeconds":
+		return ec.fieldContext_Plan_freeVcpuSeconds(ctx, field)
+	case "freeGibSeconds":
+		return ec.fieldContext_Plan_freeGibSeconds(ctx, field)
+	case "minimumSecondsPerSandbox":
+		return ec.fieldContext_Plan_minimumSecondsPerSandbox(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Plan", field.Name)
+}
+
 func (ec *executionContext) childFields_Process(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "pid":
@@ -3665,6 +4099,16 @@ func (ec *executionContext) childFields_SandboxUsage(ctx context.Context, field 
 		return ec.fieldContext_SandboxUsage_final(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SandboxUsage", field.Name)
+}
+
+func (ec *executionContext) childFields_SpendLimits(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "softMicros":
+		return ec.fieldContext_SpendLimits_softMicros(ctx, field)
+	case "hardMicros":
+		return ec.fieldContext_SpendLimits_hardMicros(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpendLimits", field.Name)
 }
 
 func (ec *executionContext) childFields_Team(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3856,6 +4300,66 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Mutation_addCredit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (model.CreditKind, error) {
+			return ec.unmarshalNCreditKind2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreditKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "micros",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNInt642int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["micros"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_clearSpendLimits_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_closeStdin_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -4321,6 +4825,58 @@ func (ec *executionContext) field_Mutation_setSandboxTimeout_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setSpendLimits_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "softMicros",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNInt642int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["softMicros"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "hardMicros",
+		func(ctx context.Context, v any) (int64, error) {
+			return ec.unmarshalNInt642int64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hardMicros"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setTeamPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "plan",
+		func(ctx context.Context, v any) (model.PlanInput, error) {
+			return ec.unmarshalNPlanInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlanInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["plan"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_signalProcess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4466,6 +5022,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_account_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
 	return args, nil
 }
 
@@ -5032,6 +5602,263 @@ func (ec *executionContext) _APIKey_revoked(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_APIKey_revoked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("APIKey", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Account_teamId(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_teamId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TeamID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_teamId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Account_plan(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_plan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Plan, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Plan) graphql.Marshaler {
+			return ec.marshalNPlan2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlan(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_plan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Plan(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Account_balanceMicros(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_balanceMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BalanceMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_balanceMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Account_grantedMicros(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_grantedMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GrantedMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_grantedMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Account_toppedUpMicros(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_toppedUpMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ToppedUpMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_toppedUpMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Account_chargedMicros(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_chargedMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChargedMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_chargedMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Account_limits(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_limits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Limits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpendLimits) graphql.Marshaler {
+			return ec.marshalOSpendLimits2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐSpendLimits(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Account_limits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpendLimits(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Account_budget(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_budget(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Budget, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.BudgetStatus) graphql.Marshaler {
+			return ec.marshalNBudgetStatus2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐBudgetStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_budget(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "BudgetStatus")
+}
+
+func (ec *executionContext) _Account_message(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "String")
+}
+
+func (ec *executionContext) _Account_credits(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_credits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Credits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Credit) graphql.Marshaler {
+			return ec.marshalNCredit2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreditᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_credits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Credit(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Cluster_region(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
@@ -5730,6 +6557,121 @@ func (ec *executionContext) _CreatedAPIKey_secret(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_CreatedAPIKey_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreatedAPIKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _Credit_id(ctx context.Context, field graphql.CollectedField, obj *model.Credit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Credit_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Credit_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Credit", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Credit_kind(ctx context.Context, field graphql.CollectedField, obj *model.Credit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Credit_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CreditKind) graphql.Marshaler {
+			return ec.marshalNCreditKind2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreditKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Credit_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Credit", field, false, false, "CreditKind")
+}
+
+func (ec *executionContext) _Credit_micros(ctx context.Context, field graphql.CollectedField, obj *model.Credit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Credit_micros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Micros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Credit_micros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Credit", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Credit_note(ctx context.Context, field graphql.CollectedField, obj *model.Credit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Credit_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Credit_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Credit", field, false, false, "String")
+}
+
+func (ec *executionContext) _Credit_at(ctx context.Context, field graphql.CollectedField, obj *model.Credit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Credit_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Credit_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Credit", field, false, false, "Time")
 }
 
 func (ec *executionContext) _DisplayData_type(ctx context.Context, field graphql.CollectedField, obj *model.DisplayData) (ret graphql.Marshaler) {
@@ -6768,6 +7710,182 @@ func (ec *executionContext) fieldContext_Mutation_setSandboxTimeout(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setSandboxTimeout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setTeamPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setTeamPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetTeamPlan(ctx, fc.Args["teamId"].(string), fc.Args["plan"].(model.PlanInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setTeamPlan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setTeamPlan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setSpendLimits(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setSpendLimits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetSpendLimits(ctx, fc.Args["teamId"].(string), fc.Args["softMicros"].(int64), fc.Args["hardMicros"].(int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setSpendLimits(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setSpendLimits_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_clearSpendLimits(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_clearSpendLimits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ClearSpendLimits(ctx, fc.Args["teamId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_clearSpendLimits(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_clearSpendLimits_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addCredit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addCredit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddCredit(ctx, fc.Args["teamId"].(string), fc.Args["kind"].(model.CreditKind), fc.Args["micros"].(int64), fc.Args["note"].(*string), fc.Args["idempotencyKey"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addCredit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addCredit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8753,6 +9871,213 @@ func (ec *executionContext) fieldContext_PlacementScore_weight(_ context.Context
 	return graphql.NewScalarFieldContext("PlacementScore", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Plan_id(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Plan_name(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Plan_currency(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Plan_vcpuSecondNanos(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_vcpuSecondNanos(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VcpuSecondNanos, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_vcpuSecondNanos(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Plan_gibSecondNanos(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_gibSecondNanos(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GibSecondNanos, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_gibSecondNanos(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Plan_onMaxOfUsed(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_onMaxOfUsed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnMaxOfUsed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_onMaxOfUsed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Plan_freeVcpuSeconds(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_freeVcpuSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FreeVcpuSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_freeVcpuSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Plan_freeGibSeconds(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_freeGibSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FreeGibSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_freeGibSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _Plan_minimumSecondsPerSandbox(ctx context.Context, field graphql.CollectedField, obj *model.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_minimumSecondsPerSandbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinimumSecondsPerSandbox, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_minimumSecondsPerSandbox(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Process_pid(ctx context.Context, field graphql.CollectedField, obj *model.Process) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9181,6 +10506,50 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Viewer(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_account(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Account(ctx, fc.Args["teamId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_account(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_account_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -10859,6 +12228,52 @@ func (ec *executionContext) _SandboxUsage_final(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_SandboxUsage_final(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SandboxUsage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SpendLimits_softMicros(ctx context.Context, field graphql.CollectedField, obj *model.SpendLimits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendLimits_softMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoftMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendLimits_softMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpendLimits", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _SpendLimits_hardMicros(ctx context.Context, field graphql.CollectedField, obj *model.SpendLimits) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpendLimits_hardMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HardMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpendLimits_hardMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpendLimits", field, false, false, "Int64")
 }
 
 func (ec *executionContext) _Subscription_execution(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -13195,6 +14610,104 @@ func UnmarshalLabelInput(ctx context.Context, raw any) (model.LabelInput, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPlanInput(ctx context.Context, obj any) (model.PlanInput, error) {
+	var it model.PlanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "currency", "vcpuSecondNanos", "gibSecondNanos", "onMaxOfUsed", "freeVcpuSeconds", "freeGibSeconds", "minimumSecondsPerSandbox"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		case "vcpuSecondNanos":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("vcpuSecondNanos"))
+			data, err := ec.unmarshalNInt642int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VcpuSecondNanos = data
+		case "gibSecondNanos":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gibSecondNanos"))
+			data, err := ec.unmarshalNInt642int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GibSecondNanos = data
+		case "onMaxOfUsed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onMaxOfUsed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnMaxOfUsed = data
+		case "freeVcpuSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("freeVcpuSeconds"))
+			data, err := ec.unmarshalOInt642ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FreeVcpuSeconds = data
+		case "freeGibSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("freeGibSeconds"))
+			data, err := ec.unmarshalOInt642ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FreeGibSeconds = data
+		case "minimumSecondsPerSandbox":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minimumSecondsPerSandbox"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinimumSecondsPerSandbox = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPlanInput unmarshals raw into the PlanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPlanInput(ctx context.Context, raw any) (model.PlanInput, error) {
+	var out model.PlanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PlanInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTerminalInput(ctx context.Context, obj any) (model.TerminalInput, error) {
 	var it model.TerminalInput
 	if obj == nil {
@@ -13388,6 +14901,84 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "revoked":
 			out.Values[i] = ec._APIKey_revoked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accountImplementors = []string{"Account"}
+
+func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, obj *model.Account) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Account")
+		case "teamId":
+			out.Values[i] = ec._Account_teamId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "plan":
+			out.Values[i] = ec._Account_plan(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balanceMicros":
+			out.Values[i] = ec._Account_balanceMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "grantedMicros":
+			out.Values[i] = ec._Account_grantedMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "toppedUpMicros":
+			out.Values[i] = ec._Account_toppedUpMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chargedMicros":
+			out.Values[i] = ec._Account_chargedMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "limits":
+			out.Values[i] = ec._Account_limits(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "budget":
+			out.Values[i] = ec._Account_budget(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._Account_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credits":
+			out.Values[i] = ec._Account_credits(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -13696,6 +15287,59 @@ func (ec *executionContext) _CreatedAPIKey(ctx context.Context, sel ast.Selectio
 			}
 		case "secret":
 			out.Values[i] = ec._CreatedAPIKey_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var creditImplementors = []string{"Credit"}
+
+func (ec *executionContext) _Credit(ctx context.Context, sel ast.SelectionSet, obj *model.Credit) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, creditImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Credit")
+		case "id":
+			out.Values[i] = ec._Credit_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._Credit_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "micros":
+			out.Values[i] = ec._Credit_micros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "note":
+			out.Values[i] = ec._Credit_note(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._Credit_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14194,6 +15838,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setSandboxTimeout":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setSandboxTimeout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setTeamPlan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setTeamPlan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setSpendLimits":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setSpendLimits(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clearSpendLimits":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_clearSpendLimits(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addCredit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addCredit(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -14803,6 +16475,79 @@ func (ec *executionContext) _PlacementScore(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var planImplementors = []string{"Plan"}
+
+func (ec *executionContext) _Plan(ctx context.Context, sel ast.SelectionSet, obj *model.Plan) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, planImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Plan")
+		case "id":
+			out.Values[i] = ec._Plan_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Plan_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._Plan_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vcpuSecondNanos":
+			out.Values[i] = ec._Plan_vcpuSecondNanos(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gibSecondNanos":
+			out.Values[i] = ec._Plan_gibSecondNanos(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onMaxOfUsed":
+			out.Values[i] = ec._Plan_onMaxOfUsed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "freeVcpuSeconds":
+			out.Values[i] = ec._Plan_freeVcpuSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "freeGibSeconds":
+			out.Values[i] = ec._Plan_freeGibSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minimumSecondsPerSandbox":
+			out.Values[i] = ec._Plan_minimumSecondsPerSandbox(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var processImplementors = []string{"Process", "ProcessEvent"}
 
 func (ec *executionContext) _Process(ctx context.Context, sel ast.SelectionSet, obj *model.Process) graphql.Marshaler {
@@ -14996,6 +16741,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
+				})
+		case "account":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_account(ctx, field)
 				})
 		case "regions":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -15471,6 +17222,44 @@ func (ec *executionContext) _SandboxUsage(ctx context.Context, sel ast.Selection
 			}
 		case "final":
 			out.Values[i] = ec._SandboxUsage_final(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var spendLimitsImplementors = []string{"SpendLimits"}
+
+func (ec *executionContext) _SpendLimits(ctx context.Context, sel ast.SelectionSet, obj *model.SpendLimits) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spendLimitsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpendLimits")
+		case "softMicros":
+			out.Values[i] = ec._SpendLimits_softMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hardMicros":
+			out.Values[i] = ec._SpendLimits_hardMicros(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16141,6 +17930,14 @@ func (ec *executionContext) marshalNAPIKey2ᚖgithubᚗcomᚋcodeintᚋcodeint�
 	return ec._APIKey(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAccount2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAccount(ctx context.Context, sel ast.SelectionSet, v *model.Account) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Account!")
+		return graphql.Null
+	}
+	return ec._Account(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16153,6 +17950,16 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNBudgetStatus2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐBudgetStatus(ctx context.Context, v any) (model.BudgetStatus, error) {
+	var res model.BudgetStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBudgetStatus2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐBudgetStatus(ctx context.Context, sel ast.SelectionSet, v model.BudgetStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNCluster2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCluster(ctx context.Context, sel ast.SelectionSet, v *model.Cluster) graphql.Marshaler {
@@ -16235,6 +18042,40 @@ func (ec *executionContext) marshalNCreatedAPIKey2ᚖgithubᚗcomᚋcodeintᚋco
 		return graphql.Null
 	}
 	return ec._CreatedAPIKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCredit2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreditᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Credit) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCredit2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCredit(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCredit2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCredit(ctx context.Context, sel ast.SelectionSet, v *model.Credit) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Credit!")
+		return graphql.Null
+	}
+	return ec._Credit(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCreditKind2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreditKind(ctx context.Context, v any) (model.CreditKind, error) {
+	var res model.CreditKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreditKind2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐCreditKind(ctx context.Context, sel ast.SelectionSet, v model.CreditKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNDisplayData2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐDisplayDataᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DisplayData) graphql.Marshaler {
@@ -16676,6 +18517,19 @@ func (ec *executionContext) marshalNPlacementScore2ᚖgithubᚗcomᚋcodeintᚋc
 		return graphql.Null
 	}
 	return ec._PlacementScore(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPlan2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlan(ctx context.Context, sel ast.SelectionSet, v *model.Plan) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Plan!")
+		return graphql.Null
+	}
+	return ec._Plan(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPlanInput2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐPlanInput(ctx context.Context, v any) (model.PlanInput, error) {
+	res, err := ec.unmarshalInputPlanInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNProcess2ᚕᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐProcessᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Process) graphql.Marshaler {
@@ -17306,6 +19160,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt642ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := model.UnmarshalInt64(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt642ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := model.MarshalInt64(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOJSON2encodingᚋjsonᚐRawMessage(ctx context.Context, v any) (json.RawMessage, error) {
 	if v == nil {
 		return nil, nil
@@ -17399,6 +19271,13 @@ func (ec *executionContext) marshalOSandboxUsage2ᚖgithubᚗcomᚋcodeintᚋcod
 		return graphql.Null
 	}
 	return ec._SandboxUsage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSpendLimits2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐSpendLimits(ctx context.Context, sel ast.SelectionSet, v *model.SpendLimits) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SpendLimits(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -32,6 +32,25 @@ type APIKey struct {
 	Revoked bool `json:"revoked"`
 }
 
+// A team's billing account.
+type Account struct {
+	TeamID string `json:"teamId"`
+	// The plan the team is billed under (the deployment's default when none was set).
+	Plan *Plan `json:"plan"`
+	// Credits less charges, in millionths of a currency unit; negative when usage outran the credit.
+	BalanceMicros  int64 `json:"balanceMicros"`
+	GrantedMicros  int64 `json:"grantedMicros"`
+	ToppedUpMicros int64 `json:"toppedUpMicros"`
+	// What the team's metered usage costs, all months, free allowances taken.
+	ChargedMicros int64 `json:"chargedMicros"`
+	// Null when no limit is set.
+	Limits *SpendLimits `json:"limits,omitempty"`
+	Budget BudgetStatus `json:"budget"`
+	// Where the balance stands, in a sentence.
+	Message string    `json:"message"`
+	Credits []*Credit `json:"credits"`
+}
+
 // A region's Raft cluster.
 type Cluster struct {
 	Region string `json:"region"`
@@ -139,6 +158,15 @@ type CreatedAPIKey struct {
 	Key    *APIKey `json:"key"`
 	Team   *Team   `json:"team"`
 	Secret string  `json:"secret"`
+}
+
+// Credit added to a balance.
+type Credit struct {
+	ID     string     `json:"id"`
+	Kind   CreditKind `json:"kind"`
+	Micros int64      `json:"micros"`
+	Note   string     `json:"note"`
+	At     time.Time  `json:"at"`
 }
 
 // A rich result, by MIME type.
@@ -371,6 +399,34 @@ type PlacementScore struct {
 	Weight float64 `json:"weight"`
 }
 
+// A price plan. Prices are in billionths of a currency unit per unit-second.
+type Plan struct {
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	Currency        string `json:"currency"`
+	VcpuSecondNanos int64  `json:"vcpuSecondNanos"`
+	GibSecondNanos  int64  `json:"gibSecondNanos"`
+	// Bill the larger of allocated and used, record by record (else what is allocated).
+	OnMaxOfUsed bool `json:"onMaxOfUsed"`
+	// Free allowance per calendar month.
+	FreeVcpuSeconds          int64 `json:"freeVcpuSeconds"`
+	FreeGibSeconds           int64 `json:"freeGibSeconds"`
+	MinimumSecondsPerSandbox int   `json:"minimumSecondsPerSandbox"`
+}
+
+// A price plan to set; see Plan.
+type PlanInput struct {
+	ID                       string  `json:"id"`
+	Name                     *string `json:"name,omitempty"`
+	Currency                 string  `json:"currency"`
+	VcpuSecondNanos          int64   `json:"vcpuSecondNanos"`
+	GibSecondNanos           int64   `json:"gibSecondNanos"`
+	OnMaxOfUsed              *bool   `json:"onMaxOfUsed,omitempty"`
+	FreeVcpuSeconds          *int64  `json:"freeVcpuSeconds,omitempty"`
+	FreeGibSeconds           *int64  `json:"freeGibSeconds,omitempty"`
+	MinimumSecondsPerSandbox *int    `json:"minimumSecondsPerSandbox,omitempty"`
+}
+
 // A command or terminal started in a sandbox.
 type Process struct {
 	// The handle: the process id inside the sandbox.
@@ -505,6 +561,12 @@ type SandboxUsage struct {
 	Final bool `json:"final"`
 }
 
+// Floors under a team's balance, in millionths of a currency unit.
+type SpendLimits struct {
+	SoftMicros int64 `json:"softMicros"`
+	HardMicros int64 `json:"hardMicros"`
+}
+
 type Subscription struct {
 }
 
@@ -570,6 +632,64 @@ type Viewer struct {
 	Key  *APIKey `json:"key"`
 }
 
+// Where a team's balance stands against its limits.
+type BudgetStatus string
+
+const (
+	BudgetStatusOk        BudgetStatus = "OK"
+	BudgetStatusSoftLimit BudgetStatus = "SOFT_LIMIT"
+	BudgetStatusExhausted BudgetStatus = "EXHAUSTED"
+)
+
+var AllBudgetStatus = []BudgetStatus{
+	BudgetStatusOk,
+	BudgetStatusSoftLimit,
+	BudgetStatusExhausted,
+}
+
+func (e BudgetStatus) IsValid() bool {
+	switch e {
+	case BudgetStatusOk, BudgetStatusSoftLimit, BudgetStatusExhausted:
+		return true
+	}
+	return false
+}
+
+func (e BudgetStatus) String() string {
+	return string(e)
+}
+
+func (e *BudgetStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BudgetStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BudgetStatus", str)
+	}
+	return nil
+}
+
+func (e BudgetStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BudgetStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BudgetStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // How fresh a read must be. STALE reads the answering server's state as it is
 // (it may lag, or be cut off from its leader). DEFAULT, the default, reads it if
 // the server has heard from its leader recently. LINEARIZABLE first confirms
@@ -627,6 +747,61 @@ func (e *Consistency) UnmarshalJSON(b []byte) error {
 }
 
 func (e Consistency) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type CreditKind string
+
+const (
+	CreditKindGrant CreditKind = "GRANT"
+	CreditKindTopUp CreditKind = "TOP_UP"
+)
+
+var AllCreditKind = []CreditKind{
+	CreditKindGrant,
+	CreditKindTopUp,
+}
+
+func (e CreditKind) IsValid() bool {
+	switch e {
+	case CreditKindGrant, CreditKindTopUp:
+		return true
+	}
+	return false
+}
+
+func (e CreditKind) String() string {
+	return string(e)
+}
+
+func (e *CreditKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CreditKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CreditKind", str)
+	}
+	return nil
+}
+
+func (e CreditKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CreditKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CreditKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
