@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/apperr"
@@ -96,4 +97,51 @@ func toAccount(a usage.Account) *model.Account {
 		m.Credits = append(m.Credits, &model.Credit{ID: c.ID, Kind: model.CreditKind(c.Kind), Micros: c.Micros, Note: c.Note, At: c.At})
 	}
 	return m
+}
+
+// tickEvery is the usage subscription's period: 1 to 60 s, 5 s by default.
+func tickEvery(seconds *int) (time.Duration, error) {
+	if seconds == nil {
+		return 5 * time.Second, nil
+	}
+	if *seconds < 1 || *seconds > 60 {
+		return 0, apperr.New(apperr.InvalidArgument, "everySeconds must be 1 to 60, got %d", *seconds)
+	}
+	return time.Duration(*seconds) * time.Second, nil
+}
+
+// usageTicks sends first and then a tick every period until ctx ends; a
+// tick that cannot be computed is logged and skipped.
+func (r *subscriptionResolver) usageTicks(ctx context.Context, team string, every time.Duration, first usage.Live) <-chan *model.UsageTick {
+	out := make(chan *model.UsageTick, 1)
+	out <- toUsageTick(first)
+	go func() {
+		defer close(out)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			l, err := r.Accounts.Live(ctx, team)
+			if err != nil {
+				r.Logger.Error("usage tick", "team_id", team, "error", err)
+				continue
+			}
+			select {
+			case out <- toUsageTick(l):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func toUsageTick(l usage.Live) *model.UsageTick {
+	return &model.UsageTick{At: l.At, ChargedMicros: l.Balance.ChargedMicros, UnmeteredMicros: l.UnmeteredMicros,
+		BalanceMicros: l.LiveBalanceMicros, BurnMicrosPerSecond: l.BurnMicrosPerSecond,
+		RunningSandboxes: l.RunningSandboxes, Budget: model.BudgetStatus(l.Budget.Status)}
 }

@@ -52,3 +52,22 @@ func (r *queryResolver) Account(ctx context.Context, teamID *string) (*model.Acc
 	}
 	return toAccount(a), nil
 }
+
+func (r *subscriptionResolver) Usage(ctx context.Context, everySeconds *int) (<-chan *model.UsageTick, error) {
+	team, err := teamID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Accounts == nil {
+		return nil, errNotConfigured("billing accounts")
+	}
+	every, err := tickEvery(everySeconds)
+	if err != nil {
+		return nil, err
+	}
+	first, err := r.Accounts.Live(ctx, team)
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	return r.usageTicks(ctx, team, every, first), nil
+}

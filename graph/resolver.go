@@ -53,6 +53,8 @@ type Accounts interface {
 	// ChangeAccount applies a change for an admin caller and returns the
 	// account as it is after it.
 	ChangeAccount(ctx context.Context, caller auth.Principal, teamID string, change billing.AccountChange) (usage.Account, error)
+	// Live is a team's cost now, running sandboxes' unmetered time included.
+	Live(ctx context.Context, teamID string) (usage.Live, error)
 }
 
 // Resolver is the root of the resolvers. It only holds the services the

@@ -204,3 +204,7 @@ func (a accountsAdapter) ChangeAccount(ctx context.Context, caller auth.Principa
 	}
 	return a.ledger.AccountAs(*acct)
 }
+
+func (a accountsAdapter) Live(_ context.Context, teamID string) (usage.Live, error) {
+	return a.ledger.Live(teamID)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -62,6 +63,29 @@ func TestSpendLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The team follows its cost live: the running sandbox burns $0.10 a
+	// second and its unmetered time grows tick by tick.
+	if err := tc.UsageTicks(ctx, 61, func(codeint.UsageTick) error { return nil }); codeint.CodeOf(err) != "INVALID_ARGUMENT" {
+		t.Fatalf("usage ticks every 61 s: %v", err)
+	}
+	var ticks []codeint.UsageTick
+	err = tc.UsageTicks(ctx, 1, func(u codeint.UsageTick) error {
+		ticks = append(ticks, u)
+		if len(ticks) == 3 {
+			return errEnough
+		}
+		return nil
+	})
+	if !errors.Is(err, errEnough) {
+		t.Fatalf("usage subscription: %v", err)
+	}
+	for i, u := range ticks {
+		// 1 vCPU at 100,000 micros/s; the plan does not price memory.
+		if u.RunningSandboxes != 1 || u.BurnMicrosPerSecond != 100_000 || (i > 0 && u.UnmeteredMicros <= ticks[i-1].UnmeteredMicros && u.ChargedMicros == ticks[i-1].ChargedMicros) {
+			t.Fatalf("usage ticks %+v", ticks)
+		}
+	}
+
 	var stopped *codeint.Sandbox
 	eventually(t, 90*time.Second, "the sandbox stopped for its budget", func() error {
 		got, err := tc.Sandbox(ctx, sb.ID)
@@ -107,3 +131,6 @@ func TestSpendLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// errEnough ends a subscription a test has read enough of.
+var errEnough = errors.New("enough")

@@ -95,3 +95,55 @@ func (s *Service) Budget(teamID string) (billing.BudgetState, error) {
 	a, err := s.Account(teamID)
 	return a.Budget, err
 }
+
+// Live is a team's cost as it stands at At: the ledger's account plus what
+// its running sandboxes have cost since their last metered record, at list
+// price for what they hold. The ledger catches up with the estimate as the
+// nodes' records arrive.
+type Live struct {
+	Account
+	At                  time.Time
+	RunningSandboxes    int
+	UnmeteredMicros     int64 // the running sandboxes' time not yet in the ledger
+	LiveBalanceMicros   int64 // the balance less UnmeteredMicros
+	BurnMicrosPerSecond int64 // what the running sandboxes cost per second
+}
+
+// Live reports a team's cost now.
+func (s *Service) Live(teamID string) (Live, error) {
+	snap := s.state.Snapshot()
+	acct := billing.Account{TeamID: teamID}
+	if a := snap.AccountByTeam(teamID); a != nil {
+		acct = *a
+	}
+	view, err := s.view(snap, acct)
+	if err != nil {
+		return Live{}, err
+	}
+	now := s.now()
+	l := Live{Account: view, At: now}
+	var unmetered, perSecond billing.Quantity
+	for _, sb := range snap.SandboxesByTeam(teamID) {
+		if sb.State.Terminal() || sb.StartedAt.IsZero() {
+			continue
+		}
+		l.RunningSandboxes++
+		from := sb.StartedAt
+		if su := snap.SandboxUsage(sb.ID); su != nil && su.Last.After(from) {
+			from = su.Last
+		}
+		ms := max(0, now.Sub(from).Milliseconds())
+		unmetered.VCPUMicroseconds += int64(sb.VCPUs*1000) * ms
+		unmetered.MiBMilliseconds += int64(sb.MemoryMB) * ms
+		perSecond.VCPUMicroseconds += int64(sb.VCPUs * 1e6)
+		perSecond.MiBMilliseconds += int64(sb.MemoryMB) * 1000
+	}
+	if l.UnmeteredMicros, err = view.Plan.Price(unmetered); err != nil {
+		return Live{}, fmt.Errorf("live cost of team %s: %w", teamID, err)
+	}
+	if l.BurnMicrosPerSecond, err = view.Plan.Price(perSecond); err != nil {
+		return Live{}, fmt.Errorf("live cost of team %s: %w", teamID, err)
+	}
+	l.LiveBalanceMicros = view.Balance.Micros - l.UnmeteredMicros
+	return l, nil
+}

@@ -61,3 +61,36 @@ func TestAccountChargesTheLedgerMonthByMonth(t *testing.T) {
 		t.Fatalf("team without an account: %+v", b)
 	}
 }
+
+func TestLiveCostCountsWhatTheLedgerHasNotYetSeen(t *testing.T) {
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	txn := st.WriteTxn(1)
+	for _, sb := range []*structs.Sandbox{
+		{ID: "sb_run", TeamID: "t1", State: structs.SandboxRunning, VCPUs: 1, MemoryMB: 512, StartedAt: now.Add(-30 * time.Second)},
+		{ID: "sb_done", TeamID: "t1", State: structs.SandboxStopped, VCPUs: 2, MemoryMB: 512, StartedAt: now.Add(-time.Hour), StoppedAt: now.Add(-50 * time.Minute)},
+	} {
+		if err := txn.UpsertSandbox(sb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The ledger holds sb_run's first 20 s.
+	if err := txn.UpsertSandboxUsage(&structs.SandboxUsage{ID: "sb_run", TeamID: "t1", First: now.Add(-30 * time.Second), Last: now.Add(-10 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	svc := New(st, billing.DefaultPlan(), func() time.Time { return now })
+	l, err := svc.Live("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 s of 1 vCPU and 0.5 GiB: 10×14 + 5×4.5 = 162.5 micros, half up.
+	if l.RunningSandboxes != 1 || l.UnmeteredMicros != 163 || l.BurnMicrosPerSecond != 16 || l.LiveBalanceMicros != -163 {
+		t.Fatalf("live: running %d, unmetered %d, burn %d/s, live balance %d", l.RunningSandboxes, l.UnmeteredMicros, l.BurnMicrosPerSecond, l.LiveBalanceMicros)
+	}
+}

@@ -406,6 +406,7 @@ type ComplexityRoot struct {
 		NodeEvents    func(childComplexity int) int
 		ProcessEvents func(childComplexity int, sandboxID string, pid int) int
 		SandboxEvents func(childComplexity int, sandboxID *string) int
+		Usage         func(childComplexity int, everySeconds *int) int
 		WatchDir      func(childComplexity int, sandboxID string, path string, recursive *bool) int
 	}
 
@@ -439,6 +440,16 @@ type ComplexityRoot struct {
 		Sandboxes      func(childComplexity int) int
 		To             func(childComplexity int) int
 		VcpuSeconds    func(childComplexity int) int
+	}
+
+	UsageTick struct {
+		At                  func(childComplexity int) int
+		BalanceMicros       func(childComplexity int) int
+		Budget              func(childComplexity int) int
+		BurnMicrosPerSecond func(childComplexity int) int
+		ChargedMicros       func(childComplexity int) int
+		RunningSandboxes    func(childComplexity int) int
+		UnmeteredMicros     func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -505,6 +516,7 @@ type SandboxResolver interface {
 }
 type SubscriptionResolver interface {
 	Execution(ctx context.Context, sandboxID string, input model.ExecuteInput) (<-chan model.ExecutionEvent, error)
+	Usage(ctx context.Context, everySeconds *int) (<-chan *model.UsageTick, error)
 	ProcessEvents(ctx context.Context, sandboxID string, pid int) (<-chan model.ProcessEvent, error)
 	Command(ctx context.Context, sandboxID string, input model.CommandInput) (<-chan model.ProcessEvent, error)
 	WatchDir(ctx context.Context, sandboxID string, path string, recursive *bool) (<-chan *model.FileEvent, error)
@@ -2283,6 +2295,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.SandboxEvents(childComplexity, args["sandboxId"].(*string)), true
+	case "Subscription.usage":
+		if e.ComplexityRoot.Subscription.Usage == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_usage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Usage(childComplexity, args["everySeconds"].(*int)), true
 	case "Subscription.watchDir":
 		if e.ComplexityRoot.Subscription.WatchDir == nil {
 			break
@@ -2418,6 +2441,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UsageReport.VcpuSeconds(childComplexity), true
+
+	case "UsageTick.at":
+		if e.ComplexityRoot.UsageTick.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageTick.At(childComplexity), true
+	case "UsageTick.balanceMicros":
+		if e.ComplexityRoot.UsageTick.BalanceMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageTick.BalanceMicros(childComplexity), true
+	case "UsageTick.budget":
+		if e.ComplexityRoot.UsageTick.Budget == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageTick.Budget(childComplexity), true
+	case "UsageTick.burnMicrosPerSecond":
+		if e.ComplexityRoot.UsageTick.BurnMicrosPerSecond == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageTick.BurnMicrosPerSecond(childComplexity), true
+	case "UsageTick.chargedMicros":
+		if e.ComplexityRoot.UsageTick.ChargedMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageTick.ChargedMicros(childComplexity), true
+	case "UsageTick.runningSandboxes":
+		if e.ComplexityRoot.UsageTick.RunningSandboxes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageTick.RunningSandboxes(childComplexity), true
+	case "UsageTick.unmeteredMicros":
+		if e.ComplexityRoot.UsageTick.UnmeteredMicros == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UsageTick.UnmeteredMicros(childComplexity), true
 
 	case "Viewer.key":
 		if e.ComplexityRoot.Viewer.Key == nil {
@@ -2644,6 +2710,29 @@ type Credit {
   micros: Int64!
   note: String!
   at: Time!
+}
+
+extend type Subscription {
+  """
+  The calling team's cost as it runs: a tick at once and then every
+  everySeconds (1 to 60; 5 when omitted), until the client leaves.
+  """
+  usage(everySeconds: Int): UsageTick!
+}
+
+"A team's cost at an instant."
+type UsageTick {
+  at: Time!
+  "What the ledger has charged so far (all months)."
+  chargedMicros: Int64!
+  "The running sandboxes' time since their last metered record, at list price."
+  unmeteredMicros: Int64!
+  "The balance less the unmetered cost."
+  balanceMicros: Int64!
+  "What the running sandboxes cost per second."
+  burnMicrosPerSecond: Int64!
+  runningSandboxes: Int!
+  budget: BudgetStatus!
 }
 `, BuiltIn: false},
 	{Name: "../schema/catalog.graphqls", Input: `extend type Query {
@@ -4175,6 +4264,26 @@ func (ec *executionContext) childFields_UsageReport(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type UsageReport", field.Name)
 }
 
+func (ec *executionContext) childFields_UsageTick(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_UsageTick_at(ctx, field)
+	case "chargedMicros":
+		return ec.fieldContext_UsageTick_chargedMicros(ctx, field)
+	case "unmeteredMicros":
+		return ec.fieldContext_UsageTick_unmeteredMicros(ctx, field)
+	case "balanceMicros":
+		return ec.fieldContext_UsageTick_balanceMicros(ctx, field)
+	case "burnMicrosPerSecond":
+		return ec.fieldContext_UsageTick_burnMicrosPerSecond(ctx, field)
+	case "runningSandboxes":
+		return ec.fieldContext_UsageTick_runningSandboxes(ctx, field)
+	case "budget":
+		return ec.fieldContext_UsageTick_budget(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UsageTick", field.Name)
+}
+
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "team":
@@ -5382,6 +5491,20 @@ func (ec *executionContext) field_Subscription_sandboxEvents_args(ctx context.Co
 		return nil, err
 	}
 	args["sandboxId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_usage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "everySeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["everySeconds"] = arg0
 	return args, nil
 }
 
@@ -12320,6 +12443,50 @@ func (ec *executionContext) fieldContext_Subscription_execution(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_usage(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Usage(ctx, fc.Args["everySeconds"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UsageTick) graphql.Marshaler {
+			return ec.marshalNUsageTick2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageTick(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_usage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UsageTick(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_usage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_processEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -12995,6 +13162,167 @@ func (ec *executionContext) fieldContext_UsageReport_groups(_ context.Context, f
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _UsageTick_at(ctx context.Context, field graphql.CollectedField, obj *model.UsageTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageTick_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageTick_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageTick", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UsageTick_chargedMicros(ctx context.Context, field graphql.CollectedField, obj *model.UsageTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageTick_chargedMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChargedMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageTick_chargedMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageTick", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _UsageTick_unmeteredMicros(ctx context.Context, field graphql.CollectedField, obj *model.UsageTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageTick_unmeteredMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnmeteredMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageTick_unmeteredMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageTick", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _UsageTick_balanceMicros(ctx context.Context, field graphql.CollectedField, obj *model.UsageTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageTick_balanceMicros(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BalanceMicros, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageTick_balanceMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageTick", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _UsageTick_burnMicrosPerSecond(ctx context.Context, field graphql.CollectedField, obj *model.UsageTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageTick_burnMicrosPerSecond(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BurnMicrosPerSecond, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt642int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageTick_burnMicrosPerSecond(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageTick", field, false, false, "Int64")
+}
+
+func (ec *executionContext) _UsageTick_runningSandboxes(ctx context.Context, field graphql.CollectedField, obj *model.UsageTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageTick_runningSandboxes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunningSandboxes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageTick_runningSandboxes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageTick", field, false, false, "Int")
+}
+
+func (ec *executionContext) _UsageTick_budget(ctx context.Context, field graphql.CollectedField, obj *model.UsageTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UsageTick_budget(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Budget, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.BudgetStatus) graphql.Marshaler {
+			return ec.marshalNBudgetStatus2githubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐBudgetStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UsageTick_budget(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UsageTick", field, false, false, "BudgetStatus")
 }
 
 func (ec *executionContext) _Viewer_team(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
@@ -17295,6 +17623,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "execution":
 		return ec._Subscription_execution(ctx, fields[0])
+	case "usage":
+		return ec._Subscription_usage(ctx, fields[0])
 	case "processEvents":
 		return ec._Subscription_processEvents(ctx, fields[0])
 	case "command":
@@ -17502,6 +17832,69 @@ func (ec *executionContext) _UsageReport(ctx context.Context, sel ast.SelectionS
 			}
 		case "groups":
 			out.Values[i] = ec._UsageReport_groups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var usageTickImplementors = []string{"UsageTick"}
+
+func (ec *executionContext) _UsageTick(ctx context.Context, sel ast.SelectionSet, obj *model.UsageTick) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, usageTickImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UsageTick")
+		case "at":
+			out.Values[i] = ec._UsageTick_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chargedMicros":
+			out.Values[i] = ec._UsageTick_chargedMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmeteredMicros":
+			out.Values[i] = ec._UsageTick_unmeteredMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "balanceMicros":
+			out.Values[i] = ec._UsageTick_balanceMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "burnMicrosPerSecond":
+			out.Values[i] = ec._UsageTick_burnMicrosPerSecond(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runningSandboxes":
+			out.Values[i] = ec._UsageTick_runningSandboxes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "budget":
+			out.Values[i] = ec._UsageTick_budget(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18847,6 +19240,14 @@ func (ec *executionContext) marshalNUsageReport2ᚖgithubᚗcomᚋcodeintᚋcode
 		return graphql.Null
 	}
 	return ec._UsageReport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNUsageTick2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐUsageTick(ctx context.Context, sel ast.SelectionSet, v *model.UsageTick) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UsageTick!")
+		return graphql.Null
+	}
+	return ec._UsageTick(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐViewer(ctx context.Context, sel ast.SelectionSet, v *model.Viewer) graphql.Marshaler {

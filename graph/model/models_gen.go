@@ -626,6 +626,21 @@ type UsageReport struct {
 	Groups []*UsageGroup `json:"groups"`
 }
 
+// A team's cost at an instant.
+type UsageTick struct {
+	At time.Time `json:"at"`
+	// What the ledger has charged so far (all months).
+	ChargedMicros int64 `json:"chargedMicros"`
+	// The running sandboxes' time since their last metered record, at list price.
+	UnmeteredMicros int64 `json:"unmeteredMicros"`
+	// The balance less the unmetered cost.
+	BalanceMicros int64 `json:"balanceMicros"`
+	// What the running sandboxes cost per second.
+	BurnMicrosPerSecond int64        `json:"burnMicrosPerSecond"`
+	RunningSandboxes    int          `json:"runningSandboxes"`
+	Budget              BudgetStatus `json:"budget"`
+}
+
 // The authenticated caller.
 type Viewer struct {
 	Team *Team   `json:"team"`

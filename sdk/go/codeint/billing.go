@@ -114,3 +114,26 @@ func (c *Client) AddCredit(ctx context.Context, teamID, kind string, micros int6
 	}
 	return c.accountMutation(ctx, "addCredit", `mutation ($teamId: ID!, $kind: CreditKind!, $micros: Int64!, $note: String, $key: String) { addCredit(teamId: $teamId, kind: $kind, micros: $micros, note: $note, idempotencyKey: $key) { `+accountFields+` } }`, vars)
 }
+
+// UsageTick is the calling team's cost at an instant.
+type UsageTick struct {
+	At                  time.Time `json:"at"`
+	ChargedMicros       int64     `json:"chargedMicros"`
+	UnmeteredMicros     int64     `json:"unmeteredMicros"`
+	BalanceMicros       int64     `json:"balanceMicros"`
+	BurnMicrosPerSecond int64     `json:"burnMicrosPerSecond"`
+	RunningSandboxes    int       `json:"runningSandboxes"`
+	Budget              string    `json:"budget"`
+}
+
+// UsageTicks follows the calling team's cost, a tick every everySeconds
+// (0: the server's default of 5), calling fn for each until fn returns an
+// error or ctx ends.
+func (c *Client) UsageTicks(ctx context.Context, everySeconds int, fn func(UsageTick) error) error {
+	vars := map[string]any{}
+	if everySeconds > 0 {
+		vars["every"] = everySeconds
+	}
+	q := `subscription ($every: Int) { usage(everySeconds: $every) { at chargedMicros unmeteredMicros balanceMicros burnMicrosPerSecond runningSandboxes budget } }`
+	return each(ctx, c, q, "usage", vars, fn)
+}
