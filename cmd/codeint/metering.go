@@ -52,7 +52,7 @@ func openMetering(dataDir, nodeID string, cgroup func(id string) (*runc.Cgroup, 
 		log.Info("usage log recovered", "event", "usage_log_recovered", "cut_bytes", r.CutBytes, "closed", len(r.Closed))
 	}
 	mt.meter, err = meter.New(meter.Config{NodeID: nodeID, Log: ul, Sampler: meter.CgroupSampler(cgroup), OnError: onError,
-		LazyStart: true})
+		LazyStart: true, OnFinal: func() { mt.shipper.Kick() }})
 	if err != nil {
 		ul.Close()
 		return nil, fmt.Errorf("usage meter: %w", err)

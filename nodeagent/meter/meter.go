@@ -53,6 +53,9 @@ type Config struct {
 	// starts must stay fast (warm claims beside a Raft log on the same
 	// disk) set it.
 	LazyStart bool
+	// OnFinal, when set, is called after Stop appended a sandbox's Final
+	// record (a shipper's Kick, so that it reaches the ledger at once).
+	OnFinal func()
 }
 
 // SandboxInfo is what a record says of its sandbox beyond the measures.
@@ -201,6 +204,9 @@ func (m *Meter) Stop(id string, at time.Time) (structs.UsageRecord, error) {
 	m.report(report)
 	if err != nil {
 		return rec, fmt.Errorf("meter: final record of sandbox %s (retried every sample): %w", id, err)
+	}
+	if m.cfg.OnFinal != nil {
+		m.cfg.OnFinal()
 	}
 	return rec, nil
 }

@@ -14,6 +14,7 @@ const (
 	DefaultBatchInterval = 5 * time.Second
 	DefaultBatchSize     = 500
 	DefaultShipTimeout   = 30 * time.Second
+	DefaultKickDelay     = 50 * time.Millisecond
 )
 
 // Sink takes batches of records to the control plane.
@@ -56,12 +57,17 @@ type ShipperConfig struct {
 	BatchSize     int           // records per batch at most; default DefaultBatchSize
 	Timeout       time.Duration // of one Ship call; default DefaultShipTimeout
 	OnError       func(error)   // told of every failed round; may be nil
+	// KickDelay is how long after a Kick the shipper ships, so that the
+	// records of stops close together go in one batch; default
+	// DefaultKickDelay.
+	KickDelay time.Duration
 }
 
 // Shipper sends the log's unacknowledged records to a Sink, at least once
 // each, and acknowledges in the log what the control plane committed.
 type Shipper struct {
-	cfg ShipperConfig
+	cfg  ShipperConfig
+	kick chan struct{}
 }
 
 // NewShipper returns a Shipper; Run drives it.
@@ -81,21 +87,43 @@ func NewShipper(cfg ShipperConfig) (*Shipper, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultShipTimeout
 	}
-	return &Shipper{cfg: cfg}, nil
+	if cfg.KickDelay <= 0 {
+		cfg.KickDelay = DefaultKickDelay
+	}
+	return &Shipper{cfg: cfg, kick: make(chan struct{}, 1)}, nil
 }
 
-// Run ships every BatchInterval until ctx ends, and returns nil then.
+// Kick asks Run to ship within KickDelay rather than at its next tick: a
+// sandbox's Final record reaches the ledger (and its team's balance) in
+// milliseconds. It never blocks; kicks before the ship are one.
+func (s *Shipper) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run ships every BatchInterval, and KickDelay after a Kick, until ctx
+// ends, and returns nil then.
 func (s *Shipper) Run(ctx context.Context) error {
 	ticks, stop := s.cfg.Clock.NewTicker(s.cfg.BatchInterval)
 	defer stop()
+	var soon <-chan time.Time // a kick's ship, once due
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticks:
-			if _, err := s.Ship(ctx); err != nil && ctx.Err() == nil && s.cfg.OnError != nil {
-				s.cfg.OnError(err)
+		case <-s.kick:
+			if soon == nil {
+				soon = time.After(s.cfg.KickDelay)
 			}
+			continue
+		case <-soon:
+		case <-ticks:
+		}
+		soon = nil
+		if _, err := s.Ship(ctx); err != nil && ctx.Err() == nil && s.cfg.OnError != nil {
+			s.cfg.OnError(err)
 		}
 	}
 }

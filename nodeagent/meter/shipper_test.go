@@ -128,3 +128,34 @@ func TestShipperRun(t *testing.T) {
 		t.Fatalf("errors reported: %v", errs.errs)
 	}
 }
+
+// TestShipperKick: a kick ships at once, without waiting for a tick of the
+// (here frozen) clock, and kicks close together make one batch.
+func TestShipperKick(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	lg := newLedger()
+	s := newShipper(t, l, lg, ShipperConfig{Clock: newFakeClock(), BatchInterval: time.Hour, KickDelay: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	recs := testRecords(3)
+	for _, r := range recs {
+		mustAppend(t, l, r)
+		s.Kick()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Acked() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("kicked records not shipped: ledger calls %d", lg.calls)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if lg.calls != 1 {
+		t.Fatalf("three kicks within the delay made %d batches, want 1", lg.calls)
+	}
+}
