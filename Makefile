@@ -42,7 +42,8 @@ generate: deps
 
 ## bench: the platform's figures, measured in one run (Failover: a region of
 ## three server processes; the store's ClusterApply: three servers over TCP;
-## placement on one core at 10,000 nodes; the placement simulator's table)
+## placement on one core at 10,000 nodes; the placement simulator's table;
+## billing: stop to ledger, and 1,000 metered sandboxes reconciled)
 bench: deps build
 	$(GO) test -run '^$$' -bench 'Create|Idle|Execute|FirstByte|Context' -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Upload|Download' -benchtime $(BENCH_IO_N)x -timeout 10m ./cmd/codeint/
@@ -50,6 +51,8 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 10m ./controlplane/store/
 	$(GO) test -run '^$$' -bench 'Place10kNodes20Regions' -cpu 1 -benchtime 500000x ./placement/
 	$(GO) run ./cmd/codeint placement simulate
+	$(GO) test -run '^$$' -bench 'BillingLag' -benchtime 100x -timeout 10m ./cmd/codeint/
+	$(GO) test -run '^$$' -bench 'Reconcile1000' -benchtime 1x -timeout 10m ./nodeagent/meter/
 
 ## e2e-regions: the region and federation tests with real processes
 e2e-regions: deps build

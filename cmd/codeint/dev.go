@@ -39,6 +39,7 @@ type devConfig struct {
 	maxTimeout   time.Duration
 	rpcAddr      string
 	node         nodeFlags
+	export       exportFlags
 }
 
 func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
@@ -53,6 +54,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	fs.DurationVar(&c.maxTimeout, "max-sandbox-timeout", 30*time.Minute, "longest sandbox lifetime a caller may ask for")
 	fs.StringVar(&c.rpcAddr, "rpc-addr", "", "also serve the servers' RPC service here (mutual TLS, certificates made in DATA_DIR/tls), so that `codeint agent` processes can join and operator commands work; off when empty")
 	c.node.register(fs, "local-1")
+	c.export.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -240,6 +242,8 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = cancel
 	go p.svc.Run(runCtx)
+	go runExport(runCtx, cfg.export, ledger, usage.ExportCursor{Name: "s3", State: p.store.State(), Store: p.store},
+		log.With("component", "export"))
 	if p.rpc != nil {
 		if err := p.rpc.serve(runCtx, p, cfg, log); err != nil {
 			return nil, err

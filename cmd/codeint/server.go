@@ -58,6 +58,7 @@ type serverConfig struct {
 	maxTimeout      time.Duration
 	logLevel        string
 	nomad           nomadFlags
+	export          exportFlags
 	fedProbe        time.Duration // how often the other regions' servers are probed
 }
 
@@ -99,6 +100,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 		"how often the other regions' servers are probed (their latency and network coordinates)")
 	c.tls.register(fs)
 	c.nomad.register(fs)
+	c.export.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -141,6 +143,9 @@ type serverProc struct {
 	// placing is svc once it exists, for the leader's duties, which may
 	// start before.
 	placing atomic.Pointer[sandboxes.Service]
+	// ledger reads the usage ledger and accounts; set once the store is
+	// open, before the cluster forms (the leader's exporter reads it).
+	ledger *usage.Service
 	// agentPool reaches agents, of this region and of others (a client's
 	// stream goes straight to the agent holding its sandbox).
 	agentPool *serverrpc.Pool
@@ -227,6 +232,7 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	if err := s.store.Open(); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	s.ledger = usage.New(s.store.State(), billing.DefaultPlan(), nil)
 	// Servers dial servers and agents of this region.
 	s.pool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
 		s.bundle.ClientConfig(log, tlsutil.RequireRegion(cfg.region)))))
@@ -264,7 +270,7 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	s.agentPool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
 		s.bundle.ClientConfig(log, tlsutil.RequireRole(tlsutil.RoleAgent)))))
 	leader := &federation.Leader{Forwarder: fwd, Store: s.store, Region: cfg.region}
-	ledger := usage.New(s.store.State(), billing.DefaultPlan(), nil)
+	ledger := s.ledger
 	s.svc = sandboxes.New(sandboxes.Config{Store: fwd, Agents: agents.NewRegistry(agents.NewRemote(s.store.State(), s.agentPool)),
 		Broker: s.broker, Metrics: s.tel.Metrics, Logger: log.With("component", "sandboxes"), Region: cfg.region,
 		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader, Remote: s.fed,
@@ -422,6 +428,8 @@ func otherRegionsServers(ctx context.Context, c *consul.Client, region string) (
 // cluster's own duties: the bootstrap key, and following Nomad.
 func (s *serverProc) lead(ctx context.Context) {
 	s.bootstrapKey(ctx)
+	go runExport(ctx, s.cfg.export, s.ledger, usage.ExportCursor{Name: "s3", State: s.store.State(), Store: s.store},
+		s.log.With("component", "export"))
 	runNomad(ctx, s.cfg.nomad, s.log.With("component", "nomad"), s.store.Apply, func() placement.Summary {
 		if svc := s.placing.Load(); svc != nil {
 			return svc.Summary()

@@ -25,6 +25,7 @@ const (
 	NodeDrain     Type = 9
 	UsageIngest   Type = 10
 	AccountUpdate Type = 11
+	ExportCursor  Type = 12
 )
 
 // IgnoreUnknownTypeFlag marks a command that an older server may skip when
@@ -67,6 +68,8 @@ func (t Type) String() string {
 		return "UsageIngest"
 	case AccountUpdate:
 		return "AccountUpdate"
+	case ExportCursor:
+		return "ExportCursor"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("Unknown(%d, ignorable)", uint8(t))
@@ -76,7 +79,7 @@ func (t Type) String() string {
 
 // Known reports whether this version of the code knows the type.
 func (t Type) Known() bool {
-	return t >= TeamUpsert && t <= AccountUpdate
+	return t >= TeamUpsert && t <= ExportCursor
 }
 
 // Ignorable reports whether a server that does not know the type may skip it.
@@ -136,6 +139,8 @@ func DecodePayload(t Type, payload []byte) (any, error) {
 		req = new(UsageIngestRequest)
 	case AccountUpdate:
 		req = new(AccountUpdateRequest)
+	case ExportCursor:
+		req = new(ExportCursorRequest)
 	default:
 		return nil, fmt.Errorf("command: decode: unknown type %v", t)
 	}
@@ -170,6 +175,8 @@ func checkPayload(t Type, payload any) error {
 		ok = is[UsageIngestRequest](payload)
 	case AccountUpdate:
 		ok = is[AccountUpdateRequest](payload)
+	case ExportCursor:
+		ok = is[ExportCursorRequest](payload)
 	}
 	if !ok {
 		return fmt.Errorf("%w: %v cannot carry %T", ErrWrongPayload, t, payload)

@@ -113,9 +113,10 @@ func TestTypeFlags(t *testing.T) {
 		{NodeDrain, true, false},
 		{UsageIngest, true, false},
 		{AccountUpdate, true, false},
+		{ExportCursor, true, false},
 		{0, false, false},
-		{12, false, false},
-		{IgnoreUnknownTypeFlag | 12, false, true},
+		{13, false, false},
+		{IgnoreUnknownTypeFlag | 13, false, true},
 	}
 	for _, tt := range tests {
 		if tt.typ.Known() != tt.known || tt.typ.Ignorable() != tt.ignorable {

@@ -28,6 +28,8 @@ func NewResult(t Type) any {
 		return new(UsageIngestResult)
 	case AccountUpdate:
 		return new(billing.Account)
+	case ExportCursor:
+		return new(structs.ExportCursor)
 	}
 	return nil
 }

@@ -141,3 +141,13 @@ func fromUnixNanos(n int64) time.Time {
 	}
 	return time.Unix(0, n).UTC()
 }
+
+// ExportCursorRequest moves an exporter's cursor forward to Hour (the start
+// of the last hour it exported in full). A cursor never moves back: a
+// request for an earlier hour (an old leader's, late) leaves it. The
+// result is the cursor as it is after the entry.
+type ExportCursorRequest struct {
+	Exporter string    `json:"exporter"`
+	Hour     time.Time `json:"hour"`
+	At       time.Time `json:"at"`
+}

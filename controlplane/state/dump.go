@@ -40,6 +40,8 @@ type dumpRecord struct {
 	UsageBucket  *structs.UsageBucket  `json:"usageBucket,omitempty"`
 	// Billing accounts.
 	Account *billing.Account `json:"account,omitempty"`
+	// Exporters' cursors.
+	ExportCursor *structs.ExportCursor `json:"exportCursor,omitempty"`
 }
 
 // Dump writes the snapshot as JSON lines: a header with the format and the
@@ -51,7 +53,7 @@ func (s *Snapshot) Dump(w io.Writer) error {
 	if err := enc.Encode(dumpHeader{Format: dumpFormat, Version: dumpVersion, Index: s.Index()}); err != nil {
 		return fmt.Errorf("state: dump: %w", err)
 	}
-	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers, tableMarks, tableUsage, tableBuckets, tableAccounts} {
+	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers, tableMarks, tableUsage, tableBuckets, tableAccounts, tableCursors} {
 		it, err := s.txn.Get(table, indexID)
 		if err != nil {
 			return fmt.Errorf("state: dump %s: %w", table, err)
@@ -131,6 +133,8 @@ func recordOf(obj any) *dumpRecord {
 		return &dumpRecord{UsageBucket: o}
 	case *billing.Account:
 		return &dumpRecord{Account: o}
+	case *structs.ExportCursor:
+		return &dumpRecord{ExportCursor: o}
 	}
 	panic(fmt.Sprintf("state: dump: unexpected %T", obj))
 }
@@ -155,6 +159,8 @@ func restoreRecord(insert func(table string, obj any) error, rec *dumpRecord) er
 		return insert(tableBuckets, rec.UsageBucket)
 	case rec.Account != nil:
 		return insert(tableAccounts, rec.Account)
+	case rec.ExportCursor != nil:
+		return insert(tableCursors, rec.ExportCursor)
 	}
 	return errors.New("empty record")
 }

@@ -70,6 +70,23 @@ func (r reader) Accounts() []*billing.Account {
 	return all[billing.Account](r, tableAccounts, indexID)
 }
 
+// ExportCursor returns an exporter's cursor, or nil before its first hour.
+func (r reader) ExportCursor(exporter string) *structs.ExportCursor {
+	return first[structs.ExportCursor](r, tableCursors, indexID, exporter)
+}
+
+// UsageBucketsClosed returns every team's hourly buckets whose hour starts
+// after `after` and has ended by upTo, by team and hour.
+func (r reader) UsageBucketsClosed(after, upTo time.Time) []*structs.UsageBucket {
+	var out []*structs.UsageBucket
+	for _, b := range all[structs.UsageBucket](r, tableBuckets, indexID) {
+		if b.Hour.After(after) && !b.Hour.Add(time.Hour).After(upTo) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // APIKeyByID returns the key, or nil.
 func (r reader) APIKeyByID(id string) *structs.APIKey {
 	return first[structs.APIKey](r, tableAPIKeys, indexID, id)

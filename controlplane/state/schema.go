@@ -15,6 +15,7 @@ const (
 	tableUsage     = "usage_sandboxes"
 	tableBuckets   = "usage_buckets"
 	tableAccounts  = "accounts"
+	tableCursors   = "export_cursors"
 	tableIndex     = "index"
 )
 
@@ -105,6 +106,10 @@ func schema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				indexID: {Name: indexID, Unique: true, Indexer: &memdb.StringFieldIndex{Field: "TeamID"}},
 			},
+		},
+		tableCursors: {
+			Name:    tableCursors,
+			Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()},
 		},
 		tableIndex: {
 			Name: tableIndex,

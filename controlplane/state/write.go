@@ -55,6 +55,11 @@ func (t *WriteTxn) UpsertUsageBucket(b *structs.UsageBucket) error { return t.in
 // UpsertAccount records a team's billing account.
 func (t *WriteTxn) UpsertAccount(a *billing.Account) error { return t.insert(tableAccounts, a) }
 
+// UpsertExportCursor records how far an exporter has got.
+func (t *WriteTxn) UpsertExportCursor(c *structs.ExportCursor) error {
+	return t.insert(tableCursors, c)
+}
+
 // UpsertServer inserts or replaces a control-plane server.
 func (t *WriteTxn) UpsertServer(srv *structs.Server) error { return t.insert(tableServers, srv) }
 

@@ -51,6 +51,8 @@ func (f *fsm) apply(index uint64, data []byte) any {
 		return f.usageIngest(index, r)
 	case *command.AccountUpdateRequest:
 		return f.accountUpdate(index, r)
+	case *command.ExportCursorRequest:
+		return f.exportCursor(index, r)
 	case *command.ServerUpsertRequest:
 		return f.serverUpsert(index, r)
 	case *command.ServerRemoveRequest:

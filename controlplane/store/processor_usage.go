@@ -176,3 +176,18 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// exportCursor moves an exporter's cursor forward, never back.
+func (f *fsm) exportCursor(index uint64, r *command.ExportCursorRequest) any {
+	if r.Exporter == "" {
+		return apperr.New(apperr.InvalidArgument, "export cursor: no exporter named")
+	}
+	out := structs.ExportCursor{ID: r.Exporter, Hour: r.Hour.UTC(), UpdatedAt: r.At}
+	err := f.write(index, func(txn *state.WriteTxn) error {
+		if cur := txn.ExportCursor(r.Exporter); cur != nil && !r.Hour.After(cur.Hour) {
+			out = *cur // an old leader's late save: the cursor stays
+		}
+		return txn.UpsertExportCursor(&out)
+	})
+	return result(&out, err)
+}

@@ -156,3 +156,21 @@ func TestUsageLedgerSurvivesRestore(t *testing.T) {
 		t.Fatalf("after a restore: %+v", r)
 	}
 }
+
+func TestExportCursorMovesOnlyForward(t *testing.T) {
+	tf := newTestFSM(t)
+	h := t0.Truncate(time.Hour)
+	c := tf.mustDo(t, command.ExportCursor, &command.ExportCursorRequest{Exporter: "s3", Hour: h.Add(2 * time.Hour), At: t0}).(*structs.ExportCursor)
+	if !c.Hour.Equal(h.Add(2 * time.Hour)) {
+		t.Fatalf("cursor %v", c.Hour)
+	}
+	// An old leader's late save of an earlier hour leaves it.
+	c = tf.mustDo(t, command.ExportCursor, &command.ExportCursorRequest{Exporter: "s3", Hour: h.Add(time.Hour), At: t0}).(*structs.ExportCursor)
+	if got := tf.state.Snapshot().ExportCursor("s3"); !c.Hour.Equal(h.Add(2*time.Hour)) || !got.Hour.Equal(h.Add(2*time.Hour)) {
+		t.Fatalf("cursor moved back: result %v, state %v", c.Hour, got.Hour)
+	}
+	if tf.state.Snapshot().ExportCursor("stripe") != nil {
+		t.Fatal("another exporter's cursor is set")
+	}
+	wantCode(t, tf.do(t, command.ExportCursor, &command.ExportCursorRequest{Hour: h, At: t0}), apperr.InvalidArgument, "no exporter")
+}

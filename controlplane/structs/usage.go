@@ -98,3 +98,12 @@ type UsageBucket struct {
 func BucketID(teamID string, hour time.Time) string {
 	return teamID + "/" + hour.UTC().Truncate(time.Hour).Format("2006-01-02T15")
 }
+
+// ExportCursor is how far an exporter of usage (S3, Stripe) has got: the
+// start of the last hour it exported in full. It is in Raft so that a new
+// leader's exporter carries on where the old one stopped.
+type ExportCursor struct {
+	ID        string    `json:"id"` // the exporter's name, e.g. "s3"
+	Hour      time.Time `json:"hour"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}

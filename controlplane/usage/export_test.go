@@ -1,0 +1,149 @@
+package usage
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/codeint/codeint/billing"
+	"github.com/codeint/codeint/controlplane/command"
+	"github.com/codeint/codeint/controlplane/export"
+	"github.com/codeint/codeint/controlplane/store"
+	"github.com/codeint/codeint/controlplane/structs"
+)
+
+// s3Server is gofakes3 behind the real SDK; it counts object PUTs.
+type s3Server struct {
+	client *s3.Client
+	mu     sync.Mutex
+	puts   []string
+}
+
+func newS3Server(t *testing.T) *s3Server {
+	t.Helper()
+	srv := &s3Server{}
+	h := gofakes3.New(s3mem.New()).Server()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Count(strings.Trim(r.URL.Path, "/"), "/") > 0 {
+			srv.mu.Lock()
+			srv.puts = append(srv.puts, r.URL.Path)
+			srv.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	srv.client = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), HTTPClient: ts.Client()})
+	if _, err := srv.client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("usage")}); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func (s *s3Server) putCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.puts)
+}
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.New(store.Config{NodeID: "s1", Dir: t.TempDir(), HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Bootstrap(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WaitForLeader(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestExportFromTheLedger exports the ledger's closed hours to a real
+// S3-protocol server through the SDK with the cursor in Raft: a second
+// exporter (a new leader's) carries on from the cursor the first saved and
+// writes only the hour that closed since, and each team's hour is priced
+// under its own plan.
+func TestExportFromTheLedger(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	h10 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	apply := func(typ command.Type, req any) {
+		t.Helper()
+		if _, err := st.Apply(ctx, typ, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, team := range []string{"t1", "t2"} {
+		apply(command.TeamUpsert, command.TeamUpsertRequest{Team: structs.Team{ID: team, Name: team}})
+	}
+	double := billing.DefaultPlan()
+	double.ID, double.VCPUSecondNanos, double.GiBSecondNanos = "double", 28_000, 9_000
+	apply(command.AccountUpdate, command.AccountUpdateRequest{TeamID: "t2", Change: billing.AccountChange{Plan: &double}, At: h10})
+	// One minute of 1 vCPU and 1 GiB for each team in hours 10, 11 and 12.
+	var recs []structs.UsageRecord
+	for _, team := range []string{"t1", "t2"} {
+		for h := range 3 {
+			start := h10.Add(time.Duration(h)*time.Hour + 10*time.Minute)
+			recs = append(recs, structs.UsageRecord{NodeID: "n1", Seq: uint64(len(recs) + 1), SandboxID: "sb_" + team + string(rune('a'+h)),
+				TeamID: team, Start: start, End: start.Add(time.Minute), VCPUs: 1, MemoryMB: 1024, Final: true})
+		}
+	}
+	apply(command.UsageIngest, command.UsageIngestRequest{NodeID: "n1", Records: recs, At: h10.Add(3 * time.Hour)})
+
+	svc := New(st.State(), billing.DefaultPlan(), nil)
+	srv := newS3Server(t)
+	exporter := func(now time.Time) *export.S3Exporter {
+		return &export.S3Exporter{Client: srv.client, Bucket: "usage", Prefix: "p", Source: svc,
+			Cursor: ExportCursor{Name: "s3", State: st.State(), Store: st}, Now: func() time.Time { return now }}
+	}
+	// The first leader, at 12:30: hours 10 and 11 are closed.
+	stats, err := exporter(h10.Add(150*time.Minute)).ExportOnce(ctx, h10.Add(150*time.Minute))
+	if err != nil || stats.Hours != 2 || srv.putCount() != 4 {
+		t.Fatalf("first pass: %+v, %v, %d puts", stats, err, srv.putCount())
+	}
+	if c := st.State().Snapshot().ExportCursor("s3"); c == nil || !c.Hour.Equal(h10.Add(time.Hour)) {
+		t.Fatalf("cursor in Raft after the first pass: %+v", c)
+	}
+	// A new leader's exporter, at 13:05, writes hour 12 only.
+	stats, err = exporter(h10.Add(185*time.Minute)).ExportOnce(ctx, h10.Add(185*time.Minute))
+	if err != nil || stats.Hours != 1 || srv.putCount() != 6 {
+		t.Fatalf("the new leader's pass: %+v, %v, %d puts (hours 10 and 11 must not be written again)", stats, err, srv.putCount())
+	}
+	costOf := func(team string) int64 {
+		out, err := srv.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("usage"), Key: aws.String(export.ObjectKey("p", team, h10))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Body.Close()
+		var b export.Bucket
+		if err := json.NewDecoder(out.Body).Decode(&b); err != nil {
+			t.Fatal(err)
+		}
+		if b.Sandboxes != 1 || b.VCPUSeconds != 60 {
+			t.Fatalf("team %s hour 10: %+v", team, b)
+		}
+		return b.CostMicros
+	}
+	// 60 vCPU-s × 14000 + 60 GiB-s × 4500 nanos = 1110 micros; t2 pays double.
+	if c1, c2 := costOf("t1"), costOf("t2"); c1 != 1110 || c2 != 2220 {
+		t.Fatalf("hour 10 costs %d and %d micros, want 1110 and 2220", c1, c2)
+	}
+}
