@@ -52,6 +52,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench 'Place10kNodes20Regions' -cpu 1 -benchtime 500000x ./placement/
 	$(GO) run ./cmd/codeint placement simulate
 	$(GO) test -run '^$$' -bench 'BillingLag' -benchtime 100x -timeout 10m ./cmd/codeint/
+	$(GO) test -run '^$$' -bench 'ReconcileAfterCrash' -benchtime 1x -timeout 30m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Reconcile1000' -benchtime 1x -timeout 10m ./nodeagent/meter/
 
 ## e2e-regions: the region and federation tests with real processes

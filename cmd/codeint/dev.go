@@ -228,12 +228,12 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 		return nil, err
 	}
 	registry.Register(p.node.api)
-	p.node.metering.ship(storeSink(cfg.node.nodeID, p.store.Apply))
+	p.node.metering.ship(storeSink(cfg.node.nodeID, p.store.Apply, log.With("component", "usage")))
 	node := p.node.describe(cfg.node, "")
 	if _, err := p.store.Apply(ctx, command.NodeUpsert, command.NodeUpsertRequest{Node: node}); err != nil {
 		return nil, fmt.Errorf("register node: %w", err)
 	}
-	marked, err := p.svc.Reconcile(ctx, cfg.node.nodeID, structs.StopReasonAgentRestart)
+	marked, err := p.svc.Reconcile(ctx, cfg.node.nodeID, structs.StopReasonAgentRestart, p.node.metering.recoveredEnds())
 	if err != nil {
 		return nil, err
 	}

@@ -85,6 +85,19 @@ func (mt *metering) exited(id string) {
 	}
 }
 
+// recoveredEnds are the sandboxes whose metering a crash cut short, each
+// with the time its recovered Final record ends (the last checkpoint).
+func (mt *metering) recoveredEnds() map[string]time.Time {
+	if mt == nil {
+		return nil
+	}
+	ends := map[string]time.Time{}
+	for _, r := range mt.log.Recovery().Closed {
+		ends[r.SandboxID] = r.End
+	}
+	return ends
+}
+
 // ship sets where records go: the control plane.
 func (mt *metering) ship(s meter.Sink) { mt.sink.Store(&s) }
 
@@ -124,7 +137,7 @@ func (mt *metering) close() {
 
 // storeSink commits a batch through a Raft store directly (codeint dev,
 // whose one server is the leader).
-func storeSink(nodeID string, apply func(ctx context.Context, t command.Type, req any) (any, error)) meter.Sink {
+func storeSink(nodeID string, apply func(ctx context.Context, t command.Type, req any) (any, error), log *slog.Logger) meter.Sink {
 	return meter.SinkFunc(func(ctx context.Context, recs []structs.UsageRecord) (uint64, error) {
 		res, err := apply(ctx, command.UsageIngest, command.UsageIngestRequest{NodeID: nodeID, Records: recs, At: time.Now()})
 		if err != nil {
@@ -133,6 +146,10 @@ func storeSink(nodeID string, apply func(ctx context.Context, t command.Type, re
 		r, ok := res.(*command.UsageIngestResult)
 		if !ok {
 			return 0, fmt.Errorf("usage ingest returned %T", res)
+		}
+		if r.Duplicates > 0 || r.Flagged > 0 {
+			log.Info("usage batch ingested", "event", "usage_ingested", "applied", r.Applied,
+				"duplicates", r.Duplicates, "flagged", r.Flagged, "seq", r.Seq)
 		}
 		return r.Seq, nil
 	})

@@ -165,8 +165,11 @@ func (s *Service) SandboxExited(sandboxID, reason string) {
 
 // Reconcile makes the record agree with a node after the node's agent
 // (re)started: every sandbox the record says is alive on nodeID but the
-// agent does not run is committed as STOPPED with reason.
-func (s *Service) Reconcile(ctx context.Context, nodeID, reason string) ([]string, error) {
+// agent does not run is committed as STOPPED with reason, at the time
+// endedAt gives for it (when its metering stopped: the last checkpoint
+// before the crash, so that its lifecycle ends where its billing does), or
+// now.
+func (s *Service) Reconcile(ctx context.Context, nodeID, reason string, endedAt map[string]time.Time) ([]string, error) {
 	agent, ok := s.cfg.Agents.Get(nodeID)
 	if !ok {
 		return nil, fmt.Errorf("reconcile node %s: no agent", nodeID)
@@ -184,8 +187,11 @@ func (s *Service) Reconcile(ctx context.Context, nodeID, reason string) ([]strin
 		if sb.State.Terminal() || alive[sb.ID] {
 			continue
 		}
-		if _, err := s.update(ctx, command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxStopped,
-			StopReason: reason, ExpectStates: live}); err != nil {
+		req := command.SandboxUpdateRequest{ID: sb.ID, State: structs.SandboxStopped, StopReason: reason, ExpectStates: live}
+		if end, ok := endedAt[sb.ID]; ok && !end.Before(sb.StartedAt) && end.Before(s.cfg.Now()) {
+			req.At = end
+		}
+		if _, err := s.updateAt(ctx, req); err != nil {
 			return marked, fmt.Errorf("reconcile sandbox %s: %w", sb.ID, err)
 		}
 		marked = append(marked, sb.ID)

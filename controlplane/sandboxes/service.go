@@ -121,9 +121,17 @@ func newID(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// update commits a change to a sandbox and returns it as committed.
+// update commits a change to a sandbox, now, and returns it as committed.
 func (s *Service) update(ctx context.Context, req command.SandboxUpdateRequest) (*structs.Sandbox, error) {
 	req.At = s.cfg.Now()
+	return s.updateAt(ctx, req)
+}
+
+// updateAt commits a change to a sandbox at req.At (now when zero).
+func (s *Service) updateAt(ctx context.Context, req command.SandboxUpdateRequest) (*structs.Sandbox, error) {
+	if req.At.IsZero() {
+		req.At = s.cfg.Now()
+	}
 	resp, err := s.cfg.Store.Apply(ctx, command.SandboxUpdate, req)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -377,17 +378,34 @@ func TestExitAndReconcile(t *testing.T) {
 	if got, _ := f.svc.Get(ctx, "t1", a.ID); got.State != structs.SandboxStopped || got.StopReason != structs.StopReasonExited {
 		t.Fatalf("exited sandbox = %+v", got)
 	}
-	_ = f.agent.StopSandbox(ctx, b.ID) // the node lost it
-	marked, err := f.svc.Reconcile(ctx, "n1", structs.StopReasonAgentRestart)
+	c, _ := f.svc.Create(ctx, "t1", CreateInput{})
+	_ = f.agent.StopSandbox(ctx, b.ID) // the node lost them
+	_ = f.agent.StopSandbox(ctx, c.ID)
+	// c's metering was cut short by the crash at its last checkpoint; b's
+	// end is not known (or later than now: ignored).
+	f.advance(10 * time.Second)
+	lastCheckpoint := f.svc.cfg.Now().Add(-4 * time.Second)
+	ended := map[string]time.Time{c.ID: lastCheckpoint, b.ID: f.svc.cfg.Now().Add(time.Hour)}
+	marked, err := f.svc.Reconcile(ctx, "n1", structs.StopReasonAgentRestart, ended)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(marked) != 1 || marked[0] != b.ID {
-		t.Fatalf("reconcile marked %v, want [%s]", marked, b.ID)
+	if slices.Sort(marked); !slices.Equal(marked, sortedIDs(b.ID, c.ID)) {
+		t.Fatalf("reconcile marked %v, want %s and %s", marked, b.ID, c.ID)
 	}
-	if got, _ := f.svc.Get(ctx, "t1", b.ID); got.StopReason != structs.StopReasonAgentRestart {
-		t.Fatalf("reconciled sandbox = %+v", got)
+	gotB, _ := f.svc.Get(ctx, "t1", b.ID)
+	gotC, _ := f.svc.Get(ctx, "t1", c.ID)
+	if gotB.StopReason != structs.StopReasonAgentRestart || !gotB.StoppedAt.Equal(f.svc.cfg.Now()) {
+		t.Fatalf("reconciled sandbox without a metered end = %+v", gotB)
 	}
+	if gotC.StopReason != structs.StopReasonAgentRestart || !gotC.StoppedAt.Equal(lastCheckpoint) {
+		t.Fatalf("reconciled sandbox stopped at %v, want its metering's end %v", gotC.StoppedAt, lastCheckpoint)
+	}
+}
+
+func sortedIDs(ids ...string) []string {
+	slices.Sort(ids)
+	return ids
 }
 
 func TestListPaging(t *testing.T) {
