@@ -27,7 +27,8 @@ type Account struct {
 }
 
 // Credit is a grant or a top-up of a team's balance. ID makes adding it
-// idempotent: a credit whose ID the account holds is not added again.
+// idempotent: a credit whose ID the account holds is not added again, and
+// another credit under that ID is refused.
 type Credit struct {
 	ID     string    `json:"id"`
 	Kind   EntryKind `json:"kind"` // EntryGrant or EntryTopUp
@@ -106,7 +107,11 @@ func (a Account) With(c AccountChange, at time.Time) (Account, bool, error) {
 		}
 		a.Limits = nil
 	case c.Credit != nil:
-		if _, held := a.Credit(c.Credit.ID); held {
+		if held, ok := a.Credit(c.Credit.ID); ok {
+			if held.Kind != c.Credit.Kind || held.Micros != c.Credit.Micros {
+				return a, false, fmt.Errorf("%w: the id %q is that of another credit (%s of %d micros)",
+					ErrInvalidCredit, c.Credit.ID, held.Kind, held.Micros)
+			}
 			return a, false, nil
 		}
 		a.Credits = append(a.Credits[:len(a.Credits):len(a.Credits)], *c.Credit)

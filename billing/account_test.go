@@ -26,6 +26,12 @@ func TestAccountChanges(t *testing.T) {
 	if err != nil || changed || len(again.Credits) != 1 || !again.UpdatedAt.Equal(t0) {
 		t.Fatalf("credit added twice: %+v %v %v", again, changed, err)
 	}
+	// Another amount under the same id is a mistake, not a retry.
+	other := grant
+	other.Micros = 9_000_000
+	if _, _, err := a.With(AccountChange{Credit: &other}, t0); !errors.Is(err, ErrInvalidCredit) {
+		t.Fatalf("another credit under a used id: %v", err)
+	}
 	cleared, changed, err := a.With(AccountChange{ClearLimits: true}, t0)
 	if err != nil || !changed || cleared.Limits != nil || a.Limits == nil {
 		t.Fatalf("clear limits (the receiver must keep its own): %+v %+v %v %v", cleared, a, changed, err)

@@ -270,11 +270,10 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	s.agentPool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
 		s.bundle.ClientConfig(log, tlsutil.RequireRole(tlsutil.RoleAgent)))))
 	leader := &federation.Leader{Forwarder: fwd, Store: s.store, Region: cfg.region}
-	ledger := s.ledger
 	s.svc = sandboxes.New(sandboxes.Config{Store: fwd, Agents: agents.NewRegistry(agents.NewRemote(s.store.State(), s.agentPool)),
 		Broker: s.broker, Metrics: s.tel.Metrics, Logger: log.With("component", "sandboxes"), Region: cfg.region,
 		Templates: templates, Limits: limits, EnforceExpiry: s.store.IsLeader, Remote: s.fed,
-		Leader: leader, Live: liveNodes(tracker), Regions: placementRegions(s.fed), Budgets: ledger,
+		Leader: leader, Live: liveNodes(tracker), Regions: placementRegions(s.fed), Budgets: s.ledger,
 		CatchUp: func(ctx context.Context) error { return s.cluster.Barrier(ctx, cluster.Linearizable) }})
 	leader.Local = s.svc
 	s.placing.Store(s.svc)
@@ -287,9 +286,9 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 		Sandboxes: s.svc, Contexts: s.svc, Files: s.svc, Processes: s.svc,
 		Auth:     auth.NewAuthenticator(s.store.State()),
 		Catalog:  clusterCatalog{fed: s.fed, templates: templates},
-		Usage:    usageAdapter{ledger},
+		Usage:    usageAdapter{s.ledger},
 		Teams:    admin,
-		Accounts: accountsAdapter{admin: admin, ledger: ledger},
+		Accounts: accountsAdapter{admin: admin, ledger: s.ledger},
 		Cluster:  clusterInfo{region: cfg.region, cluster: s.cluster},
 		Nodes:    s.nodeEvents,
 		Logger:   log.With("component", "graph"), Introspection: true,
@@ -420,12 +419,9 @@ func otherRegionsServers(ctx context.Context, c *consul.Client, region string) (
 	return out, nil
 }
 
-// bootstrapKey, on the leader of the authoritative region, makes sure the
-// bootstrap admin key exists: CODEINT_BOOTSTRAP_KEY, or a new key when the
-// region has none yet. The server that writes it also keeps it in
-// DATA_DIR/admin.key. Other regions get it by replication.
 // lead is what this server does while it leads the region, besides the
-// cluster's own duties: the bootstrap key, and following Nomad.
+// cluster's own duties: the bootstrap key, the usage export, and following
+// Nomad.
 func (s *serverProc) lead(ctx context.Context) {
 	s.bootstrapKey(ctx)
 	go runExport(ctx, s.cfg.export, s.ledger, usage.ExportCursor{Name: "s3", State: s.store.State(), Store: s.store},
@@ -454,6 +450,10 @@ func (s *serverProc) summaryJSON() []byte {
 	return b
 }
 
+// bootstrapKey, on the leader of the authoritative region, makes sure the
+// bootstrap admin key exists: CODEINT_BOOTSTRAP_KEY, or a new key when the
+// region has none yet. The server that writes it also keeps it in
+// DATA_DIR/admin.key. Other regions get it by replication.
 func (s *serverProc) bootstrapKey(ctx context.Context) {
 	if s.cfg.authoritative != s.cfg.region {
 		return

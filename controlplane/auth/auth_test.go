@@ -12,6 +12,7 @@ import (
 	"github.com/codeint/codeint/controlplane/auth"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/store"
+	"github.com/codeint/codeint/controlplane/store/storetest"
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
@@ -19,24 +20,7 @@ var now = time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
 
 func mustNewStore(t *testing.T) *store.Store {
 	t.Helper()
-	s, err := store.New(store.Config{
-		NodeID: "node1", Dir: t.TempDir(),
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitForLeader(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return storetest.Open(t, store.Config{NodeID: "node1"})
 }
 
 func mustKey(t *testing.T) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/store"
+	"github.com/codeint/codeint/controlplane/store/storetest"
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
@@ -42,22 +43,7 @@ func (c *clock) Advance(d time.Duration) {
 // it leads.
 func mustStore(t testing.TB) *store.Store {
 	t.Helper()
-	s, err := store.New(store.Config{NodeID: "server1", Dir: t.TempDir(),
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("store.New: %v", err)
-	}
-	if err := s.Open(); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Bootstrap(); err != nil {
-		t.Fatalf("Bootstrap: %v", err)
-	}
-	if err := s.WaitForLeader(10 * time.Second); err != nil {
-		t.Fatalf("WaitForLeader: %v", err)
-	}
-	return s
+	return storetest.Open(t, store.Config{NodeID: "server1"})
 }
 
 const ttl = 6 * time.Second

@@ -16,6 +16,7 @@ import (
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/events"
 	"github.com/codeint/codeint/controlplane/store"
+	"github.com/codeint/codeint/controlplane/store/storetest"
 	"github.com/codeint/codeint/controlplane/structs"
 	"github.com/codeint/codeint/nodeagent/agentapi"
 )
@@ -90,21 +91,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	broker := events.NewBroker(64)
-	st, err := store.New(store.Config{NodeID: "s1", Dir: t.TempDir(), OnSandboxEvent: broker.Publish,
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.WaitForLeader(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, store.Config{OnSandboxEvent: broker.Publish})
 	ctx := context.Background()
 	if _, err := st.Apply(ctx, command.NodeUpsert, command.NodeUpsertRequest{Node: structs.Node{ID: "n1", Region: "local",
 		Status: structs.NodeReady, VCPUs: 4, MemoryMB: 2048, DiskMB: 10000, Templates: []string{"base"},

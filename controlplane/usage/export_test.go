@@ -20,6 +20,7 @@ import (
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/export"
 	"github.com/codeint/codeint/controlplane/store"
+	"github.com/codeint/codeint/controlplane/store/storetest"
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
@@ -57,32 +58,13 @@ func (s *s3Server) putCount() int {
 	return len(s.puts)
 }
 
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.New(store.Config{NodeID: "s1", Dir: t.TempDir(), HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Bootstrap(); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.WaitForLeader(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // TestExportFromTheLedger exports the ledger's closed hours to a real
 // S3-protocol server through the SDK with the cursor in Raft: a second
 // exporter (a new leader's) carries on from the cursor the first saved and
 // writes only the hour that closed since, and each team's hour is priced
 // under its own plan.
 func TestExportFromTheLedger(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Open(t, store.Config{})
 	ctx := context.Background()
 	h10 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	apply := func(typ command.Type, req any) {

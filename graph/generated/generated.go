@@ -2632,7 +2632,8 @@ extend type Mutation {
   clearSpendLimits(teamId: ID!): Account!
   """
   Adds credit to a team's balance: a GRANT (given) or a TOP_UP (paid in).
-  A request retried with the same idempotencyKey adds it once. Only an
+  A request retried with the same idempotencyKey adds it once; another
+  kind or amount under a key already used is INVALID_ARGUMENT. Only an
   admin key may.
   """
   addCredit(teamId: ID!, kind: CreditKind!, micros: Int64!, note: String, idempotencyKey: String): Account!

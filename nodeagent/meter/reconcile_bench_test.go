@@ -12,6 +12,7 @@ import (
 
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/store"
+	"github.com/codeint/codeint/controlplane/store/storetest"
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
@@ -25,21 +26,7 @@ import (
 // clock, and the duplicates the ledger discarded. It runs once whatever
 // -benchtime says.
 func BenchmarkReconcile1000(b *testing.B) {
-	st, err := store.New(store.Config{NodeID: "s1", Dir: b.TempDir(),
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := st.Open(); err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Bootstrap(); err != nil {
-		b.Fatal(err)
-	}
-	if err := st.WaitForLeader(10 * time.Second); err != nil {
-		b.Fatal(err)
-	}
+	st := storetest.Open(b, store.Config{})
 	l, err := OpenLog(b.TempDir(), LogOptions{})
 	if err != nil {
 		b.Fatal(err)
