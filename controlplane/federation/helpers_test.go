@@ -64,6 +64,14 @@ func (l *fakeLocal) Apply(_ context.Context, t command.Type, req any) (any, erro
 	var team *structs.Team
 	var key *structs.APIKey
 	switch r := req.(type) {
+	case command.AccountUpdateRequest:
+		// Replication copies whole accounts.
+		if r.Replace == nil || l.st.Snapshot().TeamByID(r.TeamID) == nil {
+			return nil, apperr.New(apperr.InvalidArgument, "fakeLocal: account of %q: a replacement of an existing team's account only", r.TeamID)
+		}
+		l.applies = append(l.applies, applied{t, r.TeamID})
+		l.write(func(txn *state.WriteTxn) error { return txn.UpsertAccount(r.Replace) })
+		return r.Replace, nil
 	case command.TeamUpsertRequest:
 		team = &r.Team
 	case *command.TeamUpsertRequest:

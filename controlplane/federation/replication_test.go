@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
@@ -335,5 +336,36 @@ func TestRunReplicatesWhileLeading(t *testing.T) {
 	}
 	if got := ap.local.recorded(); len(got) != 0 {
 		t.Fatalf("a follower replicated: %v", got)
+	}
+}
+
+// TestReplicationCopiesAccounts: billing accounts come with teams and
+// keys, after their team, and only when they differ.
+func TestReplicationCopiesAccounts(t *testing.T) {
+	local := newLocal(t, "")
+	teams, keys := globalFixture()
+	local.seed(teams, keys)
+	f := New(Config{Region: "us", Authoritative: "eu", Local: local})
+	plan := billing.DefaultPlan()
+	plan.ID = "pro"
+	accounts := []billing.Account{{TeamID: "t1", Plan: &plan, Limits: &billing.Limits{SoftMicros: 5, HardMicros: 0},
+		Credits: []billing.Credit{{ID: "c1", Kind: billing.EntryGrant, Micros: 7, At: created()}}, UpdatedAt: created()}}
+	tb, _ := json.Marshal(teams)
+	kb, _ := json.Marshal(keys)
+	ab, _ := json.Marshal(accounts)
+	reply := &serverpb.ListGlobalReply{Index: 4, Teams: tb, ApiKeys: kb, Accounts: ab}
+	changes, err := f.apply(testCtx(t), reply)
+	if err != nil || changes != 1 {
+		t.Fatalf("%d changes, %v", changes, err)
+	}
+	if got := local.recorded(); !slices.Equal(got, []applied{{command.AccountUpdate, "t1"}}) {
+		t.Fatalf("applied %v", got)
+	}
+	a := local.State().Snapshot().AccountByTeam("t1")
+	if a == nil || a.Plan == nil || a.Plan.ID != "pro" || len(a.Credits) != 1 || a.Limits.SoftMicros != 5 {
+		t.Fatalf("copied account %+v", a)
+	}
+	if changes, err := f.apply(testCtx(t), reply); err != nil || changes != 0 {
+		t.Fatalf("second round: %d changes, %v", changes, err)
 	}
 }
