@@ -22,9 +22,11 @@ type Meter struct {
 
 // DefaultMeters report allocated vCPU-seconds and GiB-seconds, rounded to
 // the nearest second per team and hour.
-var DefaultMeters = []Meter{
-	{EventName: "vcpu_seconds", Value: func(b Bucket) int64 { return int64(math.Round(b.VCPUSeconds)) }},
-	{EventName: "gib_seconds", Value: func(b Bucket) int64 { return int64(math.Round(b.GiBSeconds)) }},
+func DefaultMeters() []Meter {
+	return []Meter{
+		{EventName: "vcpu_seconds", Value: func(b Bucket) int64 { return int64(math.Round(b.VCPUSeconds)) }},
+		{EventName: "gib_seconds", Value: func(b Bucket) int64 { return int64(math.Round(b.GiBSeconds)) }},
+	}
 }
 
 // MeterEvent is one Stripe billing meter event.
@@ -52,7 +54,7 @@ type StripeExporter struct {
 	// means the team is not billed through Stripe and is skipped. An error
 	// fails the hour, which is retried.
 	Customer func(ctx context.Context, teamID string) (string, error)
-	// Meters to report; DefaultMeters when nil. Events of value 0 are not
+	// Meters to report; DefaultMeters() when nil. Events of value 0 are not
 	// sent.
 	Meters []Meter
 
@@ -100,7 +102,7 @@ func (e *StripeExporter) Run(ctx context.Context, interval time.Duration) {
 func (e *StripeExporter) writeHour(ctx context.Context, hour time.Time, buckets []Bucket) (int, error) {
 	meters := e.Meters
 	if meters == nil {
-		meters = DefaultMeters
+		meters = DefaultMeters()
 	}
 	sent := 0
 	for _, team := range byTeam(buckets) {
