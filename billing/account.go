@@ -3,12 +3,17 @@ package billing
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // ErrInvalidCredit is wrapped by errors about a credit that cannot be
 // added. The API answers it with INVALID_ARGUMENT.
 var ErrInvalidCredit = errors.New("invalid credit")
+
+// ErrInvalidChange is wrapped by errors about an account change that sets
+// nothing or several things, or names no Stripe customer.
+var ErrInvalidChange = errors.New("invalid account change")
 
 // MaxCreditMicros bounds one credit: 10^15 micros, a billion units of
 // currency.
@@ -19,11 +24,14 @@ const MaxCreditMicros = MaxLimitMicros
 // team that has any of them; a team without one is billed under the
 // deployment's default plan, with no limits and no credits.
 type Account struct {
-	TeamID    string    `json:"teamId"`
-	Plan      *Plan     `json:"plan,omitempty"`   // nil: the deployment's default plan
-	Limits    *Limits   `json:"limits,omitempty"` // nil: no limits, never exhausted
-	Credits   []Credit  `json:"credits,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	TeamID  string   `json:"teamId"`
+	Plan    *Plan    `json:"plan,omitempty"`   // nil: the deployment's default plan
+	Limits  *Limits  `json:"limits,omitempty"` // nil: no limits, never exhausted
+	Credits []Credit `json:"credits,omitempty"`
+	// StripeCustomerID is the team's customer in Stripe, for the meter
+	// events exporter; "" when the team is not billed through Stripe.
+	StripeCustomerID string    `json:"stripeCustomerId,omitempty"`
+	UpdatedAt        time.Time `json:"updatedAt"`
 }
 
 // Credit is a grant or a top-up of a team's balance. ID makes adding it
@@ -44,19 +52,21 @@ type AccountChange struct {
 	Limits      *Limits `json:"limits,omitempty"`
 	ClearLimits bool    `json:"clearLimits,omitempty"`
 	Credit      *Credit `json:"credit,omitempty"`
+	// StripeCustomer sets the Stripe customer ("" clears it).
+	StripeCustomer *string `json:"stripeCustomer,omitempty"`
 }
 
 // Validate says whether the change can be applied, in an error wrapping
-// ErrInvalidPlan, ErrInvalidLimits or ErrInvalidCredit.
+// ErrInvalidChange, ErrInvalidPlan, ErrInvalidLimits or ErrInvalidCredit.
 func (c AccountChange) Validate() error {
 	set := 0
-	for _, isSet := range []bool{c.Plan != nil, c.Limits != nil, c.ClearLimits, c.Credit != nil} {
+	for _, isSet := range []bool{c.Plan != nil, c.Limits != nil, c.ClearLimits, c.Credit != nil, c.StripeCustomer != nil} {
 		if isSet {
 			set++
 		}
 	}
 	if set != 1 {
-		return fmt.Errorf("%w: an account change sets exactly one of a plan, limits, no limits or a credit (%d set)", ErrInvalidCredit, set)
+		return fmt.Errorf("%w: an account change sets exactly one of a plan, limits, no limits, a credit or a Stripe customer (%d set)", ErrInvalidChange, set)
 	}
 	switch {
 	case c.Plan != nil:
@@ -65,6 +75,24 @@ func (c AccountChange) Validate() error {
 		return c.Limits.Validate()
 	case c.Credit != nil:
 		return c.Credit.Validate()
+	case c.StripeCustomer != nil:
+		return validStripeCustomer(*c.StripeCustomer)
+	}
+	return nil
+}
+
+// validStripeCustomer accepts "" (none) or a Stripe customer id: "cus_"
+// and letters and digits, at most 255 characters in all.
+func validStripeCustomer(id string) error {
+	if id == "" {
+		return nil
+	}
+	ok := strings.HasPrefix(id, "cus_") && len(id) > len("cus_") && len(id) <= 255
+	for _, r := range id[min(len(id), len("cus_")):] {
+		ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}
+	if !ok {
+		return fmt.Errorf("%w: %q is not a Stripe customer id (cus_ and letters and digits)", ErrInvalidChange, id)
 	}
 	return nil
 }
@@ -106,6 +134,8 @@ func (a Account) With(c AccountChange, at time.Time) (Account, bool, error) {
 			return a, false, nil
 		}
 		a.Limits = nil
+	case c.StripeCustomer != nil:
+		a.StripeCustomerID = *c.StripeCustomer
 	case c.Credit != nil:
 		if held, ok := a.Credit(c.Credit.ID); ok {
 			if held.Kind != c.Credit.Kind || held.Micros != c.Credit.Micros {

@@ -44,14 +44,17 @@ func TestAccountChangeRefusesBadInput(t *testing.T) {
 		change AccountChange
 		want   error
 	}{
-		"nothing":          {AccountChange{}, ErrInvalidCredit},
-		"two at once":      {AccountChange{ClearLimits: true, Limits: &Limits{}}, ErrInvalidCredit},
+		"nothing":          {AccountChange{}, ErrInvalidChange},
+		"two at once":      {AccountChange{ClearLimits: true, Limits: &Limits{}}, ErrInvalidChange},
 		"negative price":   {AccountChange{Plan: &neg}, ErrInvalidPlan},
 		"soft under hard":  {AccountChange{Limits: &Limits{SoftMicros: -5, HardMicros: 0}}, ErrInvalidLimits},
 		"negative credit":  {AccountChange{Credit: &Credit{ID: "x", Kind: EntryGrant, Micros: -1}}, ErrInvalidCredit},
 		"credit as charge": {AccountChange{Credit: &Credit{ID: "x", Kind: EntryCharge, Micros: 1}}, ErrInvalidCredit},
 		"credit no id":     {AccountChange{Credit: &Credit{Kind: EntryTopUp, Micros: 1}}, ErrInvalidCredit},
 		"absurd credit":    {AccountChange{Credit: &Credit{ID: "x", Kind: EntryTopUp, Micros: MaxCreditMicros + 1}}, ErrInvalidCredit},
+		"not a customer":   {AccountChange{StripeCustomer: ptr("acct_1")}, ErrInvalidChange},
+		"bare prefix":      {AccountChange{StripeCustomer: ptr("cus_")}, ErrInvalidChange},
+		"odd characters":   {AccountChange{StripeCustomer: ptr("cus_a b")}, ErrInvalidChange},
 	} {
 		if _, _, err := (Account{}).With(c.change, t0); !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", name, err, c.want)
@@ -88,5 +91,18 @@ func TestPeriodChargeTakesTheAllowanceFirst(t *testing.T) {
 	}
 	if got, _ := p.PeriodCharge(vcpuSeconds(99)); got != 0 {
 		t.Errorf("usage inside the allowance costs %d", got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestAccountStripeCustomer(t *testing.T) {
+	a, _, err := (Account{}).With(AccountChange{StripeCustomer: ptr("cus_NffrFeUfNV2Hib")}, t0)
+	if err != nil || a.StripeCustomerID != "cus_NffrFeUfNV2Hib" {
+		t.Fatalf("set: %+v %v", a, err)
+	}
+	a, _, err = a.With(AccountChange{StripeCustomer: ptr("")}, t0)
+	if err != nil || a.StripeCustomerID != "" {
+		t.Fatalf("clear: %+v %v", a, err)
 	}
 }

@@ -93,6 +93,9 @@ func toAccount(a usage.Account) *model.Account {
 	if a.Limits != nil {
 		m.Limits = &model.SpendLimits{SoftMicros: a.Limits.SoftMicros, HardMicros: a.Limits.HardMicros}
 	}
+	if a.StripeCustomerID != "" {
+		m.StripeCustomerID = &a.StripeCustomerID
+	}
 	for _, c := range a.Credits {
 		m.Credits = append(m.Credits, &model.Credit{ID: c.ID, Kind: model.CreditKind(c.Kind), Micros: c.Micros, Note: c.Note, At: c.At})
 	}

@@ -34,6 +34,14 @@ func (r *mutationResolver) AddCredit(ctx context.Context, teamID string, kind mo
 	return r.changeAccount(ctx, "addCredit", teamID, billing.AccountChange{Credit: &c})
 }
 
+func (r *mutationResolver) SetStripeCustomer(ctx context.Context, teamID string, customerID *string) (*model.Account, error) {
+	id := ""
+	if customerID != nil {
+		id = *customerID
+	}
+	return r.changeAccount(ctx, "setStripeCustomer", teamID, billing.AccountChange{StripeCustomer: &id})
+}
+
 func (r *queryResolver) Account(ctx context.Context, teamID *string) (*model.Account, error) {
 	p, err := principal(ctx)
 	if err != nil {

@@ -42,6 +42,13 @@ func TestSpendLimits(t *testing.T) {
 		t.Fatalf("a team's own key changing its limits: %v", err)
 	}
 
+	if _, err := admin.SetStripeCustomer(ctx, team.ID, "acct_123"); codeint.CodeOf(err) != "INVALID_ARGUMENT" {
+		t.Fatalf("a Stripe account id as a customer: %v", err)
+	}
+	if a, err := admin.SetStripeCustomer(ctx, team.ID, "cus_Budgeted1"); err != nil || a.StripeCustomerID != "cus_Budgeted1" {
+		t.Fatalf("set the Stripe customer: %+v, %v", a, err)
+	}
+
 	// $0.10 per vCPU-second; a dollar of credit, granted twice by a retry.
 	if _, err := admin.SetTeamPlan(ctx, team.ID, codeint.Plan{ID: "steep", Currency: "USD", VCPUSecondNanos: 100_000_000}); err != nil {
 		t.Fatal(err)

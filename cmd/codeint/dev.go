@@ -58,6 +58,9 @@ func parseDevFlags(args []string, stderr io.Writer) (devConfig, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if err := c.export.check(); err != nil {
+		return c, err
+	}
 	return c, c.node.resolvePaths(&c.dataDir)
 }
 

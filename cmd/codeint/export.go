@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log/slog"
 	"os"
@@ -20,6 +21,8 @@ import (
 type exportFlags struct {
 	bucket, prefix, endpoint, region string
 	interval                         time.Duration
+	stripe                           bool
+	stripeURL                        string
 }
 
 func (e *exportFlags) register(fs *flag.FlagSet) {
@@ -28,11 +31,28 @@ func (e *exportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.endpoint, "export-s3-endpoint", "", "an S3-compatible endpoint (path-style), e.g. http://127.0.0.1:9000; AWS's when empty")
 	fs.StringVar(&e.region, "export-s3-region", "us-east-1", "the bucket's region")
 	fs.DurationVar(&e.interval, "export-interval", export.DefaultInterval, "how often the leader looks for closed hours to export")
+	fs.BoolVar(&e.stripe, "export-stripe", false, "report each closed hour to Stripe as meter events (vcpu_seconds, gib_seconds) of the teams with a Stripe customer; the secret key from STRIPE_SECRET_KEY")
+	fs.StringVar(&e.stripeURL, "export-stripe-url", "", "Stripe's API base URL (for a test double); Stripe's own when empty")
+}
+
+// check refuses an export that cannot work, at start.
+func (e exportFlags) check() error {
+	if e.stripe && os.Getenv("STRIPE_SECRET_KEY") == "" {
+		return errors.New("--export-stripe needs the secret key in STRIPE_SECRET_KEY")
+	}
+	return nil
 }
 
 // runExport, on the leader until ctx ends, exports the ledger's closed
 // hours to S3; the cursor is a Raft command, so a new leader carries on.
 func runExport(ctx context.Context, e exportFlags, ledger *usage.Service, cursor usage.ExportCursor, log *slog.Logger) {
+	if e.stripe {
+		stripeCursor := cursor
+		stripeCursor.Name = "stripe" // its own progress, apart from S3's
+		exp := &export.StripeExporter{Sender: &export.StripeClient{SecretKey: os.Getenv("STRIPE_SECRET_KEY"), BaseURL: e.stripeURL},
+			Customer: ledger.StripeCustomer, Source: ledger, Cursor: stripeCursor, Logger: log.With("exporter", "stripe")}
+		go exp.Run(ctx, e.interval)
+	}
 	if e.bucket == "" {
 		return
 	}

@@ -104,6 +104,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if err := c.export.check(); err != nil {
+		return c, err
+	}
 	if err := c.nomad.check(); err != nil {
 		return c, err
 	}

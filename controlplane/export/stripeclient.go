@@ -34,7 +34,8 @@ type StripeClient struct {
 
 var _ MeterEventSender = (*StripeClient)(nil)
 
-var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+// defaultTimeout bounds a call when no HTTPClient is given.
+const defaultTimeout = 30 * time.Second
 
 // StripeError is a non-2xx answer of Stripe, with the fields of its error
 // object when the body had one.
@@ -106,7 +107,7 @@ func (c *StripeClient) SendMeterEvent(ctx context.Context, ev MeterEvent) error 
 	}
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = defaultHTTPClient
+		hc = &http.Client{Timeout: defaultTimeout}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -3,8 +3,10 @@ package usage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -127,5 +129,76 @@ func TestExportFromTheLedger(t *testing.T) {
 	// 60 vCPU-s × 14000 + 60 GiB-s × 4500 nanos = 1110 micros; t2 pays double.
 	if c1, c2 := costOf("t1"), costOf("t2"); c1 != 1110 || c2 != 2220 {
 		t.Fatalf("hour 10 costs %d and %d micros, want 1110 and 2220", c1, c2)
+	}
+}
+
+// TestStripeExportFromTheLedger sends the ledger's closed hours to a
+// Stripe double (the documented POST /v1/billing/meter_events, form
+// encoded): only teams with a Stripe customer, one event per meter and
+// hour, with its own cursor in Raft apart from the S3 exporter's.
+func TestStripeExportFromTheLedger(t *testing.T) {
+	st := storetest.Open(t, store.Config{})
+	ctx := context.Background()
+	h10 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	for _, team := range []string{"t1", "t2"} {
+		if _, err := st.Apply(ctx, command.TeamUpsert, command.TeamUpsertRequest{Team: structs.Team{ID: team, Name: team}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cus := "cus_T1"
+	if _, err := st.Apply(ctx, command.AccountUpdate, command.AccountUpdateRequest{TeamID: "t1", Change: billing.AccountChange{StripeCustomer: &cus}, At: h10}); err != nil {
+		t.Fatal(err)
+	}
+	var recs []structs.UsageRecord
+	for _, team := range []string{"t1", "t2"} {
+		start := h10.Add(10 * time.Minute)
+		recs = append(recs, structs.UsageRecord{NodeID: "n1", Seq: uint64(len(recs) + 1), SandboxID: "sb_" + team, TeamID: team,
+			Start: start, End: start.Add(time.Minute), VCPUs: 2, MemoryMB: 1024, Final: true})
+	}
+	if _, err := st.Apply(ctx, command.UsageIngest, command.UsageIngestRequest{NodeID: "n1", Records: recs, At: h10.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var events []url.Values
+	stripe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/billing/meter_events" || r.Header.Get("Authorization") != "Bearer sk_test_x" {
+			http.Error(w, `{"error":{"type":"invalid_request_error","message":"unexpected request"}}`, http.StatusBadRequest)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		events = append(events, r.PostForm)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"object":"billing.meter_event","event_name":%q,"identifier":%q}`, r.PostForm.Get("event_name"), r.PostForm.Get("identifier"))
+	}))
+	defer stripe.Close()
+
+	svc := New(st.State(), billing.DefaultPlan(), nil)
+	now := h10.Add(90 * time.Minute)
+	exp := &export.StripeExporter{Sender: &export.StripeClient{SecretKey: "sk_test_x", BaseURL: stripe.URL}, Customer: svc.StripeCustomer,
+		Source: svc, Cursor: ExportCursor{Name: "stripe", State: st.State(), Store: st}, Now: func() time.Time { return now }}
+	stats, err := exp.ExportOnce(ctx, now)
+	if err != nil || stats.Hours != 1 {
+		t.Fatalf("export: %+v, %v", stats, err)
+	}
+	got := map[string]string{}
+	for _, ev := range events {
+		if ev.Get("payload[stripe_customer_id]") != "cus_T1" {
+			t.Fatalf("an event for a team without a Stripe customer: %v", ev)
+		}
+		got[ev.Get("event_name")] = ev.Get("payload[value]")
+	}
+	// 60 s of 2 vCPUs and 1 GiB.
+	if len(events) != 2 || got["vcpu_seconds"] != "120" || got["gib_seconds"] != "60" {
+		t.Fatalf("events %v", events)
+	}
+	snap := st.State().Snapshot()
+	if c := snap.ExportCursor("stripe"); c == nil || !c.Hour.Equal(h10) || snap.ExportCursor("s3") != nil {
+		t.Fatalf("cursors: stripe %+v, s3 %+v", c, snap.ExportCursor("s3"))
 	}
 }

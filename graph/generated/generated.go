@@ -49,16 +49,17 @@ type ComplexityRoot struct {
 	}
 
 	Account struct {
-		BalanceMicros  func(childComplexity int) int
-		Budget         func(childComplexity int) int
-		ChargedMicros  func(childComplexity int) int
-		Credits        func(childComplexity int) int
-		GrantedMicros  func(childComplexity int) int
-		Limits         func(childComplexity int) int
-		Message        func(childComplexity int) int
-		Plan           func(childComplexity int) int
-		TeamID         func(childComplexity int) int
-		ToppedUpMicros func(childComplexity int) int
+		BalanceMicros    func(childComplexity int) int
+		Budget           func(childComplexity int) int
+		ChargedMicros    func(childComplexity int) int
+		Credits          func(childComplexity int) int
+		GrantedMicros    func(childComplexity int) int
+		Limits           func(childComplexity int) int
+		Message          func(childComplexity int) int
+		Plan             func(childComplexity int) int
+		StripeCustomerID func(childComplexity int) int
+		TeamID           func(childComplexity int) int
+		ToppedUpMicros   func(childComplexity int) int
 	}
 
 	Cluster struct {
@@ -204,6 +205,7 @@ type ComplexityRoot struct {
 		SendInput         func(childComplexity int, sandboxID string, pid int, data string, encoding *model.Encoding) int
 		SetSandboxTimeout func(childComplexity int, id string, timeoutSeconds int) int
 		SetSpendLimits    func(childComplexity int, teamID string, softMicros int64, hardMicros int64) int
+		SetStripeCustomer func(childComplexity int, teamID string, customerID *string) int
 		SetTeamPlan       func(childComplexity int, teamID string, plan model.PlanInput) int
 		SignalProcess     func(childComplexity int, sandboxID string, pid int, signal string) int
 		StartCommand      func(childComplexity int, sandboxID string, input model.CommandInput) int
@@ -470,6 +472,7 @@ type MutationResolver interface {
 	SetSpendLimits(ctx context.Context, teamID string, softMicros int64, hardMicros int64) (*model.Account, error)
 	ClearSpendLimits(ctx context.Context, teamID string) (*model.Account, error)
 	AddCredit(ctx context.Context, teamID string, kind model.CreditKind, micros int64, note *string, idempotencyKey *string) (*model.Account, error)
+	SetStripeCustomer(ctx context.Context, teamID string, customerID *string) (*model.Account, error)
 	StartCommand(ctx context.Context, sandboxID string, input model.CommandInput) (*model.Process, error)
 	RunCommand(ctx context.Context, sandboxID string, input model.CommandInput) (*model.CommandResult, error)
 	OpenTerminal(ctx context.Context, sandboxID string, input *model.TerminalInput) (*model.Process, error)
@@ -621,6 +624,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.Plan(childComplexity), true
+	case "Account.stripeCustomerId":
+		if e.ComplexityRoot.Account.StripeCustomerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.StripeCustomerID(childComplexity), true
 	case "Account.teamId":
 		if e.ComplexityRoot.Account.TeamID == nil {
 			break
@@ -1329,6 +1338,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetSpendLimits(childComplexity, args["teamId"].(string), args["softMicros"].(int64), args["hardMicros"].(int64)), true
+	case "Mutation.setStripeCustomer":
+		if e.ComplexityRoot.Mutation.SetStripeCustomer == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setStripeCustomer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetStripeCustomer(childComplexity, args["teamId"].(string), args["customerId"].(*string)), true
 	case "Mutation.setTeamPlan":
 		if e.ComplexityRoot.Mutation.SetTeamPlan == nil {
 			break
@@ -2637,6 +2657,12 @@ extend type Mutation {
   admin key may.
   """
   addCredit(teamId: ID!, kind: CreditKind!, micros: Int64!, note: String, idempotencyKey: String): Account!
+  """
+  Sets the team's customer in Stripe (cus_…), to which the leader's meter
+  events exporter reports its hourly usage; null stops that. Only an admin
+  key may.
+  """
+  setStripeCustomer(teamId: ID!, customerId: String): Account!
 }
 
 "A team's billing account."
@@ -2656,6 +2682,8 @@ type Account {
   "Where the balance stands, in a sentence."
   message: String!
   credits: [Credit!]!
+  "The team's customer in Stripe; null when it is not billed through Stripe."
+  stripeCustomerId: String
 }
 
 "A price plan. Prices are in billionths of a currency unit per unit-second."
@@ -3657,6 +3685,8 @@ func (ec *executionContext) childFields_Account(ctx context.Context, field graph
 		return ec.fieldContext_Account_message(ctx, field)
 	case "credits":
 		return ec.fieldContext_Account_credits(ctx, field)
+	case "stripeCustomerId":
+		return ec.fieldContext_Account_stripeCustomerId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Account", field.Name)
 }
@@ -4965,6 +4995,28 @@ func (ec *executionContext) field_Mutation_setSpendLimits_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setStripeCustomer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "customerId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["customerId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setTeamPlan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5983,6 +6035,29 @@ func (ec *executionContext) fieldContext_Account_credits(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Account_stripeCustomerId(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_stripeCustomerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StripeCustomerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Account_stripeCustomerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "String")
 }
 
 func (ec *executionContext) _Cluster_region(ctx context.Context, field graphql.CollectedField, obj *model.Cluster) (ret graphql.Marshaler) {
@@ -8010,6 +8085,50 @@ func (ec *executionContext) fieldContext_Mutation_addCredit(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_addCredit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setStripeCustomer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setStripeCustomer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetStripeCustomer(ctx, fc.Args["teamId"].(string), fc.Args["customerId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋcodeintᚋcodeintᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setStripeCustomer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setStripeCustomer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15311,6 +15430,11 @@ func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "stripeCustomerId":
+			out.Values[i] = ec._Account_stripeCustomerId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16195,6 +16319,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "addCredit":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addCredit(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setStripeCustomer":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setStripeCustomer(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

@@ -49,6 +49,8 @@ type Account struct {
 	// Where the balance stands, in a sentence.
 	Message string    `json:"message"`
 	Credits []*Credit `json:"credits"`
+	// The team's customer in Stripe; null when it is not billed through Stripe.
+	StripeCustomerID *string `json:"stripeCustomerId,omitempty"`
 }
 
 // A region's Raft cluster.

@@ -19,6 +19,8 @@ type Account struct {
 	Budget  string   `json:"budget"`
 	Message string   `json:"message"`
 	Credits []Credit `json:"credits"`
+	// StripeCustomerID is empty when the team is not billed through Stripe.
+	StripeCustomerID string `json:"stripeCustomerId"`
 }
 
 // Plan is a price plan; prices are in nanos (10^-9 of a currency unit)
@@ -52,7 +54,7 @@ type Credit struct {
 
 const accountFields = `teamId plan { id name currency vcpuSecondNanos gibSecondNanos onMaxOfUsed freeVcpuSeconds freeGibSeconds minimumSecondsPerSandbox }
 balanceMicros grantedMicros toppedUpMicros chargedMicros limits { softMicros hardMicros } budget message
-credits { id kind micros note at }`
+credits { id kind micros note at } stripeCustomerId`
 
 // Account returns a team's billing account; an empty teamID means the
 // caller's team (another team's needs an admin key).
@@ -136,4 +138,15 @@ func (c *Client) UsageTicks(ctx context.Context, everySeconds int, fn func(Usage
 	}
 	q := `subscription ($every: Int) { usage(everySeconds: $every) { at chargedMicros unmeteredMicros balanceMicros burnMicrosPerSecond runningSandboxes budget } }`
 	return each(ctx, c, q, "usage", vars, fn)
+}
+
+// SetStripeCustomer sets the team's customer in Stripe, to which the
+// leader's meter events exporter reports its usage; "" clears it (admin
+// keys only).
+func (c *Client) SetStripeCustomer(ctx context.Context, teamID, customerID string) (*Account, error) {
+	vars := map[string]any{"teamId": teamID}
+	if customerID != "" {
+		vars["customer"] = customerID
+	}
+	return c.accountMutation(ctx, "setStripeCustomer", `mutation ($teamId: ID!, $customer: String) { setStripeCustomer(teamId: $teamId, customerId: $customer) { `+accountFields+` } }`, vars)
 }
