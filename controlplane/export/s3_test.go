@@ -8,8 +8,6 @@ import (
 	"errors"
 	"io"
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,55 +15,26 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/codeint/codeint/controlplane/export/s3test"
 )
 
 const testBucket = "usage-exports"
 
-// fakeS3 is a real S3-protocol server (gofakes3, in memory) and a real SDK
-// client pointed at it. It records the headers of every object PUT.
+// fakeS3 is s3test's server with the bucket of these tests.
 type fakeS3 struct {
+	*s3test.Server
 	client *s3.Client
-
-	mu   sync.Mutex
-	puts []http.Header
 }
 
 func newFakeS3(t *testing.T) *fakeS3 {
 	t.Helper()
-	faker := gofakes3.New(s3mem.New())
-	f := &fakeS3{}
-	handler := faker.Server()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.Count(strings.Trim(r.URL.Path, "/"), "/") > 0 {
-			f.mu.Lock()
-			f.puts = append(f.puts, r.Header.Clone())
-			f.mu.Unlock()
-		}
-		handler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	f.client = s3.New(s3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(ts.URL),
-		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""),
-		HTTPClient:   ts.Client(),
-	})
-	if _, err := f.client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(testBucket)}); err != nil {
-		t.Fatalf("create bucket: %v", err)
-	}
-	return f
+	srv := s3test.New(t, testBucket)
+	return &fakeS3{Server: srv, client: srv.Client}
 }
 
-func (f *fakeS3) putCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.puts)
-}
+func (f *fakeS3) putCount() int { return f.Puts() }
 
 // objects returns every object of the bucket, key → content.
 func (f *fakeS3) objects(t *testing.T) map[string]string {
@@ -168,7 +137,7 @@ func TestS3ExportsClosedHoursOncePerTeam(t *testing.T) {
 
 	// Every PUT carried the content type and a Content-MD5 that the server
 	// checked (gofakes3 verifies it).
-	for _, h := range f.puts {
+	for _, h := range f.PutHeaders() {
 		if h.Get("Content-Type") != ContentType || h.Get("Content-Md5") == "" {
 			t.Fatalf("PUT headers: Content-Type %q, Content-MD5 %q", h.Get("Content-Type"), h.Get("Content-Md5"))
 		}

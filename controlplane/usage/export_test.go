@@ -7,58 +7,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/command"
 	"github.com/codeint/codeint/controlplane/export"
+	"github.com/codeint/codeint/controlplane/export/s3test"
 	"github.com/codeint/codeint/controlplane/store"
 	"github.com/codeint/codeint/controlplane/store/storetest"
 	"github.com/codeint/codeint/controlplane/structs"
 )
-
-// s3Server is gofakes3 behind the real SDK; it counts object PUTs.
-type s3Server struct {
-	client *s3.Client
-	mu     sync.Mutex
-	puts   []string
-}
-
-func newS3Server(t *testing.T) *s3Server {
-	t.Helper()
-	srv := &s3Server{}
-	h := gofakes3.New(s3mem.New()).Server()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut && strings.Count(strings.Trim(r.URL.Path, "/"), "/") > 0 {
-			srv.mu.Lock()
-			srv.puts = append(srv.puts, r.URL.Path)
-			srv.mu.Unlock()
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	srv.client = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""), HTTPClient: ts.Client()})
-	if _, err := srv.client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("usage")}); err != nil {
-		t.Fatal(err)
-	}
-	return srv
-}
-
-func (s *s3Server) putCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.puts)
-}
 
 // TestExportFromTheLedger exports the ledger's closed hours to a real
 // S3-protocol server through the SDK with the cursor in Raft: a second
@@ -93,26 +56,26 @@ func TestExportFromTheLedger(t *testing.T) {
 	apply(command.UsageIngest, command.UsageIngestRequest{NodeID: "n1", Records: recs, At: h10.Add(3 * time.Hour)})
 
 	svc := New(st.State(), billing.DefaultPlan(), nil)
-	srv := newS3Server(t)
+	srv := s3test.New(t, "usage")
 	exporter := func(now time.Time) *export.S3Exporter {
-		return &export.S3Exporter{Client: srv.client, Bucket: "usage", Prefix: "p", Source: svc,
+		return &export.S3Exporter{Client: srv.Client, Bucket: "usage", Prefix: "p", Source: svc,
 			Cursor: ExportCursor{Name: "s3", State: st.State(), Store: st}, Now: func() time.Time { return now }}
 	}
 	// The first leader, at 12:30: hours 10 and 11 are closed.
 	stats, err := exporter(h10.Add(150*time.Minute)).ExportOnce(ctx, h10.Add(150*time.Minute))
-	if err != nil || stats.Hours != 2 || srv.putCount() != 4 {
-		t.Fatalf("first pass: %+v, %v, %d puts", stats, err, srv.putCount())
+	if err != nil || stats.Hours != 2 || srv.Puts() != 4 {
+		t.Fatalf("first pass: %+v, %v, %d puts", stats, err, srv.Puts())
 	}
 	if c := st.State().Snapshot().ExportCursor("s3"); c == nil || !c.Hour.Equal(h10.Add(time.Hour)) {
 		t.Fatalf("cursor in Raft after the first pass: %+v", c)
 	}
 	// A new leader's exporter, at 13:05, writes hour 12 only.
 	stats, err = exporter(h10.Add(185*time.Minute)).ExportOnce(ctx, h10.Add(185*time.Minute))
-	if err != nil || stats.Hours != 1 || srv.putCount() != 6 {
-		t.Fatalf("the new leader's pass: %+v, %v, %d puts (hours 10 and 11 must not be written again)", stats, err, srv.putCount())
+	if err != nil || stats.Hours != 1 || srv.Puts() != 6 {
+		t.Fatalf("the new leader's pass: %+v, %v, %d puts (hours 10 and 11 must not be written again)", stats, err, srv.Puts())
 	}
 	costOf := func(team string) int64 {
-		out, err := srv.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("usage"), Key: aws.String(export.ObjectKey("p", team, h10))})
+		out, err := srv.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("usage"), Key: aws.String(export.ObjectKey("p", team, h10))})
 		if err != nil {
 			t.Fatal(err)
 		}
