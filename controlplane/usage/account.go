@@ -18,12 +18,18 @@ type Account struct {
 	Budget  billing.BudgetState
 }
 
+// accountOf is a team's account, or the empty one of a team that has none
+// (the default plan, no limits, no credits).
+func accountOf(snap *state.Snapshot, teamID string) billing.Account {
+	if a := snap.AccountByTeam(teamID); a != nil {
+		return *a
+	}
+	return billing.Account{TeamID: teamID}
+}
+
 // planOf is the plan a team is billed under.
 func (s *Service) planOf(snap *state.Snapshot, teamID string) billing.Plan {
-	if a := snap.AccountByTeam(teamID); a != nil {
-		return a.PlanOr(s.plan)
-	}
-	return s.plan
+	return accountOf(snap, teamID).PlanOr(s.plan)
 }
 
 // Account reports a team's account. Usage is charged as the ledger holds
@@ -31,11 +37,7 @@ func (s *Service) planOf(snap *state.Snapshot, teamID string) billing.Plan {
 // taken from each month first.
 func (s *Service) Account(teamID string) (Account, error) {
 	snap := s.state.Snapshot()
-	acct := billing.Account{TeamID: teamID}
-	if a := snap.AccountByTeam(teamID); a != nil {
-		acct = *a
-	}
-	return s.view(snap, acct)
+	return s.view(snap, accountOf(snap, teamID))
 }
 
 // AccountAs reports a team's account as acct says it is (a change just
@@ -112,11 +114,7 @@ type Live struct {
 // Live reports a team's cost now.
 func (s *Service) Live(teamID string) (Live, error) {
 	snap := s.state.Snapshot()
-	acct := billing.Account{TeamID: teamID}
-	if a := snap.AccountByTeam(teamID); a != nil {
-		acct = *a
-	}
-	view, err := s.view(snap, acct)
+	view, err := s.view(snap, accountOf(snap, teamID))
 	if err != nil {
 		return Live{}, err
 	}

@@ -80,8 +80,5 @@ func (c ExportCursor) Save(ctx context.Context, hour time.Time) error {
 // StripeCustomer is a team's customer in Stripe, "" when it has none (the
 // meter events exporter's Customer).
 func (s *Service) StripeCustomer(_ context.Context, teamID string) (string, error) {
-	if a := s.state.Snapshot().AccountByTeam(teamID); a != nil {
-		return a.StripeCustomerID, nil
-	}
-	return "", nil
+	return accountOf(s.state.Snapshot(), teamID).StripeCustomerID, nil
 }
