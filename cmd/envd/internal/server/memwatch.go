@@ -91,16 +91,32 @@ func (w *memWatch) loop() {
 			continue
 		}
 		if used, ok := memoryUsed(); ok && used > w.limit {
-			if pid, groups, ok := largestUserProcess(used - w.limit); ok && syscall.Kill(pid, syscall.SIGKILL) == nil {
-				w.mu.Lock()
-				w.killed[pid] = groups
-				w.mu.Unlock()
+			if pid, groups, ok := largestUserProcess(used - w.limit); ok && w.kill(pid, groups) {
 				time.Sleep(memKillSettle)
 				continue
 			}
 		}
 		time.Sleep(memWatchPeriod)
 	}
+}
+
+// kill SIGKILLs pid for memory. The kill is recorded first: the
+// execution's wait may return as soon as the signal lands, and killedFor
+// must already say why.
+func (w *memWatch) kill(pid int, groups []int) bool {
+	w.mu.Lock()
+	_, before := w.killed[pid]
+	w.killed[pid] = groups
+	w.mu.Unlock()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		if !before {
+			w.mu.Lock()
+			delete(w.killed, pid)
+			w.mu.Unlock()
+		}
+		return false
+	}
+	return true
 }
 
 // memoryUsed reads MemTotal - MemFree from /proc/meminfo, in bytes.
