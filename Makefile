@@ -43,7 +43,8 @@ generate: deps
 ## bench: the platform's figures, measured in one run (Failover: a region of
 ## three server processes; the store's ClusterApply: three servers over TCP;
 ## placement on one core at 10,000 nodes; the placement simulator's table;
-## billing: stop to ledger, and 1,000 metered sandboxes reconciled)
+## billing: stop to ledger, 1,000 metered sandboxes reconciled, and a
+## team's balance over a year of hourly usage)
 bench: deps build
 	$(GO) test -run '^$$' -bench 'Create|Idle|Execute|FirstByte|Context' -benchtime $(BENCH_N)x -timeout 30m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Upload|Download' -benchtime $(BENCH_IO_N)x -timeout 10m ./cmd/codeint/
@@ -54,6 +55,7 @@ bench: deps build
 	$(GO) test -run '^$$' -bench 'BillingLag' -benchtime 100x -timeout 10m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'ReconcileAfterCrash' -benchtime 1x -timeout 30m ./cmd/codeint/
 	$(GO) test -run '^$$' -bench 'Reconcile1000' -benchtime 1x -timeout 10m ./nodeagent/meter/
+	$(GO) test -run '^$$' -bench 'AccountYearOfUsage' -benchtime 2s ./controlplane/usage/
 
 ## e2e-regions: the region and federation tests with real processes
 e2e-regions: deps build

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hashicorp/go-memdb"
+
 	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/structs"
 )
@@ -102,6 +104,9 @@ func (s *Store) Restore(r io.Reader) error {
 			return fmt.Errorf("%w: record %d: %w", ErrBadDump, n, err)
 		}
 	}
+	if err := rebuildMonths(txn); err != nil {
+		return fmt.Errorf("state: restore: %w", err)
+	}
 	if h.Index > 0 {
 		if err := txn.Insert(tableIndex, &indexRow{Key: indexRowKey, Value: h.Index}); err != nil {
 			return fmt.Errorf("state: restore: %w", err)
@@ -110,6 +115,32 @@ func (s *Store) Restore(r io.Reader) error {
 	txn.Commit()
 	old := s.gen.Swap(g)
 	close(old.abandon)
+	return nil
+}
+
+// rebuildMonths sums the restored hourly buckets into the monthly totals,
+// which a dump leaves out.
+func rebuildMonths(txn *memdb.Txn) error {
+	it, err := txn.Get(tableBuckets, indexID)
+	if err != nil {
+		return err
+	}
+	months := map[string]*structs.UsageMonth{}
+	for obj := it.Next(); obj != nil; obj = it.Next() {
+		b := obj.(*structs.UsageBucket)
+		id := structs.MonthID(b.TeamID, b.Hour)
+		m := months[id]
+		if m == nil {
+			m = &structs.UsageMonth{ID: id, TeamID: b.TeamID, Month: structs.MonthOf(b.Hour)}
+			months[id] = m
+		}
+		m.Plus(b.UsageTotals, 1)
+	}
+	for _, m := range months {
+		if err := txn.Insert(tableMonths, m); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -218,6 +218,18 @@ func (r reader) UsageBuckets(teamID string, from, to time.Time) []*structs.Usage
 	return out
 }
 
+// UsageMonth returns one month's total by id (structs.MonthID).
+func (r reader) UsageMonth(id string) *structs.UsageMonth {
+	return first[structs.UsageMonth](r, tableMonths, indexID, id)
+}
+
+// UsageMonths returns a team's monthly totals, by month.
+func (r reader) UsageMonths(teamID string) []*structs.UsageMonth {
+	out := all[structs.UsageMonth](r, tableMonths, indexTeam, teamID)
+	slices.SortFunc(out, func(a, b *structs.UsageMonth) int { return a.Month.Compare(b.Month) })
+	return out
+}
+
 // SandboxUsages returns a team's sandbox usage totals, by sandbox id.
 func (r reader) SandboxUsages(teamID string) []*structs.SandboxUsage {
 	return all[structs.SandboxUsage](r, tableUsage, indexTeam, teamID)

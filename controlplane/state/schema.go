@@ -14,6 +14,7 @@ const (
 	tableMarks     = "usage_marks"
 	tableUsage     = "usage_sandboxes"
 	tableBuckets   = "usage_buckets"
+	tableMonths    = "usage_months" // derived from tableBuckets; not dumped
 	tableAccounts  = "accounts"
 	tableCursors   = "export_cursors"
 	tableIndex     = "index"
@@ -96,6 +97,13 @@ func schema() *memdb.DBSchema {
 		},
 		tableBuckets: {
 			Name: tableBuckets,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:   idIndex(),
+				indexTeam: fieldIndex(indexTeam, "TeamID", false, false),
+			},
+		},
+		tableMonths: {
+			Name: tableMonths,
 			Indexes: map[string]*memdb.IndexSchema{
 				indexID:   idIndex(),
 				indexTeam: fieldIndex(indexTeam, "TeamID", false, false),

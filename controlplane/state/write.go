@@ -49,8 +49,24 @@ func (t *WriteTxn) UpsertUsageMark(m *structs.UsageMark) error { return t.insert
 // UpsertSandboxUsage records a sandbox's usage total.
 func (t *WriteTxn) UpsertSandboxUsage(u *structs.SandboxUsage) error { return t.insert(tableUsage, u) }
 
-// UpsertUsageBucket records a team's hourly usage bucket.
-func (t *WriteTxn) UpsertUsageBucket(b *structs.UsageBucket) error { return t.insert(tableBuckets, b) }
+// UpsertUsageBucket records a team's hourly usage bucket, and moves its
+// month's total (structs.UsageMonth) by what the bucket changed.
+func (t *WriteTxn) UpsertUsageBucket(b *structs.UsageBucket) error {
+	old := t.UsageBucket(b.ID)
+	if err := t.insert(tableBuckets, b); err != nil {
+		return err
+	}
+	m := &structs.UsageMonth{ID: structs.MonthID(b.TeamID, b.Hour), TeamID: b.TeamID, Month: structs.MonthOf(b.Hour)}
+	if cur := t.UsageMonth(m.ID); cur != nil {
+		c := *cur
+		m = &c
+	}
+	if old != nil {
+		m.Plus(old.UsageTotals, -1)
+	}
+	m.Plus(b.UsageTotals, 1)
+	return t.insert(tableMonths, m)
+}
 
 // UpsertAccount records a team's billing account.
 func (t *WriteTxn) UpsertAccount(a *billing.Account) error { return t.insert(tableAccounts, a) }

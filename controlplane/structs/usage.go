@@ -99,6 +99,41 @@ func BucketID(teamID string, hour time.Time) string {
 	return teamID + "/" + hour.UTC().Truncate(time.Hour).Format("2006-01-02T15")
 }
 
+// Plus adds o to t, sign times (1 adds, -1 takes away).
+func (t *UsageTotals) Plus(o UsageTotals, sign int) {
+	f := float64(sign)
+	t.SandboxSeconds += f * o.SandboxSeconds
+	t.VCPUSeconds += f * o.VCPUSeconds
+	t.GiBSeconds += f * o.GiBSeconds
+	t.CPUSeconds += f * o.CPUSeconds
+	t.MaxVCPUSeconds += f * o.MaxVCPUSeconds
+	t.MaxGiBSeconds += f * o.MaxGiBSeconds
+	t.Records += sign * o.Records
+}
+
+// UsageMonth is a team's usage in one calendar month (UTC): the sum of
+// its hourly buckets, which the state keeps as buckets change, so that a
+// balance is charged from a few months rather than thousands of hours.
+// It is derived data: snapshots leave it out and a restore rebuilds it.
+type UsageMonth struct {
+	ID     string    `json:"id"` // MonthID(team, month)
+	TeamID string    `json:"teamId"`
+	Month  time.Time `json:"month"` // its first instant, UTC
+	UsageTotals
+}
+
+// MonthOf is the start of t's calendar month, UTC.
+func MonthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// MonthID names the month total of a team and the month of t; ids of one
+// team sort by month.
+func MonthID(teamID string, t time.Time) string {
+	return teamID + "/" + MonthOf(t).Format("2006-01")
+}
+
 // ExportCursor is how far an exporter of usage (S3, Stripe) has got: the
 // start of the last hour it exported in full. It is in Raft so that a new
 // leader's exporter carries on where the old one stopped.

@@ -50,7 +50,7 @@ func (s *Service) AccountAs(acct billing.Account) (Account, error) {
 func (s *Service) view(snap *state.Snapshot, acct billing.Account) (Account, error) {
 	teamID := acct.TeamID
 	plan := acct.PlanOr(s.plan)
-	charged, err := charges(plan, snap.UsageBuckets(teamID, time.Time{}, time.Unix(1<<62, 0)))
+	charged, err := charges(plan, snap.UsageMonths(teamID))
 	if err != nil {
 		return Account{}, fmt.Errorf("account of team %s: %w", teamID, err)
 	}
@@ -61,30 +61,17 @@ func (s *Service) view(snap *state.Snapshot, acct billing.Account) (Account, err
 	return Account{Account: acct, Plan: plan, Balance: bal, Budget: budget}, nil
 }
 
-// charges is what hourly buckets cost under the plan, month by month.
-func charges(plan billing.Plan, buckets []*structs.UsageBucket) (int64, error) {
-	months := map[time.Time]*structs.UsageTotals{}
-	for _, b := range buckets {
-		h := b.Hour.UTC()
-		m := time.Date(h.Year(), h.Month(), 1, 0, 0, 0, 0, time.UTC)
-		t := months[m]
-		if t == nil {
-			t = &structs.UsageTotals{}
-			months[m] = t
-		}
-		t.VCPUSeconds += b.VCPUSeconds
-		t.GiBSeconds += b.GiBSeconds
-		t.MaxVCPUSeconds += b.MaxVCPUSeconds
-		t.MaxGiBSeconds += b.MaxGiBSeconds
-	}
+// charges is what a team's months cost under the plan, the free
+// allowance taken from each month.
+func charges(plan billing.Plan, months []*structs.UsageMonth) (int64, error) {
 	var total int64
-	for m, t := range months {
-		c, err := plan.PeriodCharge(quantity(plan, *t))
+	for _, m := range months {
+		c, err := plan.PeriodCharge(quantity(plan, m.UsageTotals))
 		if err != nil {
-			return 0, fmt.Errorf("month %s: %w", m.Format("2006-01"), err)
+			return 0, fmt.Errorf("month %s: %w", m.Month.Format("2006-01"), err)
 		}
 		if total+c < total {
-			return 0, fmt.Errorf("month %s: %w", m.Format("2006-01"), billing.ErrOverflow)
+			return 0, fmt.Errorf("month %s: %w", m.Month.Format("2006-01"), billing.ErrOverflow)
 		}
 		total += c
 	}
