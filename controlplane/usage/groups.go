@@ -40,13 +40,7 @@ func (s *Service) Groups(teamID string, from, to time.Time, by string) ([]Group,
 			g = &Group{Key: key}
 			groups[key] = g
 		}
-		g.SandboxSeconds += t.SandboxSeconds
-		g.VCPUSeconds += t.VCPUSeconds
-		g.GiBSeconds += t.GiBSeconds
-		g.CPUSeconds += t.CPUSeconds
-		g.MaxVCPUSeconds += t.MaxVCPUSeconds
-		g.MaxGiBSeconds += t.MaxGiBSeconds
-		g.Records += t.Records
+		g.Plus(t, 1)
 	}
 	switch by {
 	case ByHour, ByDay:
