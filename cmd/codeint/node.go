@@ -34,6 +34,7 @@ type nodeFlags struct {
 	runsc        string
 	envd         string
 	cgroupParent string
+	cpuWeight    uint64
 	nodeVCPUs    float64
 	nodeMemoryMB int
 	labels       labelFlag
@@ -58,6 +59,8 @@ func (n *nodeFlags) register(fs *flag.FlagSet, defaultNodeID string) {
 	fs.IntVar(&n.poolMax, "pool-max", 16, "the most warm sandboxes an adaptive pool keeps")
 	fs.IntVar(&n.poolMaxMemoryMB, "pool-max-memory-mb", 8192, "bound on the memory all warm sandboxes may hold")
 	fs.StringVar(&n.cgroupParent, "cgroup-parent", "codeint", "cgroup under which sandboxes run; the agent owns everything below it")
+	fs.Uint64Var(&n.cpuWeight, "sandbox-cpu-weight", runc.DefaultParentCPUWeight,
+		"CPU weight of --cgroup-parent against the host's other processes, 1..10000 (cgroup v2 units, converted to cpu.shares on v1; 1 lets the platform's own work go first)")
 	fs.Var(&n.labels, "label", "KEY=VALUE label of the node, for createSandbox's nodeSelector (repeatable)")
 }
 
@@ -106,6 +109,9 @@ type localNode struct {
 // earlier run left on the host, and starts its warm pool. onExit hears of
 // every sandbox that ended by itself.
 func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandboxes.Limits, log *slog.Logger, onExit agentapi.ExitFunc) (_ *localNode, cleaned []string, err error) {
+	if nf.cpuWeight < 1 || nf.cpuWeight > 10000 {
+		return nil, nil, fmt.Errorf("--sandbox-cpu-weight %d: want 1..10000", nf.cpuWeight)
+	}
 	n := &localNode{}
 	// A sandbox that ends by itself stops being metered first.
 	userExit := onExit
@@ -127,7 +133,7 @@ func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandbox
 	}
 	n.agent, err = agent.New(agent.Config{NodeID: nf.nodeID, DataDir: filepath.Join(dataDir, "agent"),
 		RuncPath: nf.runc, RunscPath: nf.runsc, EnvdPath: nf.envd, CgroupParent: nf.cgroupParent,
-		Logger: log.With("component", "agent"), OnExit: innerExit})
+		ParentCPUWeight: nf.cpuWeight, Logger: log.With("component", "agent"), OnExit: innerExit})
 	if err != nil {
 		return nil, nil, fmt.Errorf("node agent: %w", err)
 	}

@@ -77,7 +77,8 @@ func New(cfg Config) (*Agent, error) {
 	if err := runc.SetChildSubreaper(); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	rtCfg := runc.Config{DataDir: cfg.DataDir, CgroupParent: cfg.CgroupParent, UIDBase: cfg.UIDBase, Logger: cfg.Logger}
+	rtCfg := runc.Config{DataDir: cfg.DataDir, CgroupParent: cfg.CgroupParent, ParentCPUWeight: cfg.ParentCPUWeight,
+		UIDBase: cfg.UIDBase, Logger: cfg.Logger}
 	rtCfg.Kind, rtCfg.Path = runc.KindRunc, cfg.RuncPath
 	rc, err := runc.New(rtCfg)
 	if err != nil {

@@ -52,8 +52,13 @@ type Config struct {
 	// under; default "codeint". Reconcile removes everything under it, so
 	// two agents on one host need different parents (and UIDBase windows).
 	CgroupParent string
-	StartTimeout time.Duration // default DefaultStartTimeout
-	Logger       *slog.Logger
+	// ParentCPUWeight is CgroupParent's CPU weight against the host's
+	// other processes, in cgroup v2 units (1..10000); default
+	// runc.DefaultParentCPUWeight, the lowest: sandboxes yield the CPU to
+	// the platform.
+	ParentCPUWeight uint64
+	StartTimeout    time.Duration // default DefaultStartTimeout
+	Logger          *slog.Logger
 	// OnExit is called, once and after cleanup, for a sandbox that ended
 	// without StopSandbox (reason structs.StopReasonExited). May be nil.
 	OnExit agentapi.ExitFunc

@@ -34,6 +34,13 @@
 // counter is read from pids.events directly: cgroups/v3 does not expose it.
 // Removal walks every hierarchy, named ones included.
 //
+// New gives the sandboxes' cgroup parent a CPU weight against the host's
+// other processes (Config.ParentCPUWeight; by default the lowest): the
+// sandboxes then take only the CPU that the agent, the server, the
+// runtime and the kernel's workers leave, which keeps the platform's own
+// latency (a create's Raft commit, a start) steady while sandboxes are
+// busy. It is a share under contention, not a cap.
+//
 // # Processes
 //
 // Containers run detached (`run --detach --pid-file`): the runtime hands

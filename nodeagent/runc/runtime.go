@@ -38,8 +38,12 @@ type Config struct {
 	Path         string // the runtime binary; default: the Kind's name from PATH
 	DataDir      string // holds bundles/ and <kind>/ (the runtime's --root)
 	CgroupParent string // default DefaultCgroupParent; one agent per parent and host
-	UIDBase      uint32 // Options.UIDBase when Start is given none; default DefaultUIDBase
-	Logger       *slog.Logger
+	// ParentCPUWeight is the CPU weight of the cgroup parent, in cgroup v2
+	// units (cpu.shares of the same weight on v1); default
+	// DefaultParentCPUWeight, the lowest.
+	ParentCPUWeight uint64
+	UIDBase         uint32 // Options.UIDBase when Start is given none; default DefaultUIDBase
+	Logger          *slog.Logger
 }
 
 // Runtime runs containers with one runtime binary and state root.
@@ -89,6 +93,12 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if cfg.UIDBase == 0 {
 		cfg.UIDBase = DefaultUIDBase
+	}
+	if cfg.ParentCPUWeight == 0 {
+		cfg.ParentCPUWeight = DefaultParentCPUWeight
+	}
+	if err := setParentCPUWeight(cfg.CgroupParent, cfg.ParentCPUWeight); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
