@@ -67,7 +67,9 @@ func installHint(k Kind) string {
 }
 
 // New prepares DataDir (mode 0711) and checks that the container's root can
-// traverse it. A missing binary is an error wrapping ErrNotInstalled.
+// traverse it, and gives the cgroup parent its CPU weight
+// (Config.ParentCPUWeight). A missing binary is an error wrapping
+// ErrNotInstalled.
 func New(cfg Config) (*Runtime, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("runc: Config.DataDir is required")
