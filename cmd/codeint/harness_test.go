@@ -47,8 +47,10 @@ func buildAndRun(m *testing.M) (int, error) {
 	}
 	binDir = dir
 	code := m.Run()
-	// The sandboxes' cgroups are gone; remove the (empty) parents too.
-	for _, pattern := range []string{"/sys/fs/cgroup/*/" + cgroupParent(), "/sys/fs/cgroup/" + cgroupParent()} {
+	// The sandboxes' cgroups are gone; remove the (empty) parents too,
+	// the regions' and labs' (cgroupParent()-<name>) included.
+	for _, pattern := range []string{"/sys/fs/cgroup/*/" + cgroupParent(), "/sys/fs/cgroup/" + cgroupParent(),
+		"/sys/fs/cgroup/*/" + cgroupParent() + "-*", "/sys/fs/cgroup/" + cgroupParent() + "-*"} {
 		dirs, _ := filepath.Glob(pattern)
 		for _, d := range dirs {
 			_ = os.Remove(d)
