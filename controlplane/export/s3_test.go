@@ -23,32 +23,26 @@ import (
 const testBucket = "usage-exports"
 
 // fakeS3 is s3test's server with the bucket of these tests.
-type fakeS3 struct {
-	*s3test.Server
-	client *s3.Client
-}
+type fakeS3 struct{ *s3test.Server }
 
 func newFakeS3(t *testing.T) *fakeS3 {
 	t.Helper()
-	srv := s3test.New(t, testBucket)
-	return &fakeS3{Server: srv, client: srv.Client}
+	return &fakeS3{s3test.New(t, testBucket)}
 }
-
-func (f *fakeS3) putCount() int { return f.Puts() }
 
 // objects returns every object of the bucket, key → content.
 func (f *fakeS3) objects(t *testing.T) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	p := s3.NewListObjectsV2Paginator(f.client, &s3.ListObjectsV2Input{Bucket: aws.String(testBucket)})
+	p := s3.NewListObjectsV2Paginator(f.Client, &s3.ListObjectsV2Input{Bucket: aws.String(testBucket)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			t.Fatalf("list: %v", err)
 		}
 		for _, o := range page.Contents {
-			got, err := f.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(testBucket), Key: o.Key})
+			got, err := f.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(testBucket), Key: o.Key})
 			if err != nil {
 				t.Fatalf("get %s: %v", *o.Key, err)
 			}
@@ -114,7 +108,7 @@ func TestS3ExportsClosedHoursOncePerTeam(t *testing.T) {
 	src := &memSource{}
 	src.add(twoTeamsTwoHours()...)
 	cur := &memCursor{}
-	e := &S3Exporter{Client: f.client, Bucket: testBucket, Prefix: "exports/usage/", Source: src, Cursor: cur}
+	e := &S3Exporter{Client: f.Client, Bucket: testBucket, Prefix: "exports/usage/", Source: src, Cursor: cur}
 
 	// At 12:30, hours 10 and 11 are closed; hour 12 is open.
 	now := hour(12).Add(30 * time.Minute)
@@ -144,13 +138,13 @@ func TestS3ExportsClosedHoursOncePerTeam(t *testing.T) {
 	}
 
 	// Again at the same time: nothing new, nothing rewritten.
-	puts := f.putCount()
+	puts := f.Puts()
 	st, err = e.ExportOnce(ctx, now)
 	if err != nil || st != (Stats{Cursor: hour(11)}) {
 		t.Fatalf("second ExportOnce: %+v, %v", st, err)
 	}
-	if f.putCount() != puts {
-		t.Fatalf("second ExportOnce wrote %d objects", f.putCount()-puts)
+	if f.Puts() != puts {
+		t.Fatalf("second ExportOnce wrote %d objects", f.Puts()-puts)
 	}
 	if got := f.objects(t); !maps.Equal(got, wantHours10And11) {
 		t.Fatalf("objects changed:\n%s", dump(got))
@@ -173,7 +167,7 @@ func TestS3RedoWritesSameKeysAndBytes(t *testing.T) {
 	f := newFakeS3(t)
 	src := &memSource{}
 	src.add(twoTeamsTwoHours()...)
-	e := &S3Exporter{Client: f.client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: &memCursor{}}
+	e := &S3Exporter{Client: f.Client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: &memCursor{}}
 	now := hour(12).Add(30 * time.Minute)
 	if _, err := e.ExportOnce(ctx, now); err != nil {
 		t.Fatal(err)
@@ -186,7 +180,7 @@ func TestS3RedoWritesSameKeysAndBytes(t *testing.T) {
 	slices.Reverse(rev)
 	src2 := &memSource{}
 	src2.add(rev...)
-	e2 := &S3Exporter{Client: f.client, Bucket: testBucket, Prefix: "exports/usage", Source: src2, Cursor: &memCursor{}, Concurrency: 1}
+	e2 := &S3Exporter{Client: f.Client, Bucket: testBucket, Prefix: "exports/usage", Source: src2, Cursor: &memCursor{}, Concurrency: 1}
 	st, err := e2.ExportOnce(ctx, now)
 	if err != nil || st.Writes != 4 {
 		t.Fatalf("redo: %+v, %v", st, err)
@@ -203,7 +197,7 @@ func TestS3FailureMidHourRedoesTheHour(t *testing.T) {
 	src.add(twoTeamsTwoHours()...)
 	cur := &memCursor{}
 	// The second team's object of hour 11 fails once.
-	client := &failingPut{PutObjectAPI: f.client, substr: "team=t-beta/hour=11", times: 1}
+	client := &failingPut{PutObjectAPI: f.Client, substr: "team=t-beta/hour=11", times: 1}
 	e := &S3Exporter{Client: client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: cur, Concurrency: 1}
 	now := hour(12).Add(30 * time.Minute)
 
@@ -226,13 +220,13 @@ func TestS3FailureMidHourRedoesTheHour(t *testing.T) {
 	}
 
 	// The retry writes hour 11 again in full, and only hour 11.
-	puts := f.putCount()
+	puts := f.Puts()
 	st, err = e.ExportOnce(ctx, now)
 	if err != nil || st != (Stats{Hours: 1, Writes: 2, Cursor: hour(11)}) {
 		t.Fatalf("retry: %+v, %v", st, err)
 	}
-	if f.putCount()-puts != 2 {
-		t.Fatalf("retry made %d puts, want 2", f.putCount()-puts)
+	if f.Puts()-puts != 2 {
+		t.Fatalf("retry made %d puts, want 2", f.Puts()-puts)
 	}
 	if got := f.objects(t); !maps.Equal(got, wantHours10And11) {
 		t.Fatalf("after retry:\n%s", dump(got))
@@ -249,7 +243,7 @@ func TestS3FailureWithConcurrentPuts(t *testing.T) {
 	}
 	src.add(bs...)
 	cur := &memCursor{}
-	client := &failingPut{PutObjectAPI: f.client, substr: "team=e/hour=11", times: 1}
+	client := &failingPut{PutObjectAPI: f.Client, substr: "team=e/hour=11", times: 1}
 	e := &S3Exporter{Client: client, Bucket: testBucket, Source: src, Cursor: cur} // default concurrency
 	now := hour(12).Add(30 * time.Minute)
 	if _, err := e.ExportOnce(ctx, now); !errors.Is(err, errInjected) {
@@ -272,22 +266,22 @@ func TestS3NewLeaderCarriesOn(t *testing.T) {
 	src := &memSource{}
 	src.add(twoTeamsTwoHours()...)
 	raft := &memCursor{} // the replicated cursor both leaders see
-	old := &S3Exporter{Client: f.client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: raft}
+	old := &S3Exporter{Client: f.Client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: raft}
 	if _, err := old.ExportOnce(ctx, hour(12).Add(30*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	puts := f.putCount()
+	puts := f.Puts()
 
 	// A new leader, with its own client and exporter, and one more hour of
 	// usage from t-beta.
 	src.add(Bucket{TeamID: "t-beta", Hour: hour(12), SandboxSeconds: 10, Sandboxes: 1})
-	f2 := &S3Exporter{Client: s3.New(f.client.Options()), Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: raft}
+	f2 := &S3Exporter{Client: s3.New(f.Client.Options()), Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: raft}
 	st, err := f2.ExportOnce(ctx, hour(13).Add(10*time.Minute))
 	if err != nil || st != (Stats{Hours: 1, Writes: 2, Cursor: hour(12)}) {
 		t.Fatalf("new leader: %+v, %v", st, err)
 	}
-	if f.putCount()-puts != 2 {
-		t.Fatalf("new leader made %d puts, want the 2 of hour 12", f.putCount()-puts)
+	if f.Puts()-puts != 2 {
+		t.Fatalf("new leader made %d puts, want the 2 of hour 12", f.Puts()-puts)
 	}
 	objs := f.objects(t)
 	if len(objs) != 6 {
@@ -304,7 +298,7 @@ func TestS3CursorSaveFailureRedoesHour(t *testing.T) {
 	src := &memSource{}
 	src.add(twoTeamsTwoHours()...)
 	cur := &memCursor{fail: errInjected}
-	e := &S3Exporter{Client: f.client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: cur}
+	e := &S3Exporter{Client: f.Client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: cur}
 	now := hour(12).Add(30 * time.Minute)
 	if _, err := e.ExportOnce(ctx, now); !errors.Is(err, errInjected) {
 		t.Fatalf("error %v, want injected", err)
@@ -326,7 +320,7 @@ func TestS3Since(t *testing.T) {
 	f := newFakeS3(t)
 	src := &memSource{}
 	src.add(twoTeamsTwoHours()...)
-	e := &S3Exporter{Client: f.client, Bucket: testBucket, Source: src, Cursor: &memCursor{}, Since: hour(11)}
+	e := &S3Exporter{Client: f.Client, Bucket: testBucket, Source: src, Cursor: &memCursor{}, Since: hour(11)}
 	st, err := e.ExportOnce(ctx, hour(12).Add(30*time.Minute))
 	if err != nil || st != (Stats{Hours: 1, Writes: 2, Cursor: hour(11)}) {
 		t.Fatalf("%+v, %v", st, err)
@@ -407,7 +401,7 @@ func TestS3RunExportsUntilCancelled(t *testing.T) {
 	src := &memSource{}
 	src.add(twoTeamsTwoHours()...)
 	cur := &memCursor{}
-	e := &S3Exporter{Client: f.client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: cur,
+	e := &S3Exporter{Client: f.Client, Bucket: testBucket, Prefix: "exports/usage", Source: src, Cursor: cur,
 		Now: func() time.Time { return hour(12).Add(30 * time.Minute) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -447,7 +441,7 @@ func dump(m map[string]string) string {
 // accepted carried a right one.
 func TestFakeS3ChecksContentMD5(t *testing.T) {
 	f := newFakeS3(t)
-	_, err := f.client.PutObject(context.Background(), &s3.PutObjectInput{
+	_, err := f.Client.PutObject(context.Background(), &s3.PutObjectInput{
 		Bucket:     aws.String(testBucket),
 		Key:        aws.String("x/y"),
 		Body:       strings.NewReader("abc"),
