@@ -131,7 +131,7 @@ func rebuildMonths(txn *memdb.Txn) error {
 		id := structs.MonthID(b.TeamID, b.Hour)
 		m := months[id]
 		if m == nil {
-			m = &structs.UsageMonth{ID: id, TeamID: b.TeamID, Month: structs.MonthOf(b.Hour)}
+			m = structs.NewUsageMonth(b.TeamID, b.Hour)
 			months[id] = m
 		}
 		m.Plus(b.UsageTotals, 1)

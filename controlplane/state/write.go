@@ -56,7 +56,7 @@ func (t *WriteTxn) UpsertUsageBucket(b *structs.UsageBucket) error {
 	if err := t.insert(tableBuckets, b); err != nil {
 		return err
 	}
-	m := &structs.UsageMonth{ID: structs.MonthID(b.TeamID, b.Hour), TeamID: b.TeamID, Month: structs.MonthOf(b.Hour)}
+	m := structs.NewUsageMonth(b.TeamID, b.Hour)
 	if cur := t.UsageMonth(m.ID); cur != nil {
 		c := *cur
 		m = &c

@@ -122,6 +122,11 @@ type UsageMonth struct {
 	UsageTotals
 }
 
+// NewUsageMonth is the empty total of a team's month of t.
+func NewUsageMonth(teamID string, t time.Time) *UsageMonth {
+	return &UsageMonth{ID: MonthID(teamID, t), TeamID: teamID, Month: MonthOf(t)}
+}
+
 // MonthOf is the start of t's calendar month, UTC.
 func MonthOf(t time.Time) time.Time {
 	t = t.UTC()
