@@ -109,8 +109,8 @@ type localNode struct {
 // earlier run left on the host, and starts its warm pool. onExit hears of
 // every sandbox that ended by itself.
 func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandboxes.Limits, log *slog.Logger, onExit agentapi.ExitFunc) (_ *localNode, cleaned []string, err error) {
-	if nf.cpuWeight < 1 || nf.cpuWeight > 10000 {
-		return nil, nil, fmt.Errorf("--sandbox-cpu-weight %d: want 1..10000", nf.cpuWeight)
+	if err := runc.CheckParentCPUWeight(nf.cpuWeight); err != nil {
+		return nil, nil, fmt.Errorf("--sandbox-cpu-weight: %w", err)
 	}
 	n := &localNode{}
 	// A sandbox that ends by itself stops being metered first.

@@ -22,6 +22,17 @@ import (
 // back, this took the warm create's p99 from 22–30 ms to 11 ms.
 const DefaultParentCPUWeight = 1
 
+// MaxParentCPUWeight is the highest CPU weight (cgroup v2's bound).
+const MaxParentCPUWeight = 10000
+
+// CheckParentCPUWeight refuses a weight outside 1..MaxParentCPUWeight.
+func CheckParentCPUWeight(weight uint64) error {
+	if weight < 1 || weight > MaxParentCPUWeight {
+		return fmt.Errorf("CPU weight %d of the sandboxes' cgroup: want 1..%d", weight, MaxParentCPUWeight)
+	}
+	return nil
+}
+
 // sharesOfWeight converts a cgroup v2 cpu.weight to the v1 cpu.shares the
 // kernel treats alike (the conversion runc and systemd use, inverted).
 func sharesOfWeight(w uint64) uint64 { return 2 + (w-1)*262142/9999 }
@@ -32,8 +43,8 @@ func sharesOfWeight(w uint64) uint64 { return 2 + (w-1)*262142/9999 }
 // The runtime creates the parent in the other hierarchies with the
 // first container, as before.
 func setParentCPUWeight(parent string, weight uint64) error {
-	if weight < 1 || weight > 10000 {
-		return fmt.Errorf("runc: CPU weight %d of the sandboxes' cgroup: want 1..10000", weight)
+	if err := CheckParentCPUWeight(weight); err != nil {
+		return fmt.Errorf("runc: %w", err)
 	}
 	if cgroups.Mode() == cgroups.Unified {
 		// The cpu controller must be enabled for the root's children to
