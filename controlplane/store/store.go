@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -77,15 +76,9 @@ func (s *Store) Open() (err error) {
 		}
 	}()
 
-	walDir := filepath.Join(s.cfg.Dir, "raft")
-	if err := os.MkdirAll(walDir, 0o700); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	// raft-wal v0.4.0 does not close its meta database on Close; we own it.
-	s.meta = &metadb.BoltMetaDB{}
-	s.wal, err = wal.Open(walDir, wal.WithMetaStore(s.meta), wal.WithLogger(hlog.Named("wal")))
+	s.wal, s.meta, err = openLog(filepath.Join(s.cfg.Dir, "raft"), hlog.Named("wal"))
 	if err != nil {
-		return fmt.Errorf("store: open log in %s: %w", walDir, err)
+		return err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, snapshotsRetained, hlog.Named("snapshots"))
 	if err != nil {
