@@ -164,7 +164,10 @@ func TestRegionSurvivesLeaderKill(t *testing.T) {
 		}
 		return err
 	})
-	hash := r.waitSameState(t, 60*time.Second)
+	// The agent ships the stopped sandboxes' last usage records in its
+	// next batch (every 5 s): the state to compare is the one that then
+	// stays.
+	hash := r.waitQuietState(t, 7*time.Second, 90*time.Second)
 
 	// Every server restarts: the state is the same.
 	for _, s := range r.servers {
@@ -206,6 +209,23 @@ func (r *testRegion) waitSameState(t testing.TB, timeout time.Duration) string {
 	}
 	t.Fatalf("servers never agreed on the state: %v", seen)
 	return ""
+}
+
+// waitQuietState waits until every server reports the same state and it
+// stays the same for quiet, and returns it ("index/hash").
+func (r *testRegion) waitQuietState(t testing.TB, quiet, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		seen := r.waitSameState(t, time.Until(deadline))
+		time.Sleep(quiet)
+		if again := r.waitSameState(t, time.Until(deadline)); again == seen {
+			return seen
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the state never stayed the same for %v", quiet)
+		}
+	}
 }
 
 // TestRegionAgentKilled: an agent killed -9 stops heartbeating; within the
