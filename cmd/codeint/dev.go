@@ -220,7 +220,7 @@ func startPlatform(ctx context.Context, cfg devConfig, log *slog.Logger, traceOu
 	registry := agents.NewRegistry(remote)
 	limits := sandboxes.DefaultLimits()
 	limits.MaxTimeout = cfg.maxTimeout
-	ledger := usage.New(p.store.State(), billing.DefaultPlan(), nil)
+	ledger := usage.New(p.store.State(), cfg.node.region, billing.DefaultPlan(), nil)
 	p.svc = sandboxes.New(sandboxes.Config{Store: p.store, Agents: registry, Broker: p.broker, Metrics: p.tel.Metrics,
 		Logger: log.With("component", "sandboxes"), Region: cfg.node.region, Templates: templates, Limits: limits,
 		Live: devLive(cfg.node.nodeID, p.liveParts), Budgets: ledger})

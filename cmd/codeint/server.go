@@ -60,6 +60,7 @@ type serverConfig struct {
 	nomad           nomadFlags
 	export          exportFlags
 	fedProbe        time.Duration // how often the other regions' servers are probed
+	usageReport     time.Duration // how often the leader reports the region's usage to the authoritative region
 }
 
 // tlsFlags name a party's certificate files.
@@ -98,6 +99,8 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.fedProbe, "federation-probe-interval", federation.DefaultProbeInterval,
 		"how often the other regions' servers are probed (their latency and network coordinates)")
+	fs.DurationVar(&c.usageReport, "usage-report-interval", federation.DefaultUsageInterval,
+		"how often the region's leader reports its usage totals to the authoritative region, which answers with the other regions' (spend limits hold across regions within this plus the budget sweep)")
 	c.tls.register(fs)
 	c.nomad.register(fs)
 	c.export.register(fs)
@@ -116,6 +119,8 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	switch {
 	case c.authoritative != c.region && c.federate == "":
 		return c, fmt.Errorf("region %s is not authoritative (%s is): give --federate so that it can reach the other regions", c.region, c.authoritative)
+	case c.usageReport <= 0:
+		return c, fmt.Errorf("--usage-report-interval %v: must be more than 0", c.usageReport)
 	case c.nodeID == "":
 		return c, errors.New("--node-id is required")
 	case c.dataDir == "":
@@ -235,7 +240,7 @@ func (s *serverProc) start(ctx context.Context, stdout io.Writer) error {
 	if err := s.store.Open(); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	s.ledger = usage.New(s.store.State(), billing.DefaultPlan(), nil)
+	s.ledger = usage.New(s.store.State(), cfg.region, billing.DefaultPlan(), nil)
 	// Servers dial servers and agents of this region.
 	s.pool = serverrpc.NewPool(grpc.WithTransportCredentials(credentials.NewTLS(
 		s.bundle.ClientConfig(log, tlsutil.RequireRegion(cfg.region)))))
@@ -392,7 +397,7 @@ func (s *serverProc) startFederation() error {
 	}
 	s.fed = federation.New(federation.Config{Region: s.cfg.region, RPCAddr: s.cfg.rpcAddr, Authoritative: s.cfg.authoritative, Peers: peers,
 		Dial: s.fedPool, Local: regionStore{s.cluster.Forwarder(), s.store}, Logger: s.log.With("component", "federation"),
-		Coordinates: s.coords, ProbeInterval: s.cfg.fedProbe})
+		Coordinates: s.coords, ProbeInterval: s.cfg.fedProbe, UsageInterval: s.cfg.usageReport})
 	return nil
 }
 

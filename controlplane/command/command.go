@@ -26,6 +26,7 @@ const (
 	UsageIngest   Type = 10
 	AccountUpdate Type = 11
 	ExportCursor  Type = 12
+	RegionUsage   Type = 13
 )
 
 // IgnoreUnknownTypeFlag marks a command that an older server may skip when
@@ -70,6 +71,8 @@ func (t Type) String() string {
 		return "AccountUpdate"
 	case ExportCursor:
 		return "ExportCursor"
+	case RegionUsage:
+		return "RegionUsage"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("Unknown(%d, ignorable)", uint8(t))
@@ -79,7 +82,7 @@ func (t Type) String() string {
 
 // Known reports whether this version of the code knows the type.
 func (t Type) Known() bool {
-	return t >= TeamUpsert && t <= ExportCursor
+	return t >= TeamUpsert && t <= RegionUsage
 }
 
 // Ignorable reports whether a server that does not know the type may skip it.
@@ -141,6 +144,8 @@ func DecodePayload(t Type, payload []byte) (any, error) {
 		req = new(AccountUpdateRequest)
 	case ExportCursor:
 		req = new(ExportCursorRequest)
+	case RegionUsage:
+		req = new(RegionUsageRequest)
 	default:
 		return nil, fmt.Errorf("command: decode: unknown type %v", t)
 	}
@@ -177,6 +182,8 @@ func checkPayload(t Type, payload any) error {
 		ok = is[AccountUpdateRequest](payload)
 	case ExportCursor:
 		ok = is[ExportCursorRequest](payload)
+	case RegionUsage:
+		ok = is[RegionUsageRequest](payload)
 	}
 	if !ok {
 		return fmt.Errorf("%w: %v cannot carry %T", ErrWrongPayload, t, payload)

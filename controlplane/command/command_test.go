@@ -114,9 +114,10 @@ func TestTypeFlags(t *testing.T) {
 		{UsageIngest, true, false},
 		{AccountUpdate, true, false},
 		{ExportCursor, true, false},
+		{RegionUsage, true, false},
 		{0, false, false},
-		{13, false, false},
-		{IgnoreUnknownTypeFlag | 13, false, true},
+		{14, false, false},
+		{IgnoreUnknownTypeFlag | 14, false, true},
 	}
 	for _, tt := range tests {
 		if tt.typ.Known() != tt.known || tt.typ.Ignorable() != tt.ignorable {

@@ -30,6 +30,8 @@ func NewResult(t Type) any {
 		return new(billing.Account)
 	case ExportCursor:
 		return new(structs.ExportCursor)
+	case RegionUsage:
+		return new(RegionUsageResult)
 	}
 	return nil
 }

@@ -151,3 +151,19 @@ type ExportCursorRequest struct {
 	Hour     time.Time `json:"hour"`
 	At       time.Time `json:"at"`
 }
+
+// RegionUsageRequest records regions' usage reports (structs.RegionReport):
+// in the authoritative region a region's own report, elsewhere the other
+// regions' reports as the authoritative region holds them. A report at or
+// below its region's mark is stale and skipped. At is the leader's clock.
+type RegionUsageRequest struct {
+	Reports []structs.RegionReport `json:"reports"`
+	At      time.Time              `json:"at"`
+}
+
+// RegionUsageResult says what the reports did.
+type RegionUsageResult struct {
+	Applied int `json:"applied"` // reports recorded
+	Stale   int `json:"stale"`   // reports skipped
+	Months  int `json:"months"`  // totals written
+}

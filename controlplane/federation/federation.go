@@ -53,6 +53,9 @@ type Config struct {
 	Local         Local
 	ProbeInterval time.Duration
 	PollWait      time.Duration // how long a ListGlobal long-poll waits
+	// UsageInterval is how often the region's leader reports its usage
+	// totals (DefaultUsageInterval when zero).
+	UsageInterval time.Duration
 	Logger        *slog.Logger
 	// Coordinates is this server's network coordinate: probes observe the
 	// probed servers' coordinates with it, and a region's latency is
@@ -102,6 +105,9 @@ func New(cfg Config) *Federation {
 	}
 	if cfg.PollWait <= 0 {
 		cfg.PollWait = DefaultPollWait
+	}
+	if cfg.UsageInterval <= 0 {
+		cfg.UsageInterval = DefaultUsageInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -72,6 +72,33 @@ func (l *fakeLocal) Apply(_ context.Context, t command.Type, req any) (any, erro
 		l.applies = append(l.applies, applied{t, r.TeamID})
 		l.write(func(txn *state.WriteTxn) error { return txn.UpsertAccount(r.Replace) })
 		return r.Replace, nil
+	case command.RegionUsageRequest:
+		// Usage reports go through the state machine's own logic.
+		if l.fail != nil {
+			if err := l.fail(t, ""); err != nil {
+				return nil, err
+			}
+		}
+		res := &command.RegionUsageResult{}
+		l.write(func(txn *state.WriteTxn) error {
+			for _, rep := range r.Reports {
+				ok, err := txn.ApplyRegionReport(rep, r.At)
+				if err != nil {
+					return err
+				}
+				if ok {
+					res.Applied++
+					res.Months += len(rep.Months)
+				} else {
+					res.Stale++
+				}
+			}
+			return nil
+		})
+		for _, rep := range r.Reports {
+			l.applies = append(l.applies, applied{t, rep.Region})
+		}
+		return res, nil
 	case command.TeamUpsertRequest:
 		team = &r.Team
 	case *command.TeamUpsertRequest:
@@ -140,6 +167,23 @@ func (l *fakeLocal) seed(teams []structs.Team, keys []structs.APIKey, nodeList .
 			}
 		}
 		return nil
+	})
+}
+
+// meter adds usage to a team's hour in the ledger, without recording an
+// Apply.
+func (l *fakeLocal) meter(team string, hour time.Time, vcpuSeconds float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.write(func(txn *state.WriteTxn) error {
+		b := &structs.UsageBucket{ID: structs.BucketID(team, hour), TeamID: team, Hour: hour}
+		if cur := txn.UsageBucket(b.ID); cur != nil {
+			c := *cur
+			b = &c
+		}
+		b.VCPUSeconds += vcpuSeconds
+		b.Records++
+		return txn.UpsertUsageBucket(b)
 	})
 }
 

@@ -16,13 +16,15 @@ import (
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
-// Run probes the federated servers and, while this server leads a region
-// that is not authoritative, replicates the global state; until ctx ends.
+// Run probes the federated servers and, while this server leads its
+// region, reports the region's usage and, in a region that is not
+// authoritative, replicates the global state; until ctx ends.
 func (f *Federation) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); f.probeLoop(ctx) }()
+	go func() { defer wg.Done(); f.reportLoop(ctx) }()
 	if f.IsAuthoritative() {
 		return
 	}

@@ -33,7 +33,7 @@ func allowedRoles(method string) []tlsutil.Role {
 // federation's, nothing else.
 func crossRegion(method string) bool {
 	switch method {
-	case "Status", "ListGlobal", "ApplyGlobal", "GetSandbox", "SandboxOp", "CreateSandbox":
+	case "Status", "ListGlobal", "ApplyGlobal", "GetSandbox", "SandboxOp", "CreateSandbox", "ReportUsage":
 		return true
 	}
 	return false

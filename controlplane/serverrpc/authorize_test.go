@@ -110,6 +110,7 @@ func TestAuthorizerMatrix(t *testing.T) {
 		"SandboxOp":       {"server-r1", "server-r2"},
 		"CreateSandbox":   {"server-r1", "server-r2"},
 		"ShipUsage":       {"server-r1", "agent-r1"},
+		"ReportUsage":     {"server-r1", "server-r2"},
 		// A method added later is the servers' own until someone says
 		// otherwise.
 		"SomethingNew": {"server-r1"},

@@ -59,6 +59,7 @@ type Federation interface {
 	// Heard learns of a server of another region that probed this one.
 	Heard(c *serverpb.Caller)
 	SandboxOp(ctx context.Context, req *serverpb.SandboxRequest) (*serverpb.SandboxReply, error)
+	ReportUsage(ctx context.Context, req *serverpb.ReportUsageRequest) (*serverpb.ReportUsageReply, error)
 }
 
 // Server implements serverpb.ServerServer.

@@ -39,19 +39,56 @@ func (s *Server) ShipUsage(ctx context.Context, req *serverpb.ShipUsageRequest) 
 	return &serverpb.ShipUsageReply{Result: b}, nil
 }
 
-// checkShipper refuses an agent shipping another node's usage.
-func checkShipper(ctx context.Context, nodeID string) error {
+// ReportUsage records another region's usage report in this, the
+// authoritative, region. A server's certificate must name the region
+// whose usage it reports.
+func (s *Server) ReportUsage(ctx context.Context, req *serverpb.ReportUsageRequest) (*serverpb.ReportUsageReply, error) {
+	if s.fed == nil {
+		return nil, forward.ToStatus(apperr.New(apperr.FailedPrecondition, "this server is not federated"))
+	}
+	if err := checkReporter(ctx, req.GetCaller().GetRegion()); err != nil {
+		return nil, forward.ToStatus(err)
+	}
+	r, err := s.fed.ReportUsage(ctx, req)
+	return r, forward.ToStatus(err)
+}
+
+// checkReporter refuses a server reporting another region's usage.
+func checkReporter(ctx context.Context, region string) error {
+	id, ok, err := peerIdentity(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	if id.Region != region {
+		return apperr.New(apperr.PermissionDenied, "a server of region %q may not report the usage of region %q", id.Region, region)
+	}
+	return nil
+}
+
+// peerIdentity is the identity in the caller's certificate; ok is false
+// for an in-process call without TLS (tests), where the Authorizer has the
+// say.
+func peerIdentity(ctx context.Context) (tlsutil.Identity, bool, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return nil // in-process (tests without TLS): the Authorizer has the say
+		return tlsutil.Identity{}, false, nil
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok {
-		return nil
+		return tlsutil.Identity{}, false, nil
 	}
 	id, err := tlsutil.PeerIdentity(info.State)
 	if err != nil {
-		return apperr.New(apperr.Unauthenticated, "the peer certificate names no codeint identity: %v", err)
+		return tlsutil.Identity{}, false, apperr.New(apperr.Unauthenticated, "the peer certificate names no codeint identity: %v", err)
+	}
+	return id, true, nil
+}
+
+// checkShipper refuses an agent shipping another node's usage.
+func checkShipper(ctx context.Context, nodeID string) error {
+	id, ok, err := peerIdentity(ctx)
+	if err != nil || !ok {
+		return err
 	}
 	if id.Role == tlsutil.RoleAgent && id.Name != nodeID {
 		return apperr.New(apperr.PermissionDenied, "agent %s may not ship the usage of node %s", id.Name, nodeID)

@@ -58,3 +58,20 @@ func TestShipUsageOnlyForItsOwnNode(t *testing.T) {
 		t.Fatalf("a server forwarding a batch: %v", err)
 	}
 }
+
+// A server may report only its own region's usage to the authoritative
+// region, whatever its request says it is.
+func TestReportUsageOnlyForItsOwnRegion(t *testing.T) {
+	bundles := certs(t)
+	cs := handshake(t, bundles["listener-r1"], bundles["server-r2"])
+	if err := checkReporter(withPeer(cs), other); err != nil {
+		t.Fatalf("a server of %s reporting its region's usage: %v", other, err)
+	}
+	if err := checkReporter(withPeer(cs), home); apperr.CodeOf(err) != apperr.PermissionDenied {
+		t.Fatalf("a server of %s reporting %s's usage: %v, want PERMISSION_DENIED", other, home, err)
+	}
+	s := NewServer(nil, nil, nil)
+	if _, err := s.ReportUsage(withPeer(cs), &serverpb.ReportUsageRequest{}); apperr.CodeOf(forward.FromStatus(err)) != apperr.FailedPrecondition {
+		t.Fatalf("a report to a server that is not federated: %v, want FAILED_PRECONDITION", err)
+	}
+}

@@ -44,6 +44,9 @@ type dumpRecord struct {
 	Account *billing.Account `json:"account,omitempty"`
 	// Exporters' cursors.
 	ExportCursor *structs.ExportCursor `json:"exportCursor,omitempty"`
+	// Other regions' usage reports.
+	RegionUsage *structs.RegionUsage `json:"regionUsage,omitempty"`
+	RegionMark  *structs.RegionMark  `json:"regionMark,omitempty"`
 }
 
 // Dump writes the snapshot as JSON lines: a header with the format and the
@@ -55,7 +58,7 @@ func (s *Snapshot) Dump(w io.Writer) error {
 	if err := enc.Encode(dumpHeader{Format: dumpFormat, Version: dumpVersion, Index: s.Index()}); err != nil {
 		return fmt.Errorf("state: dump: %w", err)
 	}
-	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers, tableMarks, tableUsage, tableBuckets, tableAccounts, tableCursors} {
+	for _, table := range []string{tableTeams, tableAPIKeys, tableSandboxes, tableNodes, tableServers, tableMarks, tableUsage, tableBuckets, tableAccounts, tableCursors, tableRegional, tableRegMarks} {
 		it, err := s.txn.Get(table, indexID)
 		if err != nil {
 			return fmt.Errorf("state: dump %s: %w", table, err)
@@ -166,6 +169,10 @@ func recordOf(obj any) *dumpRecord {
 		return &dumpRecord{Account: o}
 	case *structs.ExportCursor:
 		return &dumpRecord{ExportCursor: o}
+	case *structs.RegionUsage:
+		return &dumpRecord{RegionUsage: o}
+	case *structs.RegionMark:
+		return &dumpRecord{RegionMark: o}
 	}
 	panic(fmt.Sprintf("state: dump: unexpected %T", obj))
 }
@@ -192,6 +199,10 @@ func restoreRecord(insert func(table string, obj any) error, rec *dumpRecord) er
 		return insert(tableAccounts, rec.Account)
 	case rec.ExportCursor != nil:
 		return insert(tableCursors, rec.ExportCursor)
+	case rec.RegionUsage != nil:
+		return insert(tableRegional, rec.RegionUsage)
+	case rec.RegionMark != nil:
+		return insert(tableRegMarks, rec.RegionMark)
 	}
 	return errors.New("empty record")
 }

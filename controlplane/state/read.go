@@ -3,6 +3,7 @@ package state
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -233,4 +234,34 @@ func (r reader) UsageMonths(teamID string) []*structs.UsageMonth {
 // SandboxUsages returns a team's sandbox usage totals, by sandbox id.
 func (r reader) SandboxUsages(teamID string) []*structs.SandboxUsage {
 	return all[structs.SandboxUsage](r, tableUsage, indexTeam, teamID)
+}
+
+// AllUsageMonths returns every team's monthly totals, by id (team, then
+// month).
+func (r reader) AllUsageMonths() []*structs.UsageMonth {
+	return all[structs.UsageMonth](r, tableMonths, indexID)
+}
+
+// RegionUsages returns the monthly totals other regions reported for a
+// team, by id (region, then month).
+func (r reader) RegionUsages(teamID string) []*structs.RegionUsage {
+	out := all[structs.RegionUsage](r, tableRegional, indexTeam, teamID)
+	slices.SortFunc(out, func(a, b *structs.RegionUsage) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// AllRegionUsages returns every reported monthly total, by id.
+func (r reader) AllRegionUsages() []*structs.RegionUsage {
+	return all[structs.RegionUsage](r, tableRegional, indexID)
+}
+
+// RegionMark returns how far a region's reports have got, nil before its
+// first.
+func (r reader) RegionMark(region string) *structs.RegionMark {
+	return first[structs.RegionMark](r, tableRegMarks, indexID, region)
+}
+
+// RegionMarks returns every region's mark, by region.
+func (r reader) RegionMarks() []*structs.RegionMark {
+	return all[structs.RegionMark](r, tableRegMarks, indexID)
 }

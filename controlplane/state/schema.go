@@ -17,6 +17,8 @@ const (
 	tableMonths    = "usage_months" // derived from tableBuckets; not dumped
 	tableAccounts  = "accounts"
 	tableCursors   = "export_cursors"
+	tableRegional  = "region_usage" // other regions' monthly totals
+	tableRegMarks  = "region_marks" // how far each region's reports have got
 	tableIndex     = "index"
 )
 
@@ -117,6 +119,17 @@ func schema() *memdb.DBSchema {
 		},
 		tableCursors: {
 			Name:    tableCursors,
+			Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()},
+		},
+		tableRegional: {
+			Name: tableRegional,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID:   idIndex(),
+				indexTeam: fieldIndex(indexTeam, "TeamID", false, false),
+			},
+		},
+		tableRegMarks: {
+			Name:    tableRegMarks,
 			Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()},
 		},
 		tableIndex: {

@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/codeint/codeint/billing"
 	"github.com/codeint/codeint/controlplane/structs"
@@ -74,6 +75,24 @@ func (t *WriteTxn) UpsertAccount(a *billing.Account) error { return t.insert(tab
 // UpsertExportCursor records how far an exporter has got.
 func (t *WriteTxn) UpsertExportCursor(c *structs.ExportCursor) error {
 	return t.insert(tableCursors, c)
+}
+
+// ApplyRegionReport records a region's usage report unless it is stale, as
+// of an index at or below the region's mark (a replay, or a report a later
+// one overtook): each total in it replaces the one held, and the mark
+// moves to the report's index. It reports whether the report was applied.
+func (t *WriteTxn) ApplyRegionReport(rep structs.RegionReport, at time.Time) (bool, error) {
+	if m := t.RegionMark(rep.Region); m != nil && rep.AsOf <= m.AsOf {
+		return false, nil
+	}
+	for _, u := range rep.Months {
+		u.Region, u.Month = rep.Region, structs.MonthOf(u.Month)
+		u.ID = structs.RegionUsageID(u.Region, u.TeamID, u.Month)
+		if err := t.insert(tableRegional, &u); err != nil {
+			return false, err
+		}
+	}
+	return true, t.insert(tableRegMarks, &structs.RegionMark{ID: rep.Region, AsOf: rep.AsOf, UpdatedAt: at})
 }
 
 // UpsertServer inserts or replaces a control-plane server.

@@ -630,10 +630,11 @@ func TestFSMResultTypesMatchNewResult(t *testing.T) {
 		command.UsageIngest:   &command.UsageIngestRequest{NodeID: "n1", At: t0, Records: []structs.UsageRecord{usageRec("n1", 1, t0, 10)}},
 		command.AccountUpdate: &command.AccountUpdateRequest{TeamID: "team_a", Change: billing.AccountChange{ClearLimits: true}, At: t0},
 		command.ExportCursor:  &command.ExportCursorRequest{Exporter: "s3", Hour: t0, At: t0},
+		command.RegionUsage:   &command.RegionUsageRequest{At: t0, Reports: []structs.RegionReport{{Region: "eu", AsOf: 1}}},
 	}
 	order := []command.Type{command.TeamUpsert, command.APIKeyUpsert, command.NodeUpsert, command.SandboxCreate,
 		command.SandboxUpdate, command.NodeDown, command.ServerUpsert, command.ServerRemove, command.NodeDrain, command.UsageIngest,
-		command.AccountUpdate, command.ExportCursor}
+		command.AccountUpdate, command.ExportCursor, command.RegionUsage}
 	for typ := range 256 {
 		if command.Type(typ).Known() && reqs[command.Type(typ)] == nil {
 			t.Fatalf("no request for known type %v: add it to this test", command.Type(typ))

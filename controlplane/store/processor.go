@@ -53,6 +53,8 @@ func (f *fsm) apply(index uint64, data []byte) any {
 		return f.accountUpdate(index, r)
 	case *command.ExportCursorRequest:
 		return f.exportCursor(index, r)
+	case *command.RegionUsageRequest:
+		return f.regionUsage(index, r)
 	case *command.ServerUpsertRequest:
 		return f.serverUpsert(index, r)
 	case *command.ServerRemoveRequest:

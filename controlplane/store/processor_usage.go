@@ -191,3 +191,63 @@ func (f *fsm) exportCursor(index uint64, r *command.ExportCursorRequest) any {
 	})
 	return result(&out, err)
 }
+
+// regionUsage records regions' usage reports, each exactly once
+// (command.RegionUsageRequest).
+func (f *fsm) regionUsage(index uint64, r *command.RegionUsageRequest) any {
+	if err := checkRegionReports(r); err != nil {
+		return err
+	}
+	var res command.RegionUsageResult
+	err := f.write(index, func(txn *state.WriteTxn) error {
+		for _, rep := range r.Reports {
+			applied, err := txn.ApplyRegionReport(rep, r.At)
+			if err != nil {
+				return err
+			}
+			if !applied {
+				res.Stale++
+				continue
+			}
+			res.Applied++
+			res.Months += len(rep.Months)
+		}
+		return nil
+	})
+	return result(&res, err)
+}
+
+// checkRegionReports refuses reports that no order of arrival makes right.
+func checkRegionReports(r *command.RegionUsageRequest) error {
+	if r.At.IsZero() {
+		return apperr.New(apperr.InvalidArgument, "region usage: the command has no time")
+	}
+	seen := map[string]bool{}
+	for _, rep := range r.Reports {
+		switch {
+		case rep.Region == "":
+			return apperr.New(apperr.InvalidArgument, "region usage: a report names no region")
+		case rep.AsOf == 0:
+			return apperr.New(apperr.InvalidArgument, "region usage of %s: the report has no index", rep.Region)
+		case seen[rep.Region]:
+			return apperr.New(apperr.InvalidArgument, "region usage of %s: two reports in one command", rep.Region)
+		}
+		seen[rep.Region] = true
+		for _, m := range rep.Months {
+			t := m.UsageTotals
+			switch {
+			case m.Region != rep.Region:
+				return apperr.New(apperr.InvalidArgument, "region usage of %s: a total of region %q", rep.Region, m.Region)
+			case m.TeamID == "":
+				return apperr.New(apperr.InvalidArgument, "region usage of %s: a total names no team", rep.Region)
+			case m.Month.IsZero():
+				return apperr.New(apperr.InvalidArgument, "region usage of %s: team %s's total names no month", rep.Region, m.TeamID)
+			case m.AsOf > rep.AsOf:
+				return apperr.New(apperr.InvalidArgument, "region usage of %s: team %s's total is as of %d, after the report (%d)", rep.Region, m.TeamID, m.AsOf, rep.AsOf)
+			case t.SandboxSeconds < 0 || t.VCPUSeconds < 0 || t.GiBSeconds < 0 || t.CPUSeconds < 0 || t.MaxVCPUSeconds < 0 || t.MaxGiBSeconds < 0 || t.Records < 0:
+				return apperr.New(apperr.InvalidArgument, "region usage of %s: team %s's total has a negative amount", rep.Region, m.TeamID)
+			}
+		}
+	}
+	return nil
+}

@@ -174,3 +174,51 @@ func TestExportCursorMovesOnlyForward(t *testing.T) {
 	}
 	wantCode(t, tf.do(t, command.ExportCursor, &command.ExportCursorRequest{Hour: h, At: t0}), apperr.InvalidArgument, "no exporter")
 }
+
+// TestRegionUsageReports: reports of several regions in one command are
+// recorded each once; a replayed command skips them as stale; reports no
+// order of arrival makes right are refused whole with INVALID_ARGUMENT.
+func TestRegionUsageReports(t *testing.T) {
+	tf := newTestFSM(t)
+	row := func(region, team string, vcpu float64, asOf uint64) structs.RegionUsage {
+		return structs.RegionUsage{Region: region, TeamID: team, Month: t0, AsOf: asOf, UsageTotals: structs.UsageTotals{VCPUSeconds: vcpu}}
+	}
+	req := &command.RegionUsageRequest{At: t0, Reports: []structs.RegionReport{
+		{Region: "eu", AsOf: 40, Months: []structs.RegionUsage{row("eu", "t1", 5, 40), row("eu", "t2", 6, 31)}},
+		{Region: "ap", AsOf: 12, Months: []structs.RegionUsage{row("ap", "t1", 7, 12)}},
+	}}
+	if r := tf.mustDo(t, command.RegionUsage, req).(*command.RegionUsageResult); r.Applied != 2 || r.Stale != 0 || r.Months != 3 {
+		t.Fatalf("first: %+v", r)
+	}
+	before := tf.dump(t)
+	if r := tf.mustDo(t, command.RegionUsage, req).(*command.RegionUsageResult); r.Applied != 0 || r.Stale != 2 {
+		t.Fatalf("replayed: %+v", r)
+	}
+	// The dump's header carries the index, which moved; the rest is equal.
+	if after := tf.dump(t); !bytes.Equal(after[bytes.IndexByte(after, '\n'):], before[bytes.IndexByte(before, '\n'):]) {
+		t.Fatal("a replayed report changed the state")
+	}
+
+	bad := map[string]structs.RegionReport{
+		"no region":           {AsOf: 50},
+		"no index":            {Region: "eu"},
+		"another region's":    {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{row("ap", "t1", 1, 50)}},
+		"no team":             {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{row("eu", "", 1, 50)}},
+		"after the report":    {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{row("eu", "t1", 1, 51)}},
+		"a negative amount":   {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{row("eu", "t1", -1, 50)}},
+		"a total of no month": {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{{Region: "eu", TeamID: "t1", AsOf: 50}}},
+	}
+	for name, rep := range bad {
+		ok := structs.RegionReport{Region: "us", AsOf: 3, Months: []structs.RegionUsage{row("us", "t1", 1, 3)}}
+		wantCode(t, tf.do(t, command.RegionUsage, &command.RegionUsageRequest{At: t0, Reports: []structs.RegionReport{ok, rep}}), apperr.InvalidArgument, "")
+		if tf.state.Snapshot().RegionMark("us") != nil {
+			t.Fatalf("%s: the good report beside it was recorded", name)
+		}
+	}
+	twice := structs.RegionReport{Region: "eu", AsOf: 60}
+	wantCode(t, tf.do(t, command.RegionUsage, &command.RegionUsageRequest{At: t0, Reports: []structs.RegionReport{twice, twice}}), apperr.InvalidArgument, "two reports")
+	wantCode(t, tf.do(t, command.RegionUsage, &command.RegionUsageRequest{Reports: []structs.RegionReport{twice}}), apperr.InvalidArgument, "no time")
+	if m := tf.state.Snapshot().RegionMark("eu"); m.AsOf != 40 {
+		t.Fatalf("eu's mark after refused reports: %+v", m)
+	}
+}

@@ -147,3 +147,41 @@ type ExportCursor struct {
 	Hour      time.Time `json:"hour"`
 	UpdatedAt time.Time `json:"updatedAt"`
 }
+
+// RegionUsage is another region's usage of a team in one calendar month,
+// as that region last reported it (usage stays in the region where it
+// happened; regions report monthly totals, so that a team's budget is
+// charged for all of them). AsOf is the reporting region's state index at
+// which the total last changed.
+type RegionUsage struct {
+	ID     string    `json:"id"` // RegionUsageID(region, team, month)
+	Region string    `json:"region"`
+	TeamID string    `json:"teamId"`
+	Month  time.Time `json:"month"` // its first instant, UTC
+	AsOf   uint64    `json:"asOf"`
+	UsageTotals
+}
+
+// RegionUsageID names a region's total of a team and the month of t.
+func RegionUsageID(region, teamID string, t time.Time) string {
+	return region + "/" + MonthID(teamID, t)
+}
+
+// RegionMark is how far a region's reports have got: its totals as of its
+// state index AsOf are held. A report as of an index at or below it is
+// stale (a replay, or overtaken by a later one) and changes nothing.
+type RegionMark struct {
+	ID        string    `json:"id"` // the region
+	AsOf      uint64    `json:"asOf"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// RegionReport is one region's monthly totals as of its state index AsOf:
+// the totals that changed since an earlier report (a report need not
+// repeat the others). Totals are cumulative, so applying a report twice
+// changes nothing.
+type RegionReport struct {
+	Region string        `json:"region"`
+	AsOf   uint64        `json:"asOf"`
+	Months []RegionUsage `json:"months,omitempty"`
+}

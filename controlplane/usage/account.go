@@ -2,6 +2,7 @@ package usage
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/codeint/codeint/billing"
@@ -32,9 +33,10 @@ func (s *Service) planOf(snap *state.Snapshot, teamID string) billing.Plan {
 	return accountOf(snap, teamID).PlanOr(s.plan)
 }
 
-// Account reports a team's account. Usage is charged as the ledger holds
-// it, calendar month (UTC) by calendar month, the plan's free allowance
-// taken from each month first.
+// Account reports a team's account. Usage is charged as this region's
+// ledger holds it plus what the other regions last reported (see
+// months), calendar month (UTC) by calendar month, the plan's free
+// allowance taken from each month first.
 func (s *Service) Account(teamID string) (Account, error) {
 	snap := s.state.Snapshot()
 	return s.view(snap, accountOf(snap, teamID))
@@ -50,7 +52,7 @@ func (s *Service) AccountAs(acct billing.Account) (Account, error) {
 func (s *Service) view(snap *state.Snapshot, acct billing.Account) (Account, error) {
 	teamID := acct.TeamID
 	plan := acct.PlanOr(s.plan)
-	charged, err := charges(plan, snap.UsageMonths(teamID))
+	charged, err := charges(plan, s.months(snap, teamID))
 	if err != nil {
 		return Account{}, fmt.Errorf("account of team %s: %w", teamID, err)
 	}
@@ -59,6 +61,40 @@ func (s *Service) view(snap *state.Snapshot, acct billing.Account) (Account, err
 		return Account{}, fmt.Errorf("account of team %s: %w", teamID, err)
 	}
 	return Account{Account: acct, Plan: plan, Balance: bal, Budget: budget}, nil
+}
+
+// months is a team's usage by calendar month in every region: this
+// region's ledger plus the totals the other regions reported (their own
+// reports, in the authoritative region; elsewhere, the authoritative
+// region's copies). A month's total is summed over the regions before it
+// is charged, so that the free allowance is taken once.
+func (s *Service) months(snap *state.Snapshot, teamID string) []*structs.UsageMonth {
+	local := snap.UsageMonths(teamID)
+	reported := snap.RegionUsages(teamID)
+	if len(reported) == 0 {
+		return local
+	}
+	byMonth := make(map[time.Time]*structs.UsageMonth, len(local))
+	out := make([]*structs.UsageMonth, 0, len(local))
+	for _, m := range local {
+		c := *m
+		byMonth[m.Month] = &c
+		out = append(out, &c)
+	}
+	for _, r := range reported {
+		if r.Region == s.region {
+			continue // this region's own report: its ledger is newer
+		}
+		m := byMonth[r.Month]
+		if m == nil {
+			m = structs.NewUsageMonth(teamID, r.Month)
+			byMonth[r.Month] = m
+			out = append(out, m)
+		}
+		m.Plus(r.UsageTotals, 1)
+	}
+	slices.SortFunc(out, func(a, b *structs.UsageMonth) int { return a.Month.Compare(b.Month) })
+	return out
 }
 
 // charges is what a team's months cost under the plan, the free

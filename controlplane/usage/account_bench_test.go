@@ -29,7 +29,7 @@ func BenchmarkAccountYearOfUsage(b *testing.B) {
 	if err := txn.Commit(); err != nil {
 		b.Fatal(err)
 	}
-	svc := New(st, billing.DefaultPlan(), nil)
+	svc := New(st, "", billing.DefaultPlan(), nil)
 	for b.Loop() {
 		a, err := svc.Account("t1")
 		if err != nil || a.Balance.ChargedMicros <= 0 {

@@ -37,7 +37,7 @@ func TestAccountChargesTheLedgerMonthByMonth(t *testing.T) {
 	if err := txn.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	svc := New(st, billing.DefaultPlan(), nil)
+	svc := New(st, "", billing.DefaultPlan(), nil)
 
 	a, err := svc.Account("t1")
 	if err != nil {
@@ -84,7 +84,7 @@ func TestLiveCostCountsWhatTheLedgerHasNotYetSeen(t *testing.T) {
 	if err := txn.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	svc := New(st, billing.DefaultPlan(), func() time.Time { return now })
+	svc := New(st, "", billing.DefaultPlan(), func() time.Time { return now })
 	l, err := svc.Live("t1")
 	if err != nil {
 		t.Fatal(err)
@@ -92,5 +92,76 @@ func TestLiveCostCountsWhatTheLedgerHasNotYetSeen(t *testing.T) {
 	// 10 s of 1 vCPU and 0.5 GiB: 10×14 + 5×4.5 = 162.5 micros, half up.
 	if l.RunningSandboxes != 1 || l.UnmeteredMicros != 163 || l.BurnMicrosPerSecond != 16 || l.LiveBalanceMicros != -163 {
 		t.Fatalf("live: running %d, unmetered %d, burn %d/s, live balance %d", l.RunningSandboxes, l.UnmeteredMicros, l.BurnMicrosPerSecond, l.LiveBalanceMicros)
+	}
+}
+
+// TestAccountChargesEveryRegion: a team's account adds what the other
+// regions reported to this region's ledger, month by month before the
+// free allowance is taken, and leaves out this region's own report (its
+// ledger is newer); a limit no single region reaches is reached by their
+// sum.
+func TestAccountChargesEveryRegion(t *testing.T) {
+	st, err := state.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nov := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	plan := billing.Plan{ID: "vcpu", Currency: "USD", VCPUSecondNanos: 1000, FreeVCPUSeconds: 50} // 1 micro per vCPU-second
+	vcpu := func(v float64) structs.UsageTotals { return structs.UsageTotals{VCPUSeconds: v, MaxVCPUSeconds: v} }
+	txn := st.WriteTxn(1)
+	if err := txn.UpsertUsageBucket(&structs.UsageBucket{ID: structs.BucketID("t1", nov), TeamID: "t1", Hour: nov, UsageTotals: vcpu(40)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.UpsertAccount(&billing.Account{TeamID: "t1", Plan: &plan, Limits: &billing.Limits{SoftMicros: 100, HardMicros: 0},
+		Credits: []billing.Credit{{ID: "g", Kind: billing.EntryGrant, Micros: 100}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rep := range []structs.RegionReport{
+		{Region: "eu", AsOf: 7, Months: []structs.RegionUsage{
+			{Region: "eu", TeamID: "t1", Month: nov, UsageTotals: vcpu(60)},
+			{Region: "eu", TeamID: "t1", Month: dec, UsageTotals: vcpu(70)}}},
+		{Region: "us", AsOf: 9, Months: []structs.RegionUsage{ // this region's own report, older than its ledger
+			{Region: "us", TeamID: "t1", Month: nov, UsageTotals: vcpu(1000)}}},
+	} {
+		if _, err := txn.ApplyRegionReport(rep, nov); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Seen from a third region, ap, us's report counts as well: 40 + 60 +
+	// 1000 - 50 free in November, 70 - 50 in December.
+	third, err := New(st, "ap", billing.DefaultPlan(), nil).Account("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Balance.ChargedMicros != 1050+20 {
+		t.Fatalf("seen from a third region: charged %d", third.Balance.ChargedMicros)
+	}
+	a, err := New(st, "us", billing.DefaultPlan(), nil).Account("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// November: 40 here + 60 in eu = 100, 50 free; December: 70, 50 free.
+	if a.Balance.ChargedMicros != 50+20 || a.Budget.Status != billing.BudgetSoftLimit {
+		t.Fatalf("us with eu's report: charged %d, budget %+v", a.Balance.ChargedMicros, a.Budget)
+	}
+	txn = st.WriteTxn(2)
+	if _, err := txn.ApplyRegionReport(structs.RegionReport{Region: "eu", AsOf: 8, Months: []structs.RegionUsage{
+		{Region: "eu", TeamID: "t1", Month: dec, UsageTotals: vcpu(110)}}}, dec); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(st, "us", billing.DefaultPlan(), nil).Budget("t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Status != billing.BudgetExhausted || b.BalanceMicros != 100-50-60 {
+		t.Fatalf("us once eu's December grew: %+v", b)
 	}
 }

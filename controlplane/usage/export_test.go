@@ -55,7 +55,7 @@ func TestExportFromTheLedger(t *testing.T) {
 	}
 	apply(command.UsageIngest, command.UsageIngestRequest{NodeID: "n1", Records: recs, At: h10.Add(3 * time.Hour)})
 
-	svc := New(st.State(), billing.DefaultPlan(), nil)
+	svc := New(st.State(), "", billing.DefaultPlan(), nil)
 	srv := s3test.New(t, "usage")
 	exporter := func(now time.Time) *export.S3Exporter {
 		return &export.S3Exporter{Client: srv.Client, Bucket: "usage", Prefix: "p", Source: svc,
@@ -141,7 +141,7 @@ func TestStripeExportFromTheLedger(t *testing.T) {
 	}))
 	defer stripe.Close()
 
-	svc := New(st.State(), billing.DefaultPlan(), nil)
+	svc := New(st.State(), "", billing.DefaultPlan(), nil)
 	now := h10.Add(90 * time.Minute)
 	exp := &export.StripeExporter{Sender: &export.StripeClient{SecretKey: "sk_test_x", BaseURL: stripe.URL}, Customer: svc.StripeCustomer,
 		Source: svc, Cursor: ExportCursor{Name: "stripe", State: st.State(), Store: st}, Now: func() time.Time { return now }}

@@ -45,7 +45,7 @@ func TestGroups(t *testing.T) {
 	if err := txn.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	svc := New(st, billing.DefaultPlan(), nil)
+	svc := New(st, "", billing.DefaultPlan(), nil)
 	from, to := h10, h10.Add(2*time.Hour)
 	cases := []struct {
 		by   string

@@ -14,17 +14,18 @@ import (
 
 // Service reports usage.
 type Service struct {
-	state *state.Store
-	plan  billing.Plan
-	now   func() time.Time
+	state  *state.Store
+	region string // this region: the other regions' reports are added to its ledger
+	plan   billing.Plan
+	now    func() time.Time
 }
 
-// New returns a service over st that prices with plan.
-func New(st *state.Store, plan billing.Plan, now func() time.Time) *Service {
+// New returns a service over the state st of region that prices with plan.
+func New(st *state.Store, region string, plan billing.Plan, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{state: st, plan: plan, now: now}
+	return &Service{state: st, region: region, plan: plan, now: now}
 }
 
 // Report is a team's usage in a window and what it costs.

@@ -34,7 +34,7 @@ func TestUsageFromLifecycles(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := t0.Add(30 * time.Second)
-	svc := New(st, billing.DefaultPlan(), func() time.Time { return now })
+	svc := New(st, "", billing.DefaultPlan(), func() time.Time { return now })
 
 	r, err := svc.Usage(context.Background(), "t1", t0, t0.Add(time.Hour))
 	if err != nil {

@@ -1603,6 +1603,118 @@ func (x *ShipUsageReply) GetResult() []byte {
 	return nil
 }
 
+type ReportUsageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Caller        *Caller                `protobuf:"bytes,1,opt,name=caller,proto3" json:"caller,omitempty"`
+	Report        []byte                 `protobuf:"bytes,2,opt,name=report,proto3" json:"report,omitempty"`                                                                          // structs.RegionReport of the caller's region, JSON
+	Known         map[string]uint64      `protobuf:"bytes,3,rep,name=known,proto3" json:"known,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // region → the index of its totals the caller holds (its mark)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportUsageRequest) Reset() {
+	*x = ReportUsageRequest{}
+	mi := &file_server_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportUsageRequest) ProtoMessage() {}
+
+func (x *ReportUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportUsageRequest.ProtoReflect.Descriptor instead.
+func (*ReportUsageRequest) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ReportUsageRequest) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
+}
+
+func (x *ReportUsageRequest) GetReport() []byte {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *ReportUsageRequest) GetKnown() map[string]uint64 {
+	if x != nil {
+		return x.Known
+	}
+	return nil
+}
+
+type ReportUsageReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reports       []byte                 `protobuf:"bytes,1,opt,name=reports,proto3" json:"reports,omitempty"` // []structs.RegionReport: the other regions' totals newer than known, JSON
+	Mark          uint64                 `protobuf:"varint,2,opt,name=mark,proto3" json:"mark,omitempty"`      // the index of the caller's totals the authoritative region holds now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportUsageReply) Reset() {
+	*x = ReportUsageReply{}
+	mi := &file_server_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportUsageReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportUsageReply) ProtoMessage() {}
+
+func (x *ReportUsageReply) ProtoReflect() protoreflect.Message {
+	mi := &file_server_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportUsageReply.ProtoReflect.Descriptor instead.
+func (*ReportUsageReply) Descriptor() ([]byte, []int) {
+	return file_server_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ReportUsageReply) GetReports() []byte {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+func (x *ReportUsageReply) GetMark() uint64 {
+	if x != nil {
+		return x.Mark
+	}
+	return 0
+}
+
 var File_server_proto protoreflect.FileDescriptor
 
 const file_server_proto_rawDesc = "" +
@@ -1715,7 +1827,19 @@ const file_server_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\arecords\x18\x02 \x01(\fR\arecords\"(\n" +
 	"\x0eShipUsageReply\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\fR\x06result2\xde\t\n" +
+	"\x06result\x18\x01 \x01(\fR\x06result\"\xe1\x01\n" +
+	"\x12ReportUsageRequest\x121\n" +
+	"\x06caller\x18\x01 \x01(\v2\x19.codeint.server.v1.CallerR\x06caller\x12\x16\n" +
+	"\x06report\x18\x02 \x01(\fR\x06report\x12F\n" +
+	"\x05known\x18\x03 \x03(\v20.codeint.server.v1.ReportUsageRequest.KnownEntryR\x05known\x1a8\n" +
+	"\n" +
+	"KnownEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"@\n" +
+	"\x10ReportUsageReply\x12\x18\n" +
+	"\areports\x18\x01 \x01(\fR\areports\x12\x12\n" +
+	"\x04mark\x18\x02 \x01(\x04R\x04mark2\xb9\n" +
+	"\n" +
 	"\x06Server\x12G\n" +
 	"\x05Apply\x12\x1f.codeint.server.v1.ApplyRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12S\n" +
 	"\tReadIndex\x12#.codeint.server.v1.ReadIndexRequest\x1a!.codeint.server.v1.ReadIndexReply\x12J\n" +
@@ -1734,7 +1858,8 @@ const file_server_proto_rawDesc = "" +
 	"GetSandbox\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReply\x12O\n" +
 	"\tSandboxOp\x12!.codeint.server.v1.SandboxRequest\x1a\x1f.codeint.server.v1.SandboxReply\x12Q\n" +
 	"\rCreateSandbox\x12 .codeint.server.v1.CreateRequest\x1a\x1e.codeint.server.v1.CreateReply\x12S\n" +
-	"\tShipUsage\x12#.codeint.server.v1.ShipUsageRequest\x1a!.codeint.server.v1.ShipUsageReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
+	"\tShipUsage\x12#.codeint.server.v1.ShipUsageRequest\x1a!.codeint.server.v1.ShipUsageReply\x12Y\n" +
+	"\vReportUsage\x12%.codeint.server.v1.ReportUsageRequest\x1a#.codeint.server.v1.ReportUsageReplyB<Z:github.com/codeint/codeint/controlplane/serverrpc/serverpbb\x06proto3"
 
 var (
 	file_server_proto_rawDescOnce sync.Once
@@ -1748,7 +1873,7 @@ func file_server_proto_rawDescGZIP() []byte {
 	return file_server_proto_rawDescData
 }
 
-var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_server_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_server_proto_goTypes = []any{
 	(*SandboxRequest)(nil),       // 0: codeint.server.v1.SandboxRequest
 	(*CreateRequest)(nil),        // 1: codeint.server.v1.CreateRequest
@@ -1778,6 +1903,9 @@ var file_server_proto_goTypes = []any{
 	(*HeartbeatReply)(nil),       // 25: codeint.server.v1.HeartbeatReply
 	(*ShipUsageRequest)(nil),     // 26: codeint.server.v1.ShipUsageRequest
 	(*ShipUsageReply)(nil),       // 27: codeint.server.v1.ShipUsageReply
+	(*ReportUsageRequest)(nil),   // 28: codeint.server.v1.ReportUsageRequest
+	(*ReportUsageReply)(nil),     // 29: codeint.server.v1.ReportUsageReply
+	nil,                          // 30: codeint.server.v1.ReportUsageRequest.KnownEntry
 }
 var file_server_proto_depIdxs = []int32{
 	4,  // 0: codeint.server.v1.SandboxRequest.caller:type_name -> codeint.server.v1.Caller
@@ -1786,41 +1914,45 @@ var file_server_proto_depIdxs = []int32{
 	4,  // 3: codeint.server.v1.ApplyGlobalRequest.caller:type_name -> codeint.server.v1.Caller
 	4,  // 4: codeint.server.v1.StatusRequest.caller:type_name -> codeint.server.v1.Caller
 	19, // 5: codeint.server.v1.ListPeersReply.peers:type_name -> codeint.server.v1.Peer
-	8,  // 6: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
-	10, // 7: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
-	12, // 8: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
-	14, // 9: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
-	16, // 10: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
-	18, // 11: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
-	21, // 12: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
-	22, // 13: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
-	24, // 14: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
-	5,  // 15: codeint.server.v1.Server.ListGlobal:input_type -> codeint.server.v1.ListGlobalRequest
-	7,  // 16: codeint.server.v1.Server.ApplyGlobal:input_type -> codeint.server.v1.ApplyGlobalRequest
-	0,  // 17: codeint.server.v1.Server.GetSandbox:input_type -> codeint.server.v1.SandboxRequest
-	0,  // 18: codeint.server.v1.Server.SandboxOp:input_type -> codeint.server.v1.SandboxRequest
-	1,  // 19: codeint.server.v1.Server.CreateSandbox:input_type -> codeint.server.v1.CreateRequest
-	26, // 20: codeint.server.v1.Server.ShipUsage:input_type -> codeint.server.v1.ShipUsageRequest
-	9,  // 21: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
-	11, // 22: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
-	13, // 23: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
-	15, // 24: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
-	17, // 25: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
-	20, // 26: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
-	22, // 27: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
-	23, // 28: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
-	25, // 29: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
-	6,  // 30: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
-	9,  // 31: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
-	3,  // 32: codeint.server.v1.Server.GetSandbox:output_type -> codeint.server.v1.SandboxReply
-	3,  // 33: codeint.server.v1.Server.SandboxOp:output_type -> codeint.server.v1.SandboxReply
-	2,  // 34: codeint.server.v1.Server.CreateSandbox:output_type -> codeint.server.v1.CreateReply
-	27, // 35: codeint.server.v1.Server.ShipUsage:output_type -> codeint.server.v1.ShipUsageReply
-	21, // [21:36] is the sub-list for method output_type
-	6,  // [6:21] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	4,  // 6: codeint.server.v1.ReportUsageRequest.caller:type_name -> codeint.server.v1.Caller
+	30, // 7: codeint.server.v1.ReportUsageRequest.known:type_name -> codeint.server.v1.ReportUsageRequest.KnownEntry
+	8,  // 8: codeint.server.v1.Server.Apply:input_type -> codeint.server.v1.ApplyRequest
+	10, // 9: codeint.server.v1.Server.ReadIndex:input_type -> codeint.server.v1.ReadIndexRequest
+	12, // 10: codeint.server.v1.Server.Status:input_type -> codeint.server.v1.StatusRequest
+	14, // 11: codeint.server.v1.Server.Join:input_type -> codeint.server.v1.JoinRequest
+	16, // 12: codeint.server.v1.Server.RemovePeer:input_type -> codeint.server.v1.RemovePeerRequest
+	18, // 13: codeint.server.v1.Server.ListPeers:input_type -> codeint.server.v1.ListPeersRequest
+	21, // 14: codeint.server.v1.Server.SnapshotSave:input_type -> codeint.server.v1.SnapshotSaveRequest
+	22, // 15: codeint.server.v1.Server.SnapshotRestore:input_type -> codeint.server.v1.Chunk
+	24, // 16: codeint.server.v1.Server.Heartbeat:input_type -> codeint.server.v1.HeartbeatRequest
+	5,  // 17: codeint.server.v1.Server.ListGlobal:input_type -> codeint.server.v1.ListGlobalRequest
+	7,  // 18: codeint.server.v1.Server.ApplyGlobal:input_type -> codeint.server.v1.ApplyGlobalRequest
+	0,  // 19: codeint.server.v1.Server.GetSandbox:input_type -> codeint.server.v1.SandboxRequest
+	0,  // 20: codeint.server.v1.Server.SandboxOp:input_type -> codeint.server.v1.SandboxRequest
+	1,  // 21: codeint.server.v1.Server.CreateSandbox:input_type -> codeint.server.v1.CreateRequest
+	26, // 22: codeint.server.v1.Server.ShipUsage:input_type -> codeint.server.v1.ShipUsageRequest
+	28, // 23: codeint.server.v1.Server.ReportUsage:input_type -> codeint.server.v1.ReportUsageRequest
+	9,  // 24: codeint.server.v1.Server.Apply:output_type -> codeint.server.v1.ApplyReply
+	11, // 25: codeint.server.v1.Server.ReadIndex:output_type -> codeint.server.v1.ReadIndexReply
+	13, // 26: codeint.server.v1.Server.Status:output_type -> codeint.server.v1.StatusReply
+	15, // 27: codeint.server.v1.Server.Join:output_type -> codeint.server.v1.JoinReply
+	17, // 28: codeint.server.v1.Server.RemovePeer:output_type -> codeint.server.v1.RemovePeerReply
+	20, // 29: codeint.server.v1.Server.ListPeers:output_type -> codeint.server.v1.ListPeersReply
+	22, // 30: codeint.server.v1.Server.SnapshotSave:output_type -> codeint.server.v1.Chunk
+	23, // 31: codeint.server.v1.Server.SnapshotRestore:output_type -> codeint.server.v1.SnapshotRestoreReply
+	25, // 32: codeint.server.v1.Server.Heartbeat:output_type -> codeint.server.v1.HeartbeatReply
+	6,  // 33: codeint.server.v1.Server.ListGlobal:output_type -> codeint.server.v1.ListGlobalReply
+	9,  // 34: codeint.server.v1.Server.ApplyGlobal:output_type -> codeint.server.v1.ApplyReply
+	3,  // 35: codeint.server.v1.Server.GetSandbox:output_type -> codeint.server.v1.SandboxReply
+	3,  // 36: codeint.server.v1.Server.SandboxOp:output_type -> codeint.server.v1.SandboxReply
+	2,  // 37: codeint.server.v1.Server.CreateSandbox:output_type -> codeint.server.v1.CreateReply
+	27, // 38: codeint.server.v1.Server.ShipUsage:output_type -> codeint.server.v1.ShipUsageReply
+	29, // 39: codeint.server.v1.Server.ReportUsage:output_type -> codeint.server.v1.ReportUsageReply
+	24, // [24:40] is the sub-list for method output_type
+	8,  // [8:24] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_server_proto_init() }
@@ -1834,7 +1966,7 @@ func file_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_server_proto_rawDesc), len(file_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,7 @@ const (
 	Server_SandboxOp_FullMethodName       = "/codeint.server.v1.Server/SandboxOp"
 	Server_CreateSandbox_FullMethodName   = "/codeint.server.v1.Server/CreateSandbox"
 	Server_ShipUsage_FullMethodName       = "/codeint.server.v1.Server/ShipUsage"
+	Server_ReportUsage_FullMethodName     = "/codeint.server.v1.Server/ReportUsage"
 )
 
 // ServerClient is the client API for Server service.
@@ -94,6 +95,12 @@ type ServerClient interface {
 	// to the ledger on the leader exactly once (command UsageIngest). An
 	// agent may ship only its own node's records.
 	ShipUsage(ctx context.Context, in *ShipUsageRequest, opts ...grpc.CallOption) (*ShipUsageReply, error)
+	// ReportUsage, answered by the authoritative region: another region's
+	// monthly usage totals, committed exactly once (command RegionUsage),
+	// answered with the other regions' totals that the caller does not
+	// hold yet, so that every region charges a team for all of them. A
+	// server may report only its own region's usage.
+	ReportUsage(ctx context.Context, in *ReportUsageRequest, opts ...grpc.CallOption) (*ReportUsageReply, error)
 }
 
 type serverClient struct {
@@ -266,6 +273,16 @@ func (c *serverClient) ShipUsage(ctx context.Context, in *ShipUsageRequest, opts
 	return out, nil
 }
 
+func (c *serverClient) ReportUsage(ctx context.Context, in *ReportUsageRequest, opts ...grpc.CallOption) (*ReportUsageReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportUsageReply)
+	err := c.cc.Invoke(ctx, Server_ReportUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServerServer is the server API for Server service.
 // All implementations must embed UnimplementedServerServer
 // for forward compatibility.
@@ -318,6 +335,12 @@ type ServerServer interface {
 	// to the ledger on the leader exactly once (command UsageIngest). An
 	// agent may ship only its own node's records.
 	ShipUsage(context.Context, *ShipUsageRequest) (*ShipUsageReply, error)
+	// ReportUsage, answered by the authoritative region: another region's
+	// monthly usage totals, committed exactly once (command RegionUsage),
+	// answered with the other regions' totals that the caller does not
+	// hold yet, so that every region charges a team for all of them. A
+	// server may report only its own region's usage.
+	ReportUsage(context.Context, *ReportUsageRequest) (*ReportUsageReply, error)
 	mustEmbedUnimplementedServerServer()
 }
 
@@ -372,6 +395,9 @@ func (UnimplementedServerServer) CreateSandbox(context.Context, *CreateRequest) 
 }
 func (UnimplementedServerServer) ShipUsage(context.Context, *ShipUsageRequest) (*ShipUsageReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ShipUsage not implemented")
+}
+func (UnimplementedServerServer) ReportUsage(context.Context, *ReportUsageRequest) (*ReportUsageReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReportUsage not implemented")
 }
 func (UnimplementedServerServer) mustEmbedUnimplementedServerServer() {}
 func (UnimplementedServerServer) testEmbeddedByValue()                {}
@@ -646,6 +672,24 @@ func _Server_ShipUsage_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Server_ReportUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServerServer).ReportUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Server_ReportUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServerServer).ReportUsage(ctx, req.(*ReportUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Server_ServiceDesc is the grpc.ServiceDesc for Server service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -704,6 +748,10 @@ var Server_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ShipUsage",
 			Handler:    _Server_ShipUsage_Handler,
+		},
+		{
+			MethodName: "ReportUsage",
+			Handler:    _Server_ReportUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
