@@ -25,4 +25,12 @@
 //     smallest of the last probes' round trips. Region.LatencySource says
 //     which. The answer also carries the region's capacity summary; the
 //     newest is kept (Region.Summary).
+//   - Usage: every UsageInterval each region's leader reports its teams'
+//     monthly usage totals that changed (reportLoop): the authoritative
+//     region's leader commits its own to its Raft; any other sends them
+//     to the authoritative region (ReportUsage), which commits them and
+//     answers with the other regions' totals the caller does not hold
+//     yet, which the caller commits in turn (command RegionUsage, stale
+//     below a region's mark, so a replay changes nothing). Every region
+//     then charges a team for all regions' usage (package usage).
 package federation
