@@ -168,6 +168,29 @@ func (f *Federation) Apply(ctx context.Context, t command.Type, req any) (any, e
 	if err != nil {
 		return nil, fmt.Errorf("federation: %w", err)
 	}
+	var reply *serverpb.ApplyReply
+	err = f.onAuthoritative(ctx, func(ctx context.Context, c serverpb.ServerClient) (err error) {
+		reply, err = c.ApplyGlobal(ctx, &serverpb.ApplyGlobalRequest{Caller: f.caller(), Type: uint32(t), Payload: payload})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := command.NewResult(t)
+	if res == nil || len(reply.GetResult()) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(reply.GetResult(), res); err != nil {
+		return nil, fmt.Errorf("federation: decode result: %w", err)
+	}
+	return res, nil
+}
+
+// onAuthoritative makes a call to the servers of the authoritative
+// region, the most recently reached first, until one answers: whatever
+// it answers, an error included, but UNAVAILABLE. When none does, the
+// error is UNAVAILABLE.
+func (f *Federation) onAuthoritative(ctx context.Context, call func(context.Context, serverpb.ServerClient) error) error {
 	var lastErr error
 	for _, addr := range f.serversOf(f.cfg.Authoritative) {
 		conn, err := f.cfg.Dial.Conn(addr)
@@ -175,30 +198,16 @@ func (f *Federation) Apply(ctx context.Context, t command.Type, req any) (any, e
 			lastErr = err
 			continue
 		}
-		reply, err := serverpb.NewServerClient(conn).ApplyGlobal(ctx, &serverpb.ApplyGlobalRequest{
-			Caller: f.caller(), Type: uint32(t), Payload: payload})
-		if err != nil {
-			err = forward.FromStatus(err)
-			if apperr.CodeOf(err) != apperr.Unavailable {
-				return nil, err // the authoritative region answered
-			}
-			lastErr = err
-			continue
+		err = forward.FromStatus(call(ctx, serverpb.NewServerClient(conn)))
+		if err == nil || apperr.CodeOf(err) != apperr.Unavailable {
+			return err
 		}
-		res := command.NewResult(t)
-		if res == nil || len(reply.GetResult()) == 0 {
-			return nil, nil
-		}
-		if err := json.Unmarshal(reply.GetResult(), res); err != nil {
-			return nil, fmt.Errorf("federation: decode result: %w", err)
-		}
-		return res, nil
+		lastErr = err
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no server of it is known")
 	}
-	return nil, apperr.New(apperr.Unavailable, "global state is written in the authoritative region %s, which cannot be reached: %v",
-		f.cfg.Authoritative, lastErr)
+	return apperr.New(apperr.Unavailable, "the authoritative region %s cannot be reached: %v", f.cfg.Authoritative, lastErr)
 }
 
 // State returns this region's state, for reads.

@@ -3,13 +3,11 @@ package federation
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/codeint/codeint/controlplane/apperr"
 	"github.com/codeint/codeint/controlplane/command"
-	"github.com/codeint/codeint/controlplane/forward"
 	"github.com/codeint/codeint/controlplane/serverrpc/serverpb"
 	"github.com/codeint/codeint/controlplane/state"
 	"github.com/codeint/codeint/controlplane/structs"
@@ -128,37 +126,24 @@ func (f *Federation) federated() bool {
 	return false
 }
 
-// sendReport sends a report to a server of the authoritative region,
-// trying each until one answers.
+// sendReport sends a report to the authoritative region.
 func (f *Federation) sendReport(ctx context.Context, rep structs.RegionReport, known map[string]uint64) (*serverpb.ReportUsageReply, error) {
 	payload, err := json.Marshal(rep)
 	if err != nil {
 		return nil, fmt.Errorf("federation: %w", err)
 	}
-	var lastErr error
-	for _, addr := range f.serversOf(f.cfg.Authoritative) {
-		conn, err := f.cfg.Dial.Conn(addr)
-		if err != nil {
-			lastErr = err
-			continue
-		}
+	var reply *serverpb.ReportUsageReply
+	err = f.onAuthoritative(ctx, func(ctx context.Context, c serverpb.ServerClient) error {
 		rctx, cancel := context.WithTimeout(ctx, f.cfg.UsageInterval+probeTimeout)
-		reply, err := serverpb.NewServerClient(conn).ReportUsage(rctx, &serverpb.ReportUsageRequest{Caller: f.caller(), Report: payload, Known: known})
-		cancel()
-		if err != nil {
-			err = forward.FromStatus(err)
-			if apperr.CodeOf(err) != apperr.Unavailable && ctx.Err() == nil && rctx.Err() == nil {
-				return nil, err // the authoritative region answered
-			}
-			lastErr = err
-			continue
+		defer cancel()
+		r, err := c.ReportUsage(rctx, &serverpb.ReportUsageRequest{Caller: f.caller(), Report: payload, Known: known})
+		if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+			return apperr.New(apperr.Unavailable, "no answer within %v", f.cfg.UsageInterval+probeTimeout)
 		}
-		return reply, nil
-	}
-	if lastErr == nil {
-		lastErr = errors.New("no server of it has answered yet")
-	}
-	return nil, fmt.Errorf("the authoritative region %s: %w", f.cfg.Authoritative, lastErr)
+		reply = r
+		return err
+	})
+	return reply, err
 }
 
 // ReportUsage records another region's usage report (this region is the
