@@ -59,7 +59,7 @@ bench: deps build
 
 ## e2e-regions: the region and federation tests with real processes
 e2e-regions: deps build
-	$(GO) test -count=1 -v -run 'TestRegion|TestFederation|TestThreeRegions|TestDevServes|TestPlacement|TestNomad' -timeout 20m ./cmd/codeint/
+	$(GO) test -count=1 -v -run 'TestRegion|TestFederation|TestThreeRegions|TestDevServes|TestPlacement|TestNomad|TestBudgetHoldsAcrossRegions' -timeout 20m ./cmd/codeint/
 
 vet:
 	$(GO) vet ./...
