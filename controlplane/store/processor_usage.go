@@ -242,6 +242,8 @@ func checkRegionReports(r *command.RegionUsageRequest) error {
 				return apperr.New(apperr.InvalidArgument, "region usage of %s: a total names no team", rep.Region)
 			case m.Month.IsZero():
 				return apperr.New(apperr.InvalidArgument, "region usage of %s: team %s's total names no month", rep.Region, m.TeamID)
+			case m.AsOf == 0:
+				return apperr.New(apperr.InvalidArgument, "region usage of %s: team %s's total has no index", rep.Region, m.TeamID)
 			case m.AsOf > rep.AsOf:
 				return apperr.New(apperr.InvalidArgument, "region usage of %s: team %s's total is as of %d, after the report (%d)", rep.Region, m.TeamID, m.AsOf, rep.AsOf)
 			case t.SandboxSeconds < 0 || t.VCPUSeconds < 0 || t.GiBSeconds < 0 || t.CPUSeconds < 0 || t.MaxVCPUSeconds < 0 || t.MaxGiBSeconds < 0 || t.Records < 0:

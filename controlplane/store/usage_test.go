@@ -207,6 +207,7 @@ func TestRegionUsageReports(t *testing.T) {
 		"after the report":    {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{row("eu", "t1", 1, 51)}},
 		"a negative amount":   {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{row("eu", "t1", -1, 50)}},
 		"a total of no month": {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{{Region: "eu", TeamID: "t1", AsOf: 50}}},
+		"a total of no index": {Region: "eu", AsOf: 50, Months: []structs.RegionUsage{row("eu", "t1", 1, 0)}},
 	}
 	for name, rep := range bad {
 		ok := structs.RegionReport{Region: "us", AsOf: 3, Months: []structs.RegionUsage{row("us", "t1", 1, 3)}}
