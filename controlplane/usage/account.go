@@ -74,21 +74,21 @@ func (s *Service) months(snap *state.Snapshot, teamID string) []*structs.UsageMo
 	if len(reported) == 0 {
 		return local
 	}
-	byMonth := make(map[time.Time]*structs.UsageMonth, len(local))
+	byMonth := make(map[int64]*structs.UsageMonth, len(local)) // by the month's first second
 	out := make([]*structs.UsageMonth, 0, len(local))
 	for _, m := range local {
 		c := *m
-		byMonth[m.Month] = &c
+		byMonth[m.Month.Unix()] = &c
 		out = append(out, &c)
 	}
 	for _, r := range reported {
 		if r.Region == s.region {
 			continue // this region's own report: its ledger is newer
 		}
-		m := byMonth[r.Month]
+		m := byMonth[r.Month.Unix()]
 		if m == nil {
 			m = structs.NewUsageMonth(teamID, r.Month)
-			byMonth[r.Month] = m
+			byMonth[r.Month.Unix()] = m
 			out = append(out, m)
 		}
 		m.Plus(r.UsageTotals, 1)
