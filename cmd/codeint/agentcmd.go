@@ -175,7 +175,7 @@ func beat(ctx context.Context, node *localNode, cfg agentConfig, exits *exitLog)
 	}
 	u := node.agent.Usage()
 	hb := nodes.Heartbeat{Node: node.describe(cfg.node, cfg.advertise), Sandboxes: ids, Exited: exits.recent(),
-		Used: nodes.Usage{VCPUs: u.VCPUs, MemoryMB: u.MemoryMB, Sandboxes: u.Sandboxes}}
+		Ended: node.metering.recoveredEnds(), Used: nodes.Usage{VCPUs: u.VCPUs, MemoryMB: u.MemoryMB, Sandboxes: u.Sandboxes}}
 	if node.warm != nil {
 		hb.FreeSlots = freeSlots(node.warm)
 	}

@@ -320,6 +320,47 @@ func TestRegionAgentKilled(t *testing.T) {
 	}
 }
 
+// TestRegionAgentRestartedBeforeItsTTL: an agent killed -9 and back before
+// its node's TTL closes its sandboxes' metering at its last checkpoint and
+// tells the leader those ends in its heartbeats; the leader stops the
+// sandboxes AGENT_RESTART there, so their billed seconds match their
+// lifecycle within 1 s (stopped at the beat, they would not).
+func TestRegionAgentRestartedBeforeItsTTL(t *testing.T) {
+	r := startRegion(t, "r5", 1, true, "--heartbeat-ttl", "12s")
+	c := r.servers[0].client()
+	ctx := ctxT(t, 3*time.Minute)
+	sb, err := c.CreateSandbox(ctx, codeint.CreateSandboxInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	r.agent.stop(t, syscall.SIGKILL)
+	time.Sleep(3 * time.Second) // the sandbox would be billed until the beat after the restart
+	r.agent.start(t)
+
+	var got *codeint.Sandbox
+	eventually(t, 60*time.Second, "the sandbox stopped and fully metered", func() error {
+		got, err = c.Sandbox(ctx, sb.ID)
+		switch {
+		case err != nil:
+			return err
+		case got.State != "STOPPED":
+			return fmt.Errorf("state %s", got.State)
+		case got.Usage == nil || !got.Usage.Final:
+			return fmt.Errorf("usage %+v", got.Usage)
+		}
+		return nil
+	})
+	if got.StopReason != "AGENT_RESTART" {
+		t.Fatalf("stopped with %q, want AGENT_RESTART", got.StopReason)
+	}
+	lifecycle := got.StoppedAt.Sub(*got.StartedAt).Seconds()
+	t.Logf("lifecycle %.3f s, billed %.3f s", lifecycle, got.Usage.SandboxSeconds)
+	if d := lifecycle - got.Usage.SandboxSeconds; d > 1 || d < -1 {
+		t.Fatalf("lifecycle %.3f s against %.3f s billed: more than 1 s apart", lifecycle, got.Usage.SandboxSeconds)
+	}
+}
+
 // runcList lists the containers in an agent's runc root.
 func runcList(t testing.TB, agentDataDir string) []string {
 	t.Helper()

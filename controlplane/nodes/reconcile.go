@@ -13,15 +13,16 @@ import (
 	"github.com/codeint/codeint/controlplane/structs"
 )
 
-// reconcile compares what the agent of nodeID runs with the state and
-// returns the ids the agent must kill; it commits as STOPPED what the
+// reconcile compares what the agent of nodeID runs (hb) with the state
+// and returns the ids the agent must kill; it commits as STOPPED what the
 // state believes alive on the node but the agent no longer runs, with the
-// reason the agent gave when it says the sandbox exited. The caller holds
+// reason the agent gave when it says the sandbox exited, at the end of
+// its metering when a crash of the agent cut it short. The caller holds
 // e.op.
-func (t *Tracker) reconcile(ctx context.Context, e *entry, nodeID string, running []string, exited map[string]string, now time.Time) ([]string, error) {
+func (t *Tracker) reconcile(ctx context.Context, e *entry, nodeID string, hb Heartbeat, now time.Time) ([]string, error) {
 	snap := t.cfg.Store.State().Snapshot()
-	runs := make(map[string]bool, len(running))
-	for _, id := range running {
+	runs := make(map[string]bool, len(hb.Sandboxes))
+	for _, id := range hb.Sandboxes {
 		runs[id] = true
 	}
 	kill := t.toKill(snap, e, nodeID, runs, now)
@@ -35,7 +36,7 @@ func (t *Tracker) reconcile(ctx context.Context, e *entry, nodeID string, runnin
 		var req command.SandboxUpdateRequest
 		switch sb.State {
 		case structs.SandboxRunning, structs.SandboxExecuting:
-			if reason, ok := exited[sb.ID]; ok {
+			if reason, ok := hb.Exited[sb.ID]; ok {
 				req = command.SandboxUpdateRequest{ID: sb.ID, At: now, State: structs.SandboxStopped,
 					StopReason: reason, ExpectStates: []structs.SandboxState{sb.State}}
 				break
@@ -43,7 +44,11 @@ func (t *Tracker) reconcile(ctx context.Context, e *entry, nodeID string, runnin
 			if now.Sub(sb.StartedAt) < t.cfg.Grace {
 				continue // the beat may predate the start
 			}
-			req = command.SandboxUpdateRequest{ID: sb.ID, At: now, State: structs.SandboxStopped,
+			at := now
+			if end, ok := hb.Ended[sb.ID]; ok && !end.Before(sb.StartedAt) && end.Before(now) {
+				at = end
+			}
+			req = command.SandboxUpdateRequest{ID: sb.ID, At: at, State: structs.SandboxStopped,
 				StopReason: structs.StopReasonAgentRestart, ExpectStates: []structs.SandboxState{sb.State}}
 		case structs.SandboxStopping:
 			// A server is stopping it: give that stop Grace to commit

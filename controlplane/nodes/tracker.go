@@ -84,6 +84,11 @@ type Heartbeat struct {
 	// container died) to their stop reason; the agent repeats them for a
 	// while, and the leader records each once.
 	Exited map[string]string
+	// Ended maps the sandboxes a crash of the agent cut short to the end
+	// of their metering (its last checkpoint before the crash): the leader
+	// stops those it still holds running there, not at the beat, so that
+	// their lifecycle ends where their billing does.
+	Ended map[string]time.Time `json:",omitempty"`
 	// Coord is the agent's network coordinate (package vivaldi); nil when
 	// it has none.
 	Coord *coordinate.Coordinate `json:",omitempty"`
@@ -216,7 +221,7 @@ func (t *Tracker) Heartbeat(ctx context.Context, hb Heartbeat) (Reply, error) {
 	if err := t.register(ctx, hb.Node, now); err != nil {
 		return Reply{}, err
 	}
-	kill, err := t.reconcile(ctx, e, id, hb.Sandboxes, hb.Exited, now)
+	kill, err := t.reconcile(ctx, e, id, hb, now)
 	if err != nil {
 		return Reply{}, err
 	}

@@ -312,6 +312,35 @@ func TestMissingSandboxesMarkedStopped(t *testing.T) {
 	}
 }
 
+// TestRecoveredEndsStopLostSandboxes: a sandbox the agent lost in
+// its crash is stopped at the end of its metering that the agent
+// recovered (its last checkpoint), where its billing ends; an end that
+// cannot be right (before the start, or after the beat) is not used.
+func TestRecoveredEndsStopLostSandboxes(t *testing.T) {
+	st, tr, clk := setup(t)
+	beat(t, tr, "n1")
+	start := clk.Now()
+	for _, id := range []string{"sb_metered", "sb_early", "sb_late", "sb_unknown"} {
+		place(t, st, id, "n1", structs.SandboxRunning, start)
+	}
+	clk.Advance(time.Minute)
+	checkpoint := start.Add(40 * time.Second)
+	hb := Heartbeat{Node: describe("n1"), Ended: map[string]time.Time{
+		"sb_metered": checkpoint,
+		"sb_early":   start.Add(-time.Second),
+		"sb_late":    clk.Now().Add(time.Second),
+	}}
+	if _, err := tr.Heartbeat(context.Background(), hb); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]time.Time{"sb_metered": checkpoint, "sb_early": clk.Now(), "sb_late": clk.Now(), "sb_unknown": clk.Now()} {
+		sb := sandbox(t, st, id)
+		if sb.State != structs.SandboxStopped || sb.StopReason != structs.StopReasonAgentRestart || !sb.StoppedAt.Equal(want) {
+			t.Errorf("%s = %s (%s) at %v, want STOPPED (AGENT_RESTART) at %v", id, sb.State, sb.StopReason, sb.StoppedAt, want)
+		}
+	}
+}
+
 // TestAbandonedStartFails: a sandbox left CREATING (its server died
 // between the commit and the start) that the node does not run is FAILED
 // once StartTimeout has passed, not before.
