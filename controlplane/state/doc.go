@@ -1,6 +1,7 @@
 // Package state owns the control plane's in-memory state: the go-memdb
-// schema (teams, API keys, sandboxes, nodes, control-plane servers) and
-// typed read-only views of it.
+// schema (teams, API keys, sandboxes, nodes, control-plane servers; the
+// usage ledger, billing accounts, exporters' cursors and the other
+// regions' usage reports) and typed read-only views of it.
 //
 // Readers take a Snapshot, a point-in-time read transaction that never
 // blocks writers and never sees a half-applied command. Objects returned by
