@@ -122,16 +122,17 @@ func (s *Service) Budget(teamID string) (billing.BudgetState, error) {
 }
 
 // Live is a team's cost as it stands at At: the ledger's account plus what
-// its running sandboxes have cost since their last metered record, at list
-// price for what they hold. The ledger catches up with the estimate as the
-// nodes' records arrive.
+// its running sandboxes have cost since their last metered record, for
+// what they hold: what that time adds to the current month's charge, so
+// that what is left of the free allowance is taken first. The ledger
+// catches up with the estimate as the nodes' records arrive.
 type Live struct {
 	Account
 	At                  time.Time
 	RunningSandboxes    int
 	UnmeteredMicros     int64 // the running sandboxes' time not yet in the ledger
 	LiveBalanceMicros   int64 // the balance less UnmeteredMicros
-	BurnMicrosPerSecond int64 // what the running sandboxes cost per second
+	BurnMicrosPerSecond int64 // what the running sandboxes cost per second at list price
 }
 
 // Live reports a team's cost now.
@@ -159,7 +160,7 @@ func (s *Service) Live(teamID string) (Live, error) {
 		perSecond.VCPUMicroseconds += int64(sb.VCPUs * 1e6)
 		perSecond.MiBMilliseconds += int64(sb.MemoryMB) * 1000
 	}
-	if l.UnmeteredMicros, err = view.Plan.Price(unmetered); err != nil {
+	if l.UnmeteredMicros, err = s.addedCharge(snap, view.Plan, teamID, now, unmetered); err != nil {
 		return Live{}, fmt.Errorf("live cost of team %s: %w", teamID, err)
 	}
 	if l.BurnMicrosPerSecond, err = view.Plan.Price(perSecond); err != nil {
@@ -167,4 +168,26 @@ func (s *Service) Live(teamID string) (Live, error) {
 	}
 	l.LiveBalanceMicros = view.Balance.Micros - l.UnmeteredMicros
 	return l, nil
+}
+
+// addedCharge is what q adds to the charge of the team's month of now:
+// nothing while the month's free allowance covers it.
+func (s *Service) addedCharge(snap *state.Snapshot, plan billing.Plan, teamID string, now time.Time, q billing.Quantity) (int64, error) {
+	var month billing.Quantity
+	for _, m := range s.months(snap, teamID) {
+		if m.Month.Equal(structs.MonthOf(now)) {
+			month = quantity(plan, m.UsageTotals)
+		}
+	}
+	before, err := plan.PeriodCharge(month)
+	if err != nil {
+		return 0, err
+	}
+	month.VCPUMicroseconds += q.VCPUMicroseconds
+	month.MiBMilliseconds += q.MiBMilliseconds
+	after, err := plan.PeriodCharge(month)
+	if err != nil {
+		return 0, err
+	}
+	return after - before, nil
 }

@@ -165,3 +165,44 @@ func TestAccountChargesEveryRegion(t *testing.T) {
 		t.Fatalf("us once eu's December grew: %+v", b)
 	}
 }
+
+// TestLiveCostTakesTheFreeAllowanceFirst: the running sandboxes' time not
+// yet in the ledger costs only what it adds to the month's charge: nothing
+// while the month's free allowance covers it, the rest at list price.
+func TestLiveCostTakesTheFreeAllowanceFirst(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	plan := billing.Plan{ID: "free-minute", Currency: "USD", VCPUSecondNanos: 1_000_000, FreeVCPUSeconds: 60} // 1,000 micros a vCPU-second
+	for _, tt := range []struct {
+		metered float64 // vCPU-seconds of the month already in the ledger
+		want    int64   // the unmetered 10 s of 1 vCPU
+	}{
+		{metered: 20, want: 0},          // 30 of the 60 free seconds used: all free
+		{metered: 55, want: 5 * 1000},   // 5 free seconds left
+		{metered: 100, want: 10 * 1000}, // the allowance used up
+	} {
+		st, err := state.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		txn := st.WriteTxn(1)
+		for _, err := range []error{
+			txn.UpsertSandbox(&structs.Sandbox{ID: "sb_run", TeamID: "t1", State: structs.SandboxRunning, VCPUs: 1, StartedAt: now.Add(-time.Hour)}),
+			txn.UpsertSandboxUsage(&structs.SandboxUsage{ID: "sb_run", TeamID: "t1", First: now.Add(-time.Hour), Last: now.Add(-10 * time.Second)}),
+			txn.UpsertUsageBucket(&structs.UsageBucket{ID: structs.BucketID("t1", now), TeamID: "t1", Hour: now,
+				UsageTotals: structs.UsageTotals{VCPUSeconds: tt.metered, MaxVCPUSeconds: tt.metered}}),
+			txn.UpsertAccount(&billing.Account{TeamID: "t1", Plan: &plan}),
+			txn.Commit(),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := New(st, "", billing.DefaultPlan(), func() time.Time { return now }).Live("t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.UnmeteredMicros != tt.want || l.BurnMicrosPerSecond != 1000 {
+			t.Errorf("with %v vCPU-s metered: unmetered %d micros, burn %d/s; want %d and 1000", tt.metered, l.UnmeteredMicros, l.BurnMicrosPerSecond, tt.want)
+		}
+	}
+}
