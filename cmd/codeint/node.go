@@ -109,9 +109,6 @@ type localNode struct {
 // earlier run left on the host, and starts its warm pool. onExit hears of
 // every sandbox that ended by itself.
 func startNode(ctx context.Context, nf nodeFlags, dataDir string, limits sandboxes.Limits, log *slog.Logger, onExit agentapi.ExitFunc) (_ *localNode, cleaned []string, err error) {
-	if err := runc.CheckParentCPUWeight(nf.cpuWeight); err != nil {
-		return nil, nil, fmt.Errorf("--sandbox-cpu-weight: %w", err)
-	}
 	n := &localNode{}
 	// A sandbox that ends by itself stops being metered first.
 	userExit := onExit
@@ -222,9 +219,13 @@ func nodeRuntimes(nf nodeFlags) []string {
 	return rts
 }
 
-// resolvePaths defaults --envd to the envd next to this binary and makes
-// the data dir absolute (sandbox bundles name it in their mounts).
+// resolvePaths checks the flags that need it, defaults --envd to the envd
+// next to this binary and makes the data dir absolute (sandbox bundles
+// name it in their mounts).
 func (n *nodeFlags) resolvePaths(dataDir *string) error {
+	if err := runc.CheckParentCPUWeight(n.cpuWeight); err != nil {
+		return fmt.Errorf("--sandbox-cpu-weight: %w", err)
+	}
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
