@@ -133,10 +133,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	ended := node.metering.recoveredEnds() // what the last crash cut short: fixed for this run
 	hb = serverrpc.NewHeartbeater(serverrpc.HeartbeaterConfig{
 		Servers: servers, Dial: pool, Logger: log.With("component", "heartbeat"), Coordinates: coords,
 		Beat: func(ctx context.Context) (nodes.Heartbeat, error) {
-			return beat(ctx, node, cfg, exits)
+			return beat(ctx, node, cfg, exits, ended)
 		},
 		OnReply: func(ctx context.Context, r nodes.Reply) {
 			killLeftovers(ctx, node, r.Kill, log)
@@ -167,15 +168,16 @@ func agentServers(cfg agentConfig) (func(context.Context) ([]string, error), err
 	return func(ctx context.Context) ([]string, error) { return serverAddrs(ctx, c, cfg.node.region) }, nil
 }
 
-// beat describes the node now.
-func beat(ctx context.Context, node *localNode, cfg agentConfig, exits *exitLog) (nodes.Heartbeat, error) {
+// beat describes the node now; ended are the recovered ends of the
+// sandboxes the agent's last crash cut short (nodes.Heartbeat.Ended).
+func beat(ctx context.Context, node *localNode, cfg agentConfig, exits *exitLog, ended map[string]time.Time) (nodes.Heartbeat, error) {
 	ids, err := node.api.Sandboxes(ctx)
 	if err != nil {
 		return nodes.Heartbeat{}, err
 	}
 	u := node.agent.Usage()
 	hb := nodes.Heartbeat{Node: node.describe(cfg.node, cfg.advertise), Sandboxes: ids, Exited: exits.recent(),
-		Ended: node.metering.recoveredEnds(), Used: nodes.Usage{VCPUs: u.VCPUs, MemoryMB: u.MemoryMB, Sandboxes: u.Sandboxes}}
+		Ended: ended, Used: nodes.Usage{VCPUs: u.VCPUs, MemoryMB: u.MemoryMB, Sandboxes: u.Sandboxes}}
 	if node.warm != nil {
 		hb.FreeSlots = freeSlots(node.warm)
 	}

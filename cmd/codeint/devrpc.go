@@ -89,8 +89,9 @@ func (d *devRPC) serve(ctx context.Context, p *platform, cfg devConfig, log *slo
 // beat sends the in-process node's heartbeats to the tracker directly:
 // with the tracker running, a node that does not beat goes DOWN.
 func (d *devRPC) beat(ctx context.Context, p *platform, cfg devConfig, log *slog.Logger) {
+	ended := p.node.metering.recoveredEnds()
 	for {
-		hb, err := beat(ctx, p.node, agentConfig{node: cfg.node}, &exitLog{})
+		hb, err := beat(ctx, p.node, agentConfig{node: cfg.node}, &exitLog{}, ended)
 		if err == nil {
 			hb.Coord = d.coords.Coordinate() // the node runs in this process: the server's coordinate is its own
 			var r nodes.Reply
