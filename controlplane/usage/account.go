@@ -39,20 +39,21 @@ func (s *Service) planOf(snap *state.Snapshot, teamID string) billing.Plan {
 // allowance taken from each month first.
 func (s *Service) Account(teamID string) (Account, error) {
 	snap := s.state.Snapshot()
-	return s.view(snap, accountOf(snap, teamID))
+	return s.view(accountOf(snap, teamID), s.months(snap, teamID))
 }
 
 // AccountAs reports a team's account as acct says it is (a change just
 // committed, perhaps in another region and not yet copied here), with the
-// usage this server's ledger holds.
+// usage as this server holds it (see Account).
 func (s *Service) AccountAs(acct billing.Account) (Account, error) {
-	return s.view(s.state.Snapshot(), acct)
+	return s.view(acct, s.months(s.state.Snapshot(), acct.TeamID))
 }
 
-func (s *Service) view(snap *state.Snapshot, acct billing.Account) (Account, error) {
+// view is the account acct once the team's usage, months, is charged.
+func (s *Service) view(acct billing.Account, months []*structs.UsageMonth) (Account, error) {
 	teamID := acct.TeamID
 	plan := acct.PlanOr(s.plan)
-	charged, err := charges(plan, s.months(snap, teamID))
+	charged, err := charges(plan, months)
 	if err != nil {
 		return Account{}, fmt.Errorf("account of team %s: %w", teamID, err)
 	}
@@ -138,7 +139,8 @@ type Live struct {
 // Live reports a team's cost now.
 func (s *Service) Live(teamID string) (Live, error) {
 	snap := s.state.Snapshot()
-	view, err := s.view(snap, accountOf(snap, teamID))
+	months := s.months(snap, teamID)
+	view, err := s.view(accountOf(snap, teamID), months)
 	if err != nil {
 		return Live{}, err
 	}
@@ -160,7 +162,7 @@ func (s *Service) Live(teamID string) (Live, error) {
 		perSecond.VCPUMicroseconds += int64(sb.VCPUs * 1e6)
 		perSecond.MiBMilliseconds += int64(sb.MemoryMB) * 1000
 	}
-	if l.UnmeteredMicros, err = s.addedCharge(snap, view.Plan, teamID, now, unmetered); err != nil {
+	if l.UnmeteredMicros, err = addedCharge(view.Plan, months, now, unmetered); err != nil {
 		return Live{}, fmt.Errorf("live cost of team %s: %w", teamID, err)
 	}
 	if l.BurnMicrosPerSecond, err = view.Plan.Price(perSecond); err != nil {
@@ -170,11 +172,11 @@ func (s *Service) Live(teamID string) (Live, error) {
 	return l, nil
 }
 
-// addedCharge is what q adds to the charge of the team's month of now:
-// nothing while the month's free allowance covers it.
-func (s *Service) addedCharge(snap *state.Snapshot, plan billing.Plan, teamID string, now time.Time, q billing.Quantity) (int64, error) {
+// addedCharge is what q adds to the charge of the month of now among
+// months: nothing while the month's free allowance covers it.
+func addedCharge(plan billing.Plan, months []*structs.UsageMonth, now time.Time, q billing.Quantity) (int64, error) {
 	var month billing.Quantity
-	for _, m := range s.months(snap, teamID) {
+	for _, m := range months {
 		if m.Month.Equal(structs.MonthOf(now)) {
 			month = quantity(plan, m.UsageTotals)
 		}
