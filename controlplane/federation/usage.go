@@ -175,11 +175,7 @@ func (f *Federation) ReportUsage(ctx context.Context, req *serverpb.ReportUsageR
 	if err != nil {
 		return nil, fmt.Errorf("federation: %w", err)
 	}
-	reply := &serverpb.ReportUsageReply{Reports: others}
-	if m := snap.RegionMark(caller); m != nil {
-		reply.Mark = m.AsOf
-	}
-	return reply, nil
+	return &serverpb.ReportUsageReply{Reports: others}, nil
 }
 
 // reportsNewerThan is, for every region but except, its totals that

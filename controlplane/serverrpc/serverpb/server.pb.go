@@ -1666,7 +1666,6 @@ func (x *ReportUsageRequest) GetKnown() map[string]uint64 {
 type ReportUsageReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reports       []byte                 `protobuf:"bytes,1,opt,name=reports,proto3" json:"reports,omitempty"` // []structs.RegionReport: the other regions' totals newer than known, JSON
-	Mark          uint64                 `protobuf:"varint,2,opt,name=mark,proto3" json:"mark,omitempty"`      // the index of the caller's totals the authoritative region holds now
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1706,13 +1705,6 @@ func (x *ReportUsageReply) GetReports() []byte {
 		return x.Reports
 	}
 	return nil
-}
-
-func (x *ReportUsageReply) GetMark() uint64 {
-	if x != nil {
-		return x.Mark
-	}
-	return 0
 }
 
 var File_server_proto protoreflect.FileDescriptor
@@ -1835,10 +1827,9 @@ const file_server_proto_rawDesc = "" +
 	"\n" +
 	"KnownEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"@\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\",\n" +
 	"\x10ReportUsageReply\x12\x18\n" +
-	"\areports\x18\x01 \x01(\fR\areports\x12\x12\n" +
-	"\x04mark\x18\x02 \x01(\x04R\x04mark2\xb9\n" +
+	"\areports\x18\x01 \x01(\fR\areports2\xb9\n" +
 	"\n" +
 	"\x06Server\x12G\n" +
 	"\x05Apply\x12\x1f.codeint.server.v1.ApplyRequest\x1a\x1d.codeint.server.v1.ApplyReply\x12S\n" +
